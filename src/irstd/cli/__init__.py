@@ -1,0 +1,1 @@
+"""The ``irstd`` command line: thin wrappers that parse options and call the library."""

@@ -1,0 +1,26 @@
+"""Networks for IRSTD, all built through :func:`create_model`.
+
+Importing this package imports every module in it, which registers the networks each defines:
+adding a model is adding a file, with no list to edit.
+"""
+
+import importlib
+import pkgutil
+
+from ._registry import ModelEntry, create_model, get_model_entry, is_model, list_models, register_model
+from .base import IRSTDModel, main_logits
+
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
+
+__all__ = [
+    "IRSTDModel",
+    "ModelEntry",
+    "create_model",
+    "get_model_entry",
+    "is_model",
+    "list_models",
+    "main_logits",
+    "register_model",
+]

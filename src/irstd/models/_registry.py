@@ -1,0 +1,80 @@
+"""Model registry: every network is built through :func:`create_model`.
+
+A model file registers a factory (a class or a function returning an ``nn.Module``) with
+:func:`register_model`. The registry records the name and the keyword arguments on the built
+model (``model.model_name``, ``model.model_kwargs``) so that checkpoints can rebuild it later.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..errors import UnknownModelError
+
+__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_model_entry", "is_model"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered network: its factory and the facts the model table shows."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    paper: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str | None = None, *, paper: str = "", **defaults: Any) -> Callable:
+    """Decorator that registers a model factory under ``name`` (default: the lower-cased factory name).
+
+    ``defaults`` are keyword arguments applied before the caller's, which lets one class serve
+    several registered variants (e.g. a narrower width).
+    """
+
+    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or factory.__name__.lower()
+        if key in _REGISTRY:
+            raise ValueError(f"model name {key!r} is registered twice")
+        _REGISTRY[key] = ModelEntry(key, factory, paper, dict(defaults))
+        return factory
+
+    return decorator
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """Return the registry entry for ``name``; unknown names raise :class:`UnknownModelError` with suggestions."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(f"unknown model {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})") from None
+
+
+def is_model(name: str) -> bool:
+    """True when ``name`` is a registered model."""
+    return name in _REGISTRY
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of registered models, optionally filtered by a shell-style ``pattern``."""
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``; every model takes ``in_chans=1, num_classes=1``."""
+    entry = get_model_entry(name)
+    merged = {**entry.defaults, **kwargs}
+    model = entry.factory(**merged)
+    model.model_name = name
+    model.model_kwargs = dict(kwargs)
+    return model

@@ -1,0 +1,55 @@
+"""Common base for IRSTD networks.
+
+Contract shared by every registered model:
+
+* constructor accepts ``in_chans`` and ``num_classes`` (defaults 1 and 1);
+* ``forward(x)`` takes ``x`` of shape (B, in_chans, H, W) with H and W multiples of
+  ``model.stride`` and returns **logits** of shape (B, num_classes, H, W) in eval mode — never
+  probabilities: the sigmoid lives in the loss and in the predictor;
+* a model with extra training signals (deep supervision, an edge head) lists them in
+  ``extra_outputs`` and, in *training mode only*, returns a dict ``{"logits": main, <name>: ...}``
+  where each extra entry is a logit tensor or a list of logit tensors at the input's resolution.
+  The loss combines them by name (``"aux"``: deep-supervision side outputs scored against the
+  mask, ``"edge"``: edge logits scored against the mask's edge map), never by model name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+__all__ = ["IRSTDModel", "main_logits"]
+
+
+class IRSTDModel(nn.Module):
+    """Base class: holds the stride and the output contract; subclasses wire the parts."""
+
+    #: H and W of the input must be multiples of this (callers pad with :func:`irstd.padding.pad_to_multiple`).
+    stride: int = 16
+    #: names of extra outputs returned in training mode, e.g. ("aux",) or ("edge",)
+    extra_outputs: tuple[str, ...] = ()
+
+    def __init__(self, in_chans: int = 1, num_classes: int = 1) -> None:
+        super().__init__()
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a clear error for a wrong channel count or a size that is not a stride multiple."""
+        if x.ndim != 4 or x.shape[1] != self.in_chans:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (B, {self.in_chans}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        if h % self.stride or w % self.stride:
+            raise ValueError(
+                f"{type(self).__name__} needs H and W to be multiples of {self.stride}, got {h}x{w}; "
+                "pad with irstd.padding.pad_to_multiple and crop back"
+            )
+
+
+def main_logits(output: torch.Tensor | dict[str, Any]) -> torch.Tensor:
+    """The main logit map of a model's output, whether a tensor or a training-mode dict."""
+    return output["logits"] if isinstance(output, dict) else output

@@ -1,0 +1,77 @@
+"""Plain U-Net (Ronneberger et al., 2015), the network SGEM-UNet starts from.
+
+Widths (32, 64, 128, 256, 512), two 3×3 conv-BN-ReLU per stage, four 2×2 max-pool
+down-samplings, decoder steps of nearest ×2 up-sampling + 3×3 conv-BN-ReLU, concatenation with
+the skip, then two 3×3 conv-BN-ReLU; a 1×1 head gives logits. 8.63 M params and 16.42 GMACs at
+1×1×256×256.
+
+Naming (as in the SGEM paper): encoder levels E1..E5 at H, H/2, H/4, H/8, H/16; decoder levels
+D1..D4 at H/8, H/4, H/2, H. Decoder level j concatenates ``skip_j(E_{5-j}, D_{j-1})`` with the
+up-sampled D_{j-1} (D0 = E5). The skip of a plain U-Net is the identity on the encoder feature;
+subclasses replace individual skips (see :mod:`irstd.models.sgem_unet`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from ._registry import register_model
+from .base import IRSTDModel
+from .blocks import DoubleConv, UpConv
+
+__all__ = ["UNet", "EncoderSkip"]
+
+
+class EncoderSkip(nn.Module):
+    """The plain U-Net skip: pass the encoder feature through unchanged (the deep one is unused)."""
+
+    def forward(self, enc: torch.Tensor, deep: torch.Tensor) -> torch.Tensor:
+        return enc
+
+
+class UNet(IRSTDModel):
+    """U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
+
+    def __init__(self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)):
+        super().__init__(in_chans, num_classes)
+        widths = tuple(int(w) for w in widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least two levels, got {widths}")
+        self.widths = widths
+        self.stride = 2 ** (len(widths) - 1)
+        self.encoder = nn.ModuleList([DoubleConv(in_chans, widths[0])])
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            self.encoder.append(nn.Sequential(nn.MaxPool2d(2), DoubleConv(c_in, c_out)))
+        self.ups, self.skips, self.decoder = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        # decoder level j = 1..L-1 goes from width widths[-j] up to widths[-j-1]
+        for level in range(1, len(widths)):
+            deep_ch, enc_ch = widths[-level], widths[-level - 1]
+            self.ups.append(UpConv(deep_ch, enc_ch))
+            self.skips.append(self.build_skip(level, enc_ch, deep_ch))
+            self.decoder.append(DoubleConv(2 * enc_ch, enc_ch))
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def build_skip(self, level: int, enc_ch: int, deep_ch: int) -> nn.Module:
+        """The module feeding decoder ``level`` from (encoder feature, previous decoder feature)."""
+        return EncoderSkip()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        feats = []
+        for stage in self.encoder:
+            x = stage(x)
+            feats.append(x)  # E1 (B,32,H,W) … E5 (B,512,H/16,W/16)
+        deep = feats.pop()
+        for up, skip, dec in zip(self.ups, self.skips, self.decoder):
+            enc = feats.pop()  # E4, E3, E2, E1
+            deep = dec(torch.cat([up(deep), skip(enc, deep)], dim=1))  # D1 … D4
+        return self.head(deep)
+
+
+@register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
+def unet(in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)) -> UNet:
+    """Plain base-32 U-Net."""
+    return UNet(in_chans, num_classes, widths)
