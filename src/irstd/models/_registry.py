@@ -26,24 +26,29 @@ class ModelEntry:
     name: str
     factory: Callable[..., nn.Module]
     paper: str = ""
+    kind: str = "learned"
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str | None = None, *, paper: str = "", **defaults: Any) -> Callable:
+def register_model(name: str | None = None, *, paper: str = "", kind: str = "learned", **defaults: Any) -> Callable:
     """Decorator that registers a model factory under ``name`` (default: the lower-cased factory name).
 
+    ``kind`` is ``"learned"`` (a trainable network) or ``"classical"`` (a fixed, training-free detector
+    with the same logit interface).
     ``defaults`` are keyword arguments applied before the caller's, which lets one class serve
     several registered variants (e.g. a narrower width).
     """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or factory.__name__.lower()
+        if kind not in ("learned", "classical"):
+            raise ValueError(f"kind must be 'learned' or 'classical', got {kind!r}")
         if key in _REGISTRY:
             raise ValueError(f"model name {key!r} is registered twice")
-        _REGISTRY[key] = ModelEntry(key, factory, paper, dict(defaults))
+        _REGISTRY[key] = ModelEntry(key, factory, paper, kind, dict(defaults))
         return factory
 
     return decorator
@@ -64,10 +69,13 @@ def is_model(name: str) -> bool:
     return name in _REGISTRY
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted names of registered models, optionally filtered by a shell-style ``pattern``."""
-    names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+def list_models(pattern: str | None = None, kind: str | None = None) -> list[str]:
+    """Sorted names of registered models, filtered by a shell-style ``pattern`` and/or ``kind``."""
+    return [
+        n
+        for n in sorted(_REGISTRY)
+        if (pattern is None or fnmatch.fnmatch(n, pattern)) and (kind is None or _REGISTRY[n].kind == kind)
+    ]
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
