@@ -1,0 +1,200 @@
+"""Training losses. Every function takes LOGITS (models never apply the sigmoid themselves).
+
+* :func:`soft_iou_loss`: SoftIoU of the SGEM paper, equation 4, computed per image then averaged;
+* :func:`bce_loss`: binary cross-entropy with logits, mean over every pixel;
+* :func:`soft_iou_bce_loss`: their sum;
+* :class:`ModelLoss`: scores a model's whole output (main logits, deep-supervision ``"aux"`` logits,
+  ``"edge"`` logits, see :mod:`irstd.models.base`).
+
+Targets are float maps in [0, 1] of the logits' shape, typically (B, 1, H, W).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from irstd.errors import ConfigError
+
+__all__ = [
+    "BCELoss",
+    "ModelLoss",
+    "SoftIoUBCELoss",
+    "SoftIoULoss",
+    "bce_loss",
+    "create_loss",
+    "mask_edges",
+    "soft_iou_bce_loss",
+    "soft_iou_loss",
+]
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check_pair(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Shape check; returns the target in the logits' floating dtype."""
+    if logits.shape != target.shape:
+        raise ValueError(f"logits of shape {tuple(logits.shape)} and target of shape {tuple(target.shape)} differ")
+    if logits.ndim < 2:
+        raise ValueError(f"expected a batch (B, ...) of maps, got shape {tuple(logits.shape)}")
+    return target.to(dtype=logits.dtype)
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """SoftIoU loss (SGEM paper, eq. 4) on ``p = sigmoid(logits)``, per image then batch mean.
+
+    For image b with sums over its pixels: ``L_b = 1 − (Σ p·t + s) / (Σ p + Σ t − Σ p·t + s)``,
+    smoothing term ``s = smooth`` (default 1, added to numerator and denominator so an empty mask
+    with an empty prediction scores 0); the loss is ``mean_b L_b``. Pooling the sums over the whole
+    batch instead (as some public code does) lets big targets drown small ones; we do not.
+    Shapes: logits and target (B, ...) alike, target in [0, 1].
+    """
+    target = _check_pair(logits, target)
+    p = torch.sigmoid(logits).flatten(1)  # (B, N)
+    t = target.flatten(1)
+    inter = (p * t).sum(dim=1)  # (B,)
+    union = p.sum(dim=1) + t.sum(dim=1) - inter
+    return (1.0 - (inter + smooth) / (union + smooth)).mean()
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy with logits, mean over every element."""
+    return F.binary_cross_entropy_with_logits(logits, _check_pair(logits, target), reduction="mean")
+
+
+def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """``soft_iou_loss + bce_loss`` (weights 1 and 1)."""
+    return soft_iou_loss(logits, target, smooth) + bce_loss(logits, target)
+
+
+class SoftIoULoss(nn.Module):
+    """Module wrapper of :func:`soft_iou_loss`."""
+
+    def __init__(self, smooth: float = 1.0) -> None:
+        super().__init__()
+        self.smooth = smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return soft_iou_loss(logits, target, self.smooth)
+
+
+class BCELoss(nn.Module):
+    """Module wrapper of :func:`bce_loss`."""
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return bce_loss(logits, target)
+
+
+class SoftIoUBCELoss(nn.Module):
+    """Module wrapper of :func:`soft_iou_bce_loss`."""
+
+    def __init__(self, smooth: float = 1.0) -> None:
+        super().__init__()
+        self.smooth = smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return soft_iou_bce_loss(logits, target, self.smooth)
+
+
+_LOSSES: dict[str, type[nn.Module]] = {
+    "softiou": SoftIoULoss,
+    "bce": BCELoss,
+    "softiou_bce": SoftIoUBCELoss,
+}
+
+
+def create_loss(name: str, **kwargs: Any) -> nn.Module:
+    """Build a loss module by name: ``"softiou"``, ``"bce"`` or ``"softiou_bce"``."""
+    try:
+        cls = _LOSSES[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown loss {name!r}; known losses: {', '.join(sorted(_LOSSES))}") from None
+    return cls(**kwargs)
+
+
+@torch.no_grad()
+def mask_edges(mask: torch.Tensor) -> torch.Tensor:
+    """Binary edge map of a (B, 1, H, W) mask by a 3×3 morphological gradient.
+
+    A pixel is edge (1) when its 3×3 neighbourhood holds both target and background, i.e.
+    dilation − erosion: a 2-px band straddling every target boundary (a 1-px target gives its
+    3×3 block). Out-of-image pixels are ignored (neither target nor background), so a target
+    touching the border has no edge along the border. Non-zero mask values are target.
+    Returns a float tensor of the mask's shape (float32 for integer masks), without gradient.
+    """
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"mask_edges expects a (B, 1, H, W) mask, got shape {tuple(mask.shape)}")
+    m = (mask != 0).float()
+    dilated = F.max_pool2d(m, kernel_size=3, stride=1, padding=1)  # pads with -inf: border ignored
+    eroded = -F.max_pool2d(-m, kernel_size=3, stride=1, padding=1)
+    edges = dilated - eroded
+    return edges.to(mask.dtype if mask.is_floating_point() else torch.float32)
+
+
+class ModelLoss(nn.Module):
+    """Loss of a model's full output, tensor or training-mode dict (see :mod:`irstd.models.base`).
+
+    * ``"logits"`` and each ``"aux"`` logit map are scored by the ``base`` loss against the mask
+      and averaged with weight 1 for the main map and ``aux_weight`` for each side map:
+      ``(L_main + aux_weight·Σ L_aux) / (1 + aux_weight·n_aux)`` — the plain mean of DNANet's deep
+      supervision when ``aux_weight = 1``;
+    * ``"edge"`` logits (one map or a list) are scored by BCE against :func:`mask_edges` of the mask
+      and added times ``edge_weight``: ``total = seg + edge_weight · L_edge``;
+    * any other key is an error (a silently ignored head would never train).
+    """
+
+    KNOWN_KEYS = ("logits", "aux", "edge")
+
+    def __init__(self, base: str = "softiou", aux_weight: float = 1.0, edge_weight: float = 1.0) -> None:
+        super().__init__()
+        self.base_name = base
+        self.base = create_loss(base)
+        if aux_weight < 0 or edge_weight < 0:
+            raise ConfigError(f"loss weights must be >= 0, got aux_weight={aux_weight}, edge_weight={edge_weight}")
+        self.aux_weight = float(aux_weight)
+        self.edge_weight = float(edge_weight)
+
+    @staticmethod
+    def _as_list(x: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        return [x] if isinstance(x, torch.Tensor) else list(x)
+
+    def parts(self, output: torch.Tensor | dict[str, Any], target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every term, for logging: ``main``, ``aux`` (mean of side losses, if any), ``edge`` (if any),
+        ``total`` (the value :meth:`forward` returns; the others are detached)."""
+        if isinstance(output, torch.Tensor):
+            main = self.base(output, target)
+            return {"main": main.detach(), "total": main}
+        if not isinstance(output, dict) or "logits" not in output:
+            raise ValueError(f"model output must be a logits tensor or a dict with 'logits', got {type(output).__name__}")
+        unknown = sorted(set(output) - set(self.KNOWN_KEYS))
+        if unknown:
+            raise ValueError(f"ModelLoss cannot score output key(s) {unknown}; known keys: {list(self.KNOWN_KEYS)}")
+
+        main = self.base(output["logits"], target)
+        out: dict[str, torch.Tensor] = {"main": main.detach()}
+        aux = [self.base(a, target) for a in self._as_list(output.get("aux", []))]
+        if aux:
+            aux_sum = torch.stack(aux).sum()
+            seg = (main + self.aux_weight * aux_sum) / (1.0 + self.aux_weight * len(aux))
+            out["aux"] = (aux_sum / len(aux)).detach()
+        else:
+            seg = main
+        total = seg
+        if "edge" in output:
+            edge_maps = self._as_list(output["edge"])
+            edge_target = mask_edges(target)
+            edge = torch.stack([bce_loss(e, edge_target) for e in edge_maps]).mean()
+            out["edge"] = edge.detach()
+            total = total + self.edge_weight * edge
+        out["total"] = total
+        return out
+
+    def forward(self, output: torch.Tensor | dict[str, Any], target: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of ``output`` against the (B, 1, H, W) mask ``target``."""
+        return self.parts(output, target)["total"]

@@ -1,0 +1,90 @@
+"""One run over every registered model: the shared contract of irstd.models.base."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from irstd.errors import UnknownModelError
+from irstd.models import create_model, get_model_entry, list_models, main_logits, register_model
+
+ALL = list_models()
+LEARNED = list_models(kind="learned")
+
+
+def _input(model: torch.nn.Module, b: int, h: int, w: int) -> torch.Tensor:
+    s = model.stride
+    return torch.randn(b, model.in_chans, -(-h // s) * s, -(-w // s) * s)
+
+
+def test_registry_has_flagship_and_twin() -> None:
+    assert {"unet", "sgem_unet"} <= set(ALL)
+    assert get_model_entry("sgem_unet").kind == "learned"
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(1, 64, 64), (2, 96, 128)])
+def test_forward_gives_logits_of_input_shape(name: str, shape: tuple[int, int, int]) -> None:
+    model = create_model(name).eval()
+    x = _input(model, *shape)
+    with torch.no_grad():
+        out = model(x)
+    assert isinstance(out, torch.Tensor), "eval mode must return a plain logits tensor"
+    assert out.shape == (x.shape[0], 1, x.shape[2], x.shape[3])
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_backward_finite_and_declared_outputs(name: str) -> None:
+    model = create_model(name).train()
+    x = _input(model, 2, 64, 64)
+    out = model(x)
+    if model.extra_outputs:
+        assert isinstance(out, dict) and set(out) == {"logits", *model.extra_outputs}
+        for key in model.extra_outputs:
+            for t in out[key] if isinstance(out[key], (list, tuple)) else [out[key]]:
+                assert t.shape == (2, 1, *x.shape[-2:]), f"{key} output has shape {tuple(t.shape)}"
+    logits = main_logits(out)
+    assert logits.shape == (2, 1, *x.shape[-2:])
+    logits.float().pow(2).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_eval_is_deterministic(name: str) -> None:
+    model = create_model(name).eval()
+    x = _input(model, 1, 64, 64)
+    with torch.no_grad():
+        a, b = model(x), model(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_records_name_and_kwargs_for_checkpoints(name: str) -> None:
+    model = create_model(name)
+    assert model.model_name == name and model.model_kwargs == {}
+    assert model.in_chans == 1 and model.num_classes == 1
+
+
+def test_uniform_constructor_in_chans() -> None:
+    model = create_model("unet", in_chans=3).eval()
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+    assert model.model_kwargs == {"in_chans": 3}
+
+
+def test_unknown_name_suggests() -> None:
+    with pytest.raises(UnknownModelError, match="did you mean sgem_unet"):
+        create_model("sgem_net")
+
+
+def test_duplicate_registration_rejected() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("unet")(lambda **kw: None)
+
+
+def test_size_not_multiple_of_stride_is_a_clear_error() -> None:
+    model = create_model("unet").eval()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        model(torch.randn(1, 1, 60, 64))
