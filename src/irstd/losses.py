@@ -11,8 +11,7 @@ Targets are float maps in [0, 1] of the logits' shape, typically (B, 1, H, W).
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -31,10 +30,6 @@ __all__ = [
     "soft_iou_bce_loss",
     "soft_iou_loss",
 ]
-
-log = logging.getLogger(__name__)
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_pair(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -144,8 +139,8 @@ class ModelLoss(nn.Module):
       and averaged with weight 1 for the main map and ``aux_weight`` for each side map:
       ``(L_main + aux_weight·Σ L_aux) / (1 + aux_weight·n_aux)`` — the plain mean of DNANet's deep
       supervision when ``aux_weight = 1``;
-    * ``"edge"`` logits (one map or a list) are scored by BCE against :func:`mask_edges` of the mask
-      and added times ``edge_weight``: ``total = seg + edge_weight · L_edge``;
+    * ``"edge"`` logits (one map, or a list whose BCEs are averaged) are scored by BCE against
+      :func:`mask_edges` of the mask and added times ``edge_weight``: ``total = seg + edge_weight · L_edge``;
     * any other key is an error (a silently ignored head would never train).
     """
 

@@ -143,11 +143,12 @@ def _counts_with_gt(pred: np.ndarray, gt: np.ndarray, gt_cc: _Components, distan
     matched_pred = np.zeros(pr_cc.n, dtype=bool)
     n_matched = 0
     if gt_cc.n and pr_cc.n:
-        # (n_gt, n_pred) centroid distances; matching itself is greedy and order-dependent
-        d = np.linalg.norm(gt_cc.centroids[:, None, :] - pr_cc.centroids[None, :, :], axis=2)
-        close = d < distance
-        for i in range(gt_cc.n):
-            cand = np.flatnonzero(close[i] & ~matched_pred)
+        # Greedy and order-dependent, so one target at a time; each row is vectorised over the
+        # predicted components (a noisy map can hold tens of thousands: no (n_gt, n_pred) matrix).
+        pr_y, pr_x = pr_cc.centroids[:, 0], pr_cc.centroids[:, 1]
+        for gy, gx in gt_cc.centroids:
+            close = np.hypot(pr_y - gy, pr_x - gx) < distance  # (n_pred,)
+            cand = np.flatnonzero(close & ~matched_pred)
             if cand.size:
                 matched_pred[cand[0]] = True  # first still-unmatched component in label order
                 n_matched += 1

@@ -1,0 +1,160 @@
+"""Losses against hand computations written out in the comments."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from irstd.errors import ConfigError
+from irstd.losses import (
+    BCELoss,
+    ModelLoss,
+    SoftIoUBCELoss,
+    SoftIoULoss,
+    bce_loss,
+    create_loss,
+    mask_edges,
+    soft_iou_bce_loss,
+    soft_iou_loss,
+)
+
+LN3 = math.log(3.0)  # sigmoid(ln 3) = 0.75, sigmoid(-ln 3) = 0.25
+
+
+def example_4x4() -> tuple[torch.Tensor, torch.Tensor]:
+    """Target: the top-left 2x2 block. Probabilities: 0.75 on the target, 0.5 on two background
+    pixels, 0.25 on the ten others. Shapes (1, 1, 4, 4)."""
+    target = torch.zeros(1, 1, 4, 4)
+    target[..., :2, :2] = 1.0
+    logits = torch.full((1, 1, 4, 4), -LN3)
+    logits[..., :2, :2] = LN3
+    logits[..., 3, 2:] = 0.0
+    return logits, target
+
+
+def test_soft_iou_perfect_prediction_is_zero() -> None:
+    target = (torch.rand(2, 1, 16, 16) > 0.9).float()
+    logits = (target * 2 - 1) * 30.0  # ±30: sigmoid is 0 or 1 to float precision
+    assert soft_iou_loss(logits, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert soft_iou_loss(-logits, target).item() > 0.5  # and the opposite is far from 0
+
+
+def test_soft_iou_hand_computation_4x4() -> None:
+    logits, target = example_4x4()
+    # Σp·t = 4·0.75 = 3;  Σp = 3 + 2·0.5 + 10·0.25 = 6.5;  Σt = 4;  union = 6.5 + 4 − 3 = 7.5
+    # smooth 1: 1 − (3 + 1)/(7.5 + 1) = 1 − 8/17 = 9/17;  smooth 0: 1 − 3/7.5 = 0.6
+    assert soft_iou_loss(logits, target).item() == pytest.approx(9 / 17, rel=1e-6)
+    assert soft_iou_loss(logits, target, smooth=0.0).item() == pytest.approx(0.6, rel=1e-6)
+    assert SoftIoULoss(smooth=0.0)(logits, target).item() == pytest.approx(0.6, rel=1e-6)
+
+
+def test_bce_hand_computation_4x4() -> None:
+    logits, target = example_4x4()
+    # target pixels: −ln 0.75 (4 of them); p = 0.5 background: −ln 0.5 (2); p = 0.25 background:
+    # −ln(1 − 0.25) = −ln 0.75 (10). Mean over 16 pixels.
+    expected = (14 * -math.log(0.75) + 2 * math.log(2.0)) / 16
+    assert bce_loss(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    assert BCELoss()(logits, target).item() == pytest.approx(expected, rel=1e-6)
+    both = 9 / 17 + expected
+    assert soft_iou_bce_loss(logits, target).item() == pytest.approx(both, rel=1e-6)
+    assert SoftIoUBCELoss()(logits, target).item() == pytest.approx(both, rel=1e-6)
+
+
+def test_soft_iou_is_per_image_not_pooled() -> None:
+    # image 1: 4x4 all target, predicted perfectly: I = 16, U = 16 -> 1 − 17/17 = 0
+    # image 2: one target pixel, nothing predicted:  I = 0,  U = 1  -> 1 − 1/2 = 0.5
+    # per image: (0 + 0.5)/2 = 0.25.  Pooled over the batch: 1 − (16 + 1)/(17 + 1) = 1/18.
+    target = torch.zeros(2, 1, 4, 4)
+    target[0] = 1.0
+    target[1, 0, 0, 0] = 1.0
+    logits = torch.full((2, 1, 4, 4), -30.0)
+    logits[0] = 30.0
+    loss = soft_iou_loss(logits, target).item()
+    assert loss == pytest.approx(0.25, abs=1e-6)
+    assert abs(loss - 1 / 18) > 0.1
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError, match="differ"):
+        soft_iou_loss(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5))
+
+
+def test_create_loss() -> None:
+    assert isinstance(create_loss("softiou"), SoftIoULoss)
+    assert isinstance(create_loss("bce"), BCELoss)
+    assert isinstance(create_loss("softiou_bce", smooth=0.5), SoftIoUBCELoss)
+    with pytest.raises(ConfigError, match="bce, softiou, softiou_bce"):
+        create_loss("dice")
+
+
+def test_mask_edges_morphological_gradient() -> None:
+    # 6x6 mask, 2x2 block at rows/cols 2..3: every pixel of the 4x4 block rows/cols 1..4 sees
+    # both target and background in its 3x3 neighbourhood (the 4 target pixels touch background,
+    # the ring around them touches target); everything else does not.
+    mask = torch.zeros(1, 1, 6, 6)
+    mask[..., 2:4, 2:4] = 1.0
+    expected = torch.zeros(1, 1, 6, 6)
+    expected[..., 1:5, 1:5] = 1.0
+    assert torch.equal(mask_edges(mask), expected)
+    # a full mask has no edge: the image border is not background
+    assert mask_edges(torch.ones(1, 1, 5, 5)).sum() == 0
+    # integer masks with 255 work too and give float maps
+    e = mask_edges((mask * 255).to(torch.uint8))
+    assert e.dtype == torch.float32 and torch.equal(e, expected)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        mask_edges(torch.zeros(6, 6))
+
+
+def _outputs() -> tuple[dict, torch.Tensor]:
+    target = torch.zeros(2, 1, 8, 8)
+    target[:, :, 3:5, 3:5] = 1.0
+    out = {
+        "logits": torch.randn(2, 1, 8, 8, requires_grad=True),
+        "aux": [torch.randn(2, 1, 8, 8, requires_grad=True) for _ in range(2)],
+        "edge": torch.randn(2, 1, 8, 8, requires_grad=True),
+    }
+    return out, target
+
+
+def test_model_loss_value_and_gradients() -> None:
+    out, target = _outputs()
+    ml = ModelLoss(base="softiou", aux_weight=1.0, edge_weight=0.5)
+    total = ml(out, target)
+    # hand combination: (main + aux1 + aux2)/3 + 0.5·BCE(edge, edges of target)
+    main = soft_iou_loss(out["logits"], target)
+    a1, a2 = (soft_iou_loss(a, target) for a in out["aux"])
+    edge = bce_loss(out["edge"], mask_edges(target))
+    assert total.item() == pytest.approx(((main + a1 + a2) / 3 + 0.5 * edge).item(), rel=1e-6)
+    total.backward()
+    for t in [out["logits"], *out["aux"], out["edge"]]:
+        assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+def test_model_loss_aux_weight_and_parts() -> None:
+    out, target = _outputs()
+    ml = ModelLoss(base="bce", aux_weight=0.5, edge_weight=2.0)
+    parts = ml.parts(out, target)
+    main = bce_loss(out["logits"], target)
+    a1, a2 = (bce_loss(a, target) for a in out["aux"])
+    edge = bce_loss(out["edge"], mask_edges(target))
+    # weighted mean: (main + 0.5·(a1 + a2)) / (1 + 0.5·2), then + 2·edge
+    expected = (main + 0.5 * (a1 + a2)) / 2.0 + 2.0 * edge
+    assert parts["total"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert parts["main"].item() == pytest.approx(main.item(), rel=1e-6)
+    assert parts["aux"].item() == pytest.approx(((a1 + a2) / 2).item(), rel=1e-6)
+    assert parts["edge"].item() == pytest.approx(edge.item(), rel=1e-6)
+    assert not parts["main"].requires_grad and parts["total"].requires_grad
+
+
+def test_model_loss_plain_tensor_and_bad_keys() -> None:
+    out, target = _outputs()
+    ml = ModelLoss()
+    assert ml(out["logits"], target).item() == pytest.approx(soft_iou_loss(out["logits"], target).item())
+    with pytest.raises(ValueError, match="'heatmap'"):
+        ml({"logits": out["logits"], "heatmap": out["edge"]}, target)
+    with pytest.raises(ValueError, match="'logits'"):
+        ml({"aux": out["aux"]}, target)
+    with pytest.raises(ConfigError, match="unknown loss"):
+        ModelLoss(base="focal")
