@@ -1,0 +1,55 @@
+"""Datasets: every standard IRSTD folder layout, honest validation, and synthetic scenes.
+
+Typical use::
+
+    from irstd.data import open_dataset, Compose, RandomCrop, RandomFlip, build_loader, pad_collate
+    train = open_dataset("SIRST", "train", transform=Compose([RandomCrop(256, 0.5), RandomFlip()]))
+    test = open_dataset("SIRST", "test", normalization=train.normalization, skip_invalid=True)
+    loader = build_loader(test, 4, shuffle=False, collate_fn=pad_collate(model.stride))
+
+``open_dataset(None)`` (or ``"synthetic"``) gives the built-in synthetic dataset.
+"""
+
+from __future__ import annotations
+
+from .dataset import IRSTDDataset, open_dataset
+from .inspect import InspectReport, inspect_dataset
+from .io import IMAGE_EXTENSIONS, load_image, load_mask, read_header, read_split_file, save_image, save_mask
+from .layouts import Layout, SplitSpec, detect_layout
+from .loader import PadCollate, build_loader, pad_collate
+from .stats import compute_normalization
+from .synthetic import BACKGROUNDS, generate_scene
+from .synthetic_dataset import SyntheticDataset, open_synthetic, write_synthetic
+from .transforms import Compose, RandomCrop, RandomFlip, RandomRot90
+from .validate import Problem
+
+__all__ = [
+    "BACKGROUNDS",
+    "Compose",
+    "IMAGE_EXTENSIONS",
+    "IRSTDDataset",
+    "InspectReport",
+    "Layout",
+    "PadCollate",
+    "Problem",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRot90",
+    "SplitSpec",
+    "SyntheticDataset",
+    "build_loader",
+    "compute_normalization",
+    "detect_layout",
+    "generate_scene",
+    "inspect_dataset",
+    "load_image",
+    "load_mask",
+    "open_dataset",
+    "open_synthetic",
+    "pad_collate",
+    "read_header",
+    "read_split_file",
+    "save_image",
+    "save_mask",
+    "write_synthetic",
+]

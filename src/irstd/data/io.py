@@ -1,0 +1,202 @@
+"""Reading images, masks and split files.
+
+Infrared frames arrive in every PIL mode (8-bit grey, RGB copies of a grey frame, palettes, 16-bit
+and 32-bit integers, floats). :func:`load_image` turns all of them into one float32 channel in the
+frame's *native* range (0..255 for 8-bit, 0..65535 for 16-bit) so that 14/16-bit dynamic range
+survives until normalisation by the dataset's statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageHeader",
+    "load_image",
+    "load_mask",
+    "read_header",
+    "read_split_file",
+    "save_image",
+    "save_mask",
+]
+
+log = logging.getLogger(__name__)
+
+#: file name endings recognised as images (lower case)
+IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+# ITU-R BT.601 luma weights: what PIL's convert("L") uses, but kept in float (no rounding to 8 bit)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+# nominal bits per sample of each PIL mode, reported by `irstd data inspect`
+_MODE_BITS = {"1": 1, "L": 8, "LA": 8, "P": 8, "PA": 8, "RGB": 8, "RGBA": 8, "RGBX": 8, "CMYK": 8,
+              "YCbCr": 8, "I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the file header says, read without decoding pixels."""
+
+    path: Path
+    size: tuple[int, int]  # (height, width)
+    mode: str
+    frames: int
+
+    @property
+    def bits(self) -> int:
+        """Nominal bits per sample of the PIL mode (8, 16, 32)."""
+        return _MODE_BITS.get(self.mode, 8)
+
+
+def _open(path: str | Path) -> Image.Image:
+    """Open lazily (header only) with errors turned into :class:`DataError` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an image")
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError as exc:
+        raise DataError(f"{path}: not an image or an unsupported format") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from exc
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Size, mode and page count from the header only: cheap enough to validate a whole dataset."""
+    with _open(path) as im:
+        frames = int(getattr(im, "n_frames", 1) or 1)
+        return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
+
+
+def _decode(path: str | Path) -> Image.Image:
+    """Open and fully decode one single-page image, or raise :class:`DataError`."""
+    im = _open(path)
+    try:
+        if int(getattr(im, "n_frames", 1) or 1) > 1:
+            raise DataError(f"{path}: multi-page file ({im.n_frames} pages); expected a single frame")
+        im.load()
+        return im
+    except DataError:
+        im.close()
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        im.close()
+        what = "truncated file" if "truncat" in str(exc).lower() else "cannot decode pixels"
+        raise DataError(f"{path}: {what} ({exc})") from exc
+
+
+def _to_array(im: Image.Image) -> np.ndarray:
+    """Pixels as an array: (H, W) or (H, W, C), dtype following the mode."""
+    mode = im.mode
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode in ("P", "PA"):
+        # palette indices mean nothing on their own: resolve them to colours
+        return np.asarray(im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB"))
+    if mode.startswith("I;16"):
+        # uint16 in native byte order, whatever the file's order (I;16B is big-endian)
+        return np.asarray(im).astype(np.uint16)
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return np.asarray(im)
+    if mode == "YCbCr":
+        return np.asarray(im)[..., 0]  # Y is the luminance
+    return np.asarray(im.convert("RGB"))
+
+
+def _channels_to_gray(arr: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) → float32 (H, W); alpha is dropped, RGB weighted as luminance."""
+    if arr.ndim == 2:
+        return arr.astype(np.float32, copy=False)
+    c = arr.shape[2]
+    if c in (1, 2):  # L or LA
+        return arr[..., 0].astype(np.float32)
+    rgb = arr[..., :3]
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        return rgb[..., 0].astype(np.float32)  # grey stored as RGB: keep exact values
+    return rgb.astype(np.float32) @ _LUMA
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """One frame as float32 (H, W) in its native range (8-bit 0..255, 16-bit 0..65535, float as is).
+
+    Any PIL mode is accepted; colour is reduced to luminance, alpha is ignored. Raises
+    :class:`DataError` naming the file for a missing, unreadable, truncated or multi-page file.
+    """
+    im = _decode(path)
+    try:
+        arr = _channels_to_gray(_to_array(im))
+    finally:
+        im.close()
+    if not np.isfinite(arr).all():
+        raise DataError(f"{path}: contains NaN or infinite pixel values")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """A target mask as bool (H, W): any non-zero colour is target (alpha ignored)."""
+    im = _decode(path)
+    try:
+        arr = _to_array(im)
+    finally:
+        im.close()
+    if arr.ndim == 3:
+        arr = arr[..., : 3 if arr.shape[2] >= 3 else 1]  # drop alpha
+        return np.ascontiguousarray((arr != 0).any(axis=2))
+    return np.ascontiguousarray(arr != 0)
+
+
+def save_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> None:
+    """Write (H, W) values in native range as an 8- or 16-bit grey PNG/TIFF (rounded, clipped)."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    top = 255 if bit_depth == 8 else 65535
+    arr = np.clip(np.rint(image), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    Image.fromarray(arr).save(path)
+
+
+def save_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write a bool (H, W) mask as an 8-bit PNG with 0 / 255."""
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(path)
+
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Stems listed in a split file, in order, without duplicates.
+
+    Tolerates CRLF or CR line ends, blank lines, surrounding spaces, a missing final newline,
+    ``#`` comments, and entries written as file names or paths (``images/X.png`` → ``X``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: split file is not UTF-8 text ({exc})") from exc
+    stems: list[str] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for line in text.splitlines():  # handles \r\n, \r and \n
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        name = entry.replace("\\", "/").rsplit("/", 1)[-1]
+        if name.lower().endswith(IMAGE_EXTENSIONS):
+            name = name.rsplit(".", 1)[0]
+        if name in seen:
+            duplicates += 1
+            continue
+        seen.add(name)
+        stems.append(name)
+    if duplicates:
+        log.warning("%s: %d duplicate entries ignored", path, duplicates)
+    return stems

@@ -1,0 +1,93 @@
+"""DataLoader construction: seeded workers, pinned memory only for CUDA, and padded batching of
+frames of different sizes for evaluation at native resolution."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from ..padding import padded_size
+
+__all__ = ["pad_collate", "PadCollate", "build_loader", "seed_worker"]
+
+
+class PadCollate:
+    """Collate items of different sizes: zero-pad bottom/right to a common stride multiple.
+
+    Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …], "name": [...],
+    "path": [...]}``; crop each prediction back with ``irstd.padding.crop_to(pred[i], size[i])``.
+    A class (not a closure) so that it pickles into worker processes.
+    """
+
+    def __init__(self, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.stride = int(stride)
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        sizes = [tuple(int(v) for v in b["image"].shape[-2:]) for b in batch]
+        hp, wp = padded_size(max(h for h, _ in sizes), max(w for _, w in sizes), self.stride)
+        out: dict[str, Any] = {"size": sizes}
+        for key in ("image", "mask"):
+            if key in batch[0]:
+                # (C, h, w) → (C, Hp, Wp): pad = (left, right, top, bottom)
+                out[key] = torch.stack([F.pad(b[key], (0, wp - b[key].shape[-1], 0, hp - b[key].shape[-2]))
+                                        for b in batch])
+        for key in batch[0]:
+            if key not in out:
+                out[key] = [b[key] for b in batch]
+        return out
+
+    def __repr__(self) -> str:
+        return f"PadCollate(stride={self.stride})"
+
+
+def pad_collate(stride: int = 1) -> PadCollate:
+    """A collate_fn that pads a batch of different-size frames to a common multiple of ``stride``."""
+    return PadCollate(stride)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and ``random`` in a worker from torch's per-worker seed (set by the loader's generator)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    num_workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+    device: str | torch.device = "cpu",
+) -> DataLoader:
+    """A DataLoader whose order and augmentations depend only on ``seed``.
+
+    ``pin_memory`` is used only when ``device`` is CUDA (it is wasted work on CPU).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        collate_fn=collate_fn,
+        generator=generator,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        pin_memory=torch.device(device).type == "cuda",
+        persistent_workers=num_workers > 0,
+    )

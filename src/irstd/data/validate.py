@@ -1,0 +1,134 @@
+"""Pairing images with masks and checking the pairs from file headers only.
+
+Every defect is collected as a :class:`Problem` (path + reason) instead of stopping at the first, so
+the user sees the whole list once. Checks use the headers (PIL opens lazily), so validating a few
+hundred pairs takes a fraction of a second; pixel-level defects (a truncated body) surface when the
+frame is loaded, or with ``verify=True`` which decodes every file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from .io import load_image, load_mask, read_header, read_split_file
+from .layouts import SplitSpec, index_images, index_masks
+
+__all__ = ["Problem", "Item", "collect_items", "check_items", "format_problems"]
+
+log = logging.getLogger(__name__)
+
+#: one dataset entry: (image path, mask path, stem)
+Item = tuple[Path, Path, str]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect: the file concerned, the stem, a kind and a human reason."""
+
+    path: str
+    reason: str
+    stem: str = ""
+    kind: str = "other"  # missing_image | missing_mask | unreadable | size_mismatch | multi_page
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def collect_items(
+    specs: list[SplitSpec],
+    *,
+    split_file: Path | None = None,
+    mask_override: dict[str, Path] | None = None,
+) -> tuple[list[Item], list[Problem], list[tuple[str, Path]]]:
+    """Pair each listed stem with its image and mask.
+
+    Returns the complete items, the problems of the incomplete ones (missing image or mask), and the
+    (stem, path) mask overrides that were used.
+    """
+    items: list[Item] = []
+    problems: list[Problem] = []
+    overrides: list[tuple[str, Path]] = []
+    # a split_file is one list over every folder of the layout; layout lists go with their folder
+    groups: list[tuple[Path | None, list[SplitSpec]]] = (
+        [(split_file, specs)] if split_file is not None else [(s.list_file, [s]) for s in specs])
+    for list_file, group in groups:
+        images: dict[str, Path] = {}
+        masks: dict[str, Path] = {}
+        for spec in reversed(group):  # the first folder wins on a repeated stem
+            images.update(index_images(spec.image_dir))
+            masks.update(index_masks(spec.mask_dir))
+        image_dirs = ", ".join(str(s.image_dir) for s in group)
+        stems = read_split_file(list_file) if list_file is not None else sorted(images)
+        for stem in stems:
+            img = images.get(stem)
+            if img is None:
+                problems.append(Problem(str(group[0].image_dir / stem), f"listed in {list_file} but no image "
+                                        f"named {stem}.<png|bmp|jpg|tif> in {image_dirs}", stem, "missing_image"))
+                continue
+            if mask_override and stem in mask_override:
+                mask: Path | None = mask_override[stem]
+                overrides.append((stem, mask_override[stem]))
+            else:
+                mask = masks.get(stem)
+            if mask is None:
+                mask_dir = next((s.mask_dir for s in group if s.image_dir == img.parent), group[0].mask_dir)
+                problems.append(Problem(str(img), f"no mask for {stem} in {mask_dir}", stem, "missing_mask"))
+                continue
+            items.append((img, mask, stem))
+    return items, problems, overrides
+
+
+def _check_pair(img: Path, mask: Path, stem: str, verify: bool) -> Problem | None:
+    try:
+        hi = read_header(img)
+    except DataError as exc:
+        return Problem(str(img), str(exc).removeprefix(f"{img}: "), stem, "unreadable")
+    try:
+        hm = read_header(mask)
+    except DataError as exc:
+        return Problem(str(mask), str(exc).removeprefix(f"{mask}: "), stem, "unreadable")
+    for h in (hi, hm):
+        if h.frames > 1:
+            return Problem(str(h.path), f"multi-page file ({h.frames} pages); expected one frame", stem,
+                           "multi_page")
+    if hi.size != hm.size:
+        return Problem(
+            str(mask),
+            f"size mismatch: mask is {hm.size[1]}x{hm.size[0]} (WxH) but image {img.name} is "
+            f"{hi.size[1]}x{hi.size[0]}",
+            stem,
+            "size_mismatch",
+        )
+    if verify:  # decode the pixels too: finds truncated bodies the header cannot show
+        for p, fn in ((img, load_image), (mask, load_mask)):
+            try:
+                fn(p)
+            except DataError as exc:
+                return Problem(str(p), str(exc).removeprefix(f"{p}: "), stem, "unreadable")
+    return None
+
+
+def check_items(items: list[Item], *, verify: bool = False) -> tuple[list[Item], list[Problem]]:
+    """Split items into usable ones and problems (unreadable, multi-page, image/mask size mismatch)."""
+    good: list[Item] = []
+    problems: list[Problem] = []
+    for img, mask, stem in items:
+        p = _check_pair(img, mask, stem, verify)
+        if p is None:
+            good.append((img, mask, stem))
+        else:
+            problems.append(p)
+    return good, problems
+
+
+def format_problems(where: str, problems: list[Problem], usable: int, listed: int) -> str:
+    """The error text listing every problem and how to continue without the invalid items."""
+    n = len(problems)
+    lines = [f"{where}: {n} problem{'s' if n != 1 else ''} ({usable} of {listed} items usable):"]
+    lines += [f"  - {p}" for p in problems]
+    lines.append(f"Fix the files, or pass skip_invalid=True (CLI: --skip-invalid) to skip the {n} invalid "
+                 f"item{'s' if n != 1 else ''} and continue.")
+    return "\n".join(lines)
