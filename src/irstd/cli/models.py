@@ -1,11 +1,18 @@
-"""``irstd models``: list the registered networks with their parameter and MAC counts."""
+"""``irstd models``: list the registered networks with their parameter and MAC counts.
+
+``--table`` compares every registered learned model, measured at 1×1×256×256, with the published
+figures of :mod:`irstd.models._published` (the seed paper's Table 1 and other sources).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..models import create_model, get_model_entry, list_models
+from ..models._published import published_for
 from ..profiling import count_macs, count_params
+
+TABLE_SIZE = 256  # the published figures are all at 1×1×256×256
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,10 +20,68 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'sgem*'")
     p.add_argument("--size", type=int, default=256, help="square input size for the MAC count (default 256)")
     p.add_argument("--no-count", action="store_true", help="names only (skip building the models)")
+    p.add_argument(
+        "--table",
+        action="store_true",
+        help="learned models at 256×256 side by side with published params/MACs and the ratio measured/published",
+    )
     p.set_defaults(func=run)
 
 
+def measure(name: str, size: int) -> tuple[int, int]:
+    """(parameters, MACs at 1×C×size×size) of ``create_model(name)``.
+
+    Shapes are traced on the meta device when the model allows it (no arithmetic, so a 400-GMAC
+    model costs milliseconds); value-dependent models are rebuilt and run on the CPU.
+    """
+    model = create_model(name)
+    params = count_params(model)
+    shape = (1, getattr(model, "in_chans", 1), size, size)
+    try:
+        macs = count_macs(model.to("meta"), shape)
+    except Exception:  # e.g. data-dependent proposals or .item() calls
+        macs = count_macs(create_model(name), shape)
+    return params, macs
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def run_table(pattern: str | None) -> int:
+    """Print measured vs published params and MACs for every learned model matching ``pattern``."""
+    head = (
+        f"{'model':<12} {'params (M)':>10} {'GMACs':>8} | {'pub. params':>11} {'pub. GMACs':>10} "
+        f"{'ratio P':>7} {'ratio M':>7}  source — config"
+    )
+    print(f"measured at 1x1x{TABLE_SIZE}x{TABLE_SIZE} (MACs = FLOPs/2, conv + matmul); ratio = measured / published")
+    print(head)
+    print("-" * len(head))
+    for name in list_models(pattern, kind="learned"):
+        params, macs = measure(name, TABLE_SIZE)
+        p_m, g = params / 1e6, macs / 1e9
+        left = f"{name:<12} {p_m:>10.3f} {g:>8.2f}"
+        entries = published_for(name)
+        if not entries:
+            print(f"{left} | {'-':>11} {'-':>10} {'-':>7} {'-':>7}  no published figure")
+            continue
+        for i, pub in enumerate(entries):
+            lead = left if i == 0 else " " * len(left)
+            same = pub.matches_default
+            rp = p_m / pub.params_m if same and pub.params_m else None
+            rm = g / pub.gmacs if same and pub.gmacs else None
+            config = pub.config if same else f"other config: {pub.config}"
+            details = "; ".join(t for t in (config, pub.note) if t)
+            print(
+                f"{lead} | {_fmt(pub.params_m, 3):>11} {_fmt(pub.gmacs, 2):>10} {_fmt(rp, 2):>7} {_fmt(rm, 2):>7}  "
+                f"{pub.source}" + (f" — {details}" if details else "")
+            )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.table:
+        return run_table(args.pattern)
     names = list_models(args.pattern)
     if args.no_count:
         print("\n".join(names))

@@ -1,0 +1,94 @@
+"""Published cost (and, where given, accuracy and speed) figures of the project's learned models.
+
+Each :class:`Published` entry is one figure set from one source, for one configuration. The
+seed paper (Deng & Yang 2025, Table 1) prints "Params (M)" and "FLOPs (G)"; IRSTD papers use
+thop's multiply-accumulate count for the latter, so it is stored as ``gmacs``. ``matches_default``
+says whether the entry describes the configuration that ``create_model(name)`` builds, i.e.
+whether measured/published ratios are meaningful. Figures not stated by a source are ``None``.
+This module is data only: ``irstd models --table`` and the tests read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Published", "PUBLISHED", "published_for", "reference_for"]
+
+SEED = "seed Table 1 (Deng & Yang 2025)"
+STANDARD = "BasicIRSTD count (thop), quoted in issue 5"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure set for a model configuration."""
+
+    model: str
+    params_m: float | None
+    gmacs: float | None
+    source: str
+    config: str = ""
+    matches_default: bool = True
+    iou: float | None = None
+    f1: float | None = None
+    fps: float | None = None
+    note: str = ""
+
+
+PUBLISHED: dict[str, tuple[Published, ...]] = {
+    "sgem_unet": (Published("sgem_unet", 8.69, 15.92, SEED, "base width 32", fps=342.0, note="FPS: issue 7"),),
+    "acm": (
+        Published(
+            "acm",
+            0.398,
+            0.40,
+            STANDARD,
+            "ASKC-ResUNet, 3 blocks/stage, widths 8-16-32-64",
+            note="thop charges transposed convs 4x their MACs (+0.05 G)",
+        ),
+        Published(
+            "acm",
+            1.54,
+            1.31,
+            SEED,
+            "not stated; closest: acm(channels=(16, 32, 64, 128))",
+            matches_default=False,
+        ),
+    ),
+    "alcnet": (
+        Published("alcnet", 0.37, 4.34, SEED, "MPCM-ResNet-FPN, full-resolution stem, 4 blocks/stage"),
+        Published(
+            "alcnet",
+            0.427,
+            0.38,
+            STANDARD,
+            "BasicIRSTD's ALCNet = ACM's ASKC-ResNet-FPN without the local contrast layer",
+            matches_default=False,
+            note="a different network, see docs/baselines.md",
+        ),
+    ),
+    "dnanet": (Published("dnanet", 4.70, 14.28, SEED, "widths 16-256, blocks (2, 2, 2, 2)"),),
+    "uiunet": (Published("uiunet", 50.54, 54.50, SEED, "as released"),),
+    "isnet": (
+        Published(
+            "isnet",
+            1.09,
+            30.63,
+            SEED,
+            "as released",
+            note="params include 0.104 M of modules the release never calls",
+        ),
+    ),
+    "abcnet": (Published("abcnet", 9.09, 5.31, SEED),),
+    "egpnet": (Published("egpnet", 3.54, 19.55, SEED),),
+    "iaanet": (Published("iaanet", 14.05, 436.79, SEED),),
+}
+
+
+def published_for(name: str) -> tuple[Published, ...]:
+    """Every published figure set for model ``name`` (empty when none is known)."""
+    return PUBLISHED.get(name, ())
+
+
+def reference_for(name: str) -> Published | None:
+    """The published figure set that describes ``create_model(name)``'s configuration, if any."""
+    return next((p for p in published_for(name) if p.matches_default), None)

@@ -1,0 +1,124 @@
+"""ACM: Asymmetric Contextual Modulation (Dai, Wu, Zhou & Barnard, WACV 2021), ASKC-ResUNet variant.
+
+Reproduced: the ASKC ResUNet of the authors' release in its standard configuration, three
+residual stages of ``layers=(3, 3, 3)`` basic blocks at widths ``channels=(8, 16, 32, 64)``:
+
+* deep stem (input BN; 3×3 conv stride 2 to 8; 3×3 conv 8; 3×3 conv to 16; 3×3 max-pool
+  stride 2) → H/4; stages at H/4 (16), H/8 (32), H/16 (64);
+* decoder: 4×4 transposed conv stride 2, asymmetric bi-directional fusion with the encoder
+  feature (ACM: a *global* top-down channel attention computed from the deep feature modulates
+  the shallow one, a *local* point-wise bottom-up attention computed from the shallow feature
+  modulates the deep one, ``2·xl·td(xh) + 2·xh·bu(xl)``, then 3×3 conv-BN-ReLU), then a stage of
+  ``layers[i]`` residual blocks; twice, back to H/4;
+* FCN head (3×3 conv to 4, BN, ReLU, dropout 0.1, 1×1 conv) at H/4 and ×4 bilinear up-sampling.
+
+Deviations: returns logits (the release applies a sigmoid in ``forward``); the BatchNorm after
+global pooling falls back to running statistics for a batch of one (:class:`PooledBatchNorm2d`),
+which PyTorch otherwise refuses; the ×4 up-sampling targets the input size exactly.
+
+Counts (``irstd.profiling``, 1×1×256×256): 0.398 M params, 0.343 GMACs, against the standard
+config's published 0.398 M / 0.40 G. That 0.40 "GFLOPs" comes from thop, which charges a stride-2
+transposed convolution for every *output* pixel, i.e. 4× its true multiply-accumulates; adding
+that surplus (0.050 G) to our count gives 0.394 G. The seed's Table 1 quotes 1.54 M / 1.31 G
+without naming a configuration; the nearest standard one is twice the widths,
+``channels=(16, 32, 64, 128)``: 1.59 M / 1.37 GMACs here (+3 % / +5 %). See ``docs/baselines.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._registry import register_model
+from .base import IRSTDModel
+from .zoo_blocks import DeepStem, FCNHead, PooledBatchNorm2d, res_stage
+
+__all__ = ["AsymBiFusion", "ACM"]
+
+
+class AsymBiFusion(nn.Module):
+    """Asymmetric bi-directional contextual modulation of a deep and a shallow feature of equal shape."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        mid = max(channels // reduction, 1)
+        # top-down: global context of the deep feature → channel weights for the shallow one
+        self.topdown = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, mid, 1),
+            PooledBatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+            PooledBatchNorm2d(channels),
+            nn.Sigmoid(),
+        )
+        # bottom-up: point-wise (local) context of the shallow feature → weights for the deep one
+        self.bottomup = nn.Sequential(
+            nn.Conv2d(channels, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+            nn.BatchNorm2d(channels),
+            nn.Sigmoid(),
+        )
+        self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(True))
+
+    def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
+        td = self.topdown(deep)  # (B, C, 1, 1)
+        bu = self.bottomup(shallow)  # (B, C, H, W)
+        return self.post(2 * shallow * td + 2 * deep * bu)
+
+
+class ACM(IRSTDModel):
+    """ASKC ResUNet: ResNet encoder, transposed-conv decoder with asymmetric contextual modulation."""
+
+    stride = 16
+
+    def __init__(
+        self,
+        in_chans: int = 1,
+        num_classes: int = 1,
+        layers: Sequence[int] = (3, 3, 3),
+        channels: Sequence[int] = (8, 16, 32, 64),
+    ) -> None:
+        super().__init__(in_chans, num_classes)
+        layers, channels = tuple(int(n) for n in layers), tuple(int(c) for c in channels)
+        if len(layers) != 3 or len(channels) != 4:
+            raise ValueError(f"ACM needs 3 stage depths and 4 widths, got layers={layers}, channels={channels}")
+        c0, c1, c2, c3 = channels
+        if c1 != 2 * c0:
+            raise ValueError(f"the stem doubles its width: channels[1] must be 2*channels[0], got {channels}")
+        self.stem = DeepStem(in_chans, c0)  # → (B, c1, H/4, W/4)
+        self.layer1 = res_stage(c1, c1, layers[0])  # H/4
+        self.layer2 = res_stage(c1, c2, layers[1], stride=2)  # H/8
+        self.layer3 = res_stage(c2, c3, layers[2], stride=2)  # H/16
+        self.deconv2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
+        self.fuse2 = AsymBiFusion(c2)
+        self.uplayer2 = res_stage(c2, c2, layers[1])
+        self.deconv1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+        self.fuse1 = AsymBiFusion(c1)
+        self.uplayer1 = res_stage(c1, c1, layers[0])
+        self.head = FCNHead(c1, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        c1 = self.layer1(self.stem(x))  # (B, 16, H/4, W/4)
+        c2 = self.layer2(c1)  # (B, 32, H/8, W/8)
+        c3 = self.layer3(c2)  # (B, 64, H/16, W/16)
+        up2 = self.uplayer2(self.fuse2(self.deconv2(c3), c2))  # (B, 32, H/8, W/8)
+        up1 = self.uplayer1(self.fuse1(self.deconv1(up2), c1))  # (B, 16, H/4, W/4)
+        return F.interpolate(self.head(up1), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@register_model("acm", paper="Dai et al., Asymmetric Contextual Modulation, WACV 2021 (ASKC-ResUNet)")
+def acm(
+    in_chans: int = 1,
+    num_classes: int = 1,
+    layers: Sequence[int] = (3, 3, 3),
+    channels: Sequence[int] = (8, 16, 32, 64),
+) -> ACM:
+    """ACM (ASKC ResUNet), standard configuration: 3 blocks per stage, widths 8-16-32-64."""
+    return ACM(in_chans, num_classes, layers, channels)
