@@ -18,12 +18,19 @@ from .. import __version__
 from ..errors import IRSTDError
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints usage + error on two lines; users get one line naming the command and --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with one sub-command per module of this package."""
-    parser = argparse.ArgumentParser(prog="irstd", description="Infrared small target detection toolkit.")
+    parser = OneLineErrorParser(prog="irstd", description="Infrared small target detection toolkit.")
     parser.add_argument("--version", action="version", version=f"irstd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineErrorParser)
     from . import __path__ as cli_path
 
     for info in sorted(pkgutil.iter_modules(cli_path), key=lambda i: i.name):

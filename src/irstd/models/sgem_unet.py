@@ -70,8 +70,10 @@ class SGEM(nn.Module):
         # matrix multiplication on the shallow feature's channels: (B, heads, d, N)
         v = q_feat.reshape(b, self.heads, c // self.heads, h * w)
         out = (matrix @ v).reshape(b, c, h, w)
-        # per-channel convolutions restore the spatial feature; the residual carries the deep features
-        return self.restore(out) + k_feat
+        # per-channel convolutions restore the spatial feature; residual connections carry E3 itself (so
+        # the module starts as the plain U-Net skip: at initialisation the softmax is near uniform and
+        # would otherwise average E3's channels away) and the deep features
+        return enc + self.restore(out) + k_feat
 
 
 class SGEMUNet(UNet):
@@ -104,4 +106,32 @@ def sgem_unet(
     heads: int = 8,
 ) -> SGEMUNet:
     """SGEM-UNet, base width 32."""
+    return SGEMUNet(in_chans, num_classes, widths, heads)
+
+
+# Light variants for CPU users: the same SGEMUNet at half and a quarter of the base width. The SGEM
+# keeps the base model's 16 channels per head (E3 = 128 channels / 8 heads) rather than its head count,
+# as narrow transformer variants keep the head dimension: a head's correlation stays a 16×16 matrix,
+# and the head count must divide E3's width (widths[2]): 64 / 16 = 4 heads (S), 32 / 16 = 2 heads (T).
+
+
+@register_model("sgem_unet_s", paper="Deng & Yang, ACSS 2025 — light variant of this project (base width 16)")
+def sgem_unet_s(
+    in_chans: int = 1,
+    num_classes: int = 1,
+    widths: Sequence[int] = (16, 32, 64, 128, 256),
+    heads: int = 4,
+) -> SGEMUNet:
+    """SGEM-UNet-S: base width 16, SGEM with 4 heads of 16 channels."""
+    return SGEMUNet(in_chans, num_classes, widths, heads)
+
+
+@register_model("sgem_unet_t", paper="Deng & Yang, ACSS 2025 — light variant of this project (base width 8)")
+def sgem_unet_t(
+    in_chans: int = 1,
+    num_classes: int = 1,
+    widths: Sequence[int] = (8, 16, 32, 64, 128),
+    heads: int = 2,
+) -> SGEMUNet:
+    """SGEM-UNet-T: base width 8, SGEM with 2 heads of 16 channels."""
     return SGEMUNet(in_chans, num_classes, widths, heads)

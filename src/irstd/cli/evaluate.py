@@ -1,0 +1,47 @@
+"""``irstd evaluate``: score a checkpoint (or a classical detector by name) on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..engine.evaluation import evaluate_checkpoint
+from ..inference import load_predictor_model
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name (e.g. tophat)")
+    p.add_argument("--data", help="dataset root (default: synthetic test scenes)")
+    p.add_argument("--split", default="test", help="split name (default test)")
+    p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")
+    p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
+    p.add_argument("--skip-invalid", action="store_true", help="skip unusable image/mask pairs (reported)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"], help="precision (default fp32)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--out", help="folder for metrics.json/.md (default: eval-<split> beside the checkpoint)")
+    p.add_argument("--save-masks", metavar="DIR", help="write predicted masks as PNG")
+    p.add_argument("--sweep", action="store_true", help="also write Pd-Fa and PR curves over thresholds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_predictor_model(args.checkpoint, "cpu")
+    report = evaluate_checkpoint(
+        model, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
+        skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
+        batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep, progress=True,
+    )
+    tag = Path(args.split_file).stem if args.split_file else args.split
+    if args.out:
+        out = Path(args.out)
+    elif Path(args.checkpoint).is_file():
+        out = Path(args.checkpoint).parent / f"eval-{tag}"
+    else:
+        out = Path("runs") / f"eval-{args.checkpoint}-{tag}"
+    written = report.save(out)
+    print(report.to_markdown())
+    print("written: " + ", ".join(str(p) for p in written if p.exists()))
+    return 0
