@@ -42,6 +42,7 @@ def demo_config(out: str | Path = "runs", epochs: int = 12, model: str = "sgem_u
     return TrainConfig(
         model=model,
         data=None,
+        loss="softiou_bce",  # SoftIoU alone needs long schedules; BCE makes a few-minute run usable
         synthetic_train=240,
         synthetic_val=24,
         crop_size=128,

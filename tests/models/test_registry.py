@@ -46,7 +46,11 @@ def test_backward_finite_and_declared_outputs(name: str) -> None:
                 assert t.shape == (2, 1, *x.shape[-2:]), f"{key} output has shape {tuple(t.shape)}"
     logits = main_logits(out)
     assert logits.shape == (2, 1, *x.shape[-2:])
-    logits.float().pow(2).mean().backward()
+    # every output that the loss would use: deep-supervision heads only feed their side outputs
+    outputs = [logits] + [
+        t for key in model.extra_outputs for t in (out[key] if isinstance(out[key], (list, tuple)) else [out[key]])
+    ]
+    sum(t.float().pow(2).mean() for t in outputs).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
