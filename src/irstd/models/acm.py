@@ -9,7 +9,8 @@ residual stages of ``layers=(3, 3, 3)`` basic blocks at widths ``channels=(8, 16
   feature (ACM: a *global* top-down channel attention computed from the deep feature modulates
   the shallow one, a *local* point-wise bottom-up attention computed from the shallow feature
   modulates the deep one, ``2·xl·td(xh) + 2·xh·bu(xl)``, then 3×3 conv-BN-ReLU), then a stage of
-  ``layers[i]`` residual blocks; twice, back to H/4;
+  ``layers[i]`` residual blocks; twice, back to H/4 (stem to decoder:
+  :class:`~irstd.models.zoo_blocks.ResUNetBackbone`, shared with ISNet);
 * FCN head (3×3 conv to 4, BN, ReLU, dropout 0.1, 1×1 conv) at H/4 and ×4 bilinear up-sampling.
 
 Deviations: returns logits (the release applies a sigmoid in ``forward``); the BatchNorm after
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .zoo_blocks import DeepStem, FCNHead, PooledBatchNorm2d, res_stage
+from .zoo_blocks import FCNHead, GlobalAttention, PointwiseAttention, ResUNetBackbone
 
 __all__ = ["AsymBiFusion", "ACM"]
 
@@ -46,24 +47,9 @@ class AsymBiFusion(nn.Module):
         super().__init__()
         mid = max(channels // reduction, 1)
         # top-down: global context of the deep feature → channel weights for the shallow one
-        self.topdown = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, mid, 1),
-            PooledBatchNorm2d(mid),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1),
-            PooledBatchNorm2d(channels),
-            nn.Sigmoid(),
-        )
+        self.topdown = GlobalAttention(channels, mid)
         # bottom-up: point-wise (local) context of the shallow feature → weights for the deep one
-        self.bottomup = nn.Sequential(
-            nn.Conv2d(channels, mid, 1),
-            nn.BatchNorm2d(mid),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1),
-            nn.BatchNorm2d(channels),
-            nn.Sigmoid(),
-        )
+        self.bottomup = PointwiseAttention(channels, mid)
         self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(True))
 
     def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
@@ -85,31 +71,12 @@ class ACM(IRSTDModel):
         channels: Sequence[int] = (8, 16, 32, 64),
     ) -> None:
         super().__init__(in_chans, num_classes)
-        layers, channels = tuple(int(n) for n in layers), tuple(int(c) for c in channels)
-        if len(layers) != 3 or len(channels) != 4:
-            raise ValueError(f"ACM needs 3 stage depths and 4 widths, got layers={layers}, channels={channels}")
-        c0, c1, c2, c3 = channels
-        if c1 != 2 * c0:
-            raise ValueError(f"the stem doubles its width: channels[1] must be 2*channels[0], got {channels}")
-        self.stem = DeepStem(in_chans, c0)  # → (B, c1, H/4, W/4)
-        self.layer1 = res_stage(c1, c1, layers[0])  # H/4
-        self.layer2 = res_stage(c1, c2, layers[1], stride=2)  # H/8
-        self.layer3 = res_stage(c2, c3, layers[2], stride=2)  # H/16
-        self.deconv2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
-        self.fuse2 = AsymBiFusion(c2)
-        self.uplayer2 = res_stage(c2, c2, layers[1])
-        self.deconv1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
-        self.fuse1 = AsymBiFusion(c1)
-        self.uplayer1 = res_stage(c1, c1, layers[0])
-        self.head = FCNHead(c1, num_classes)
+        self.backbone = ResUNetBackbone(in_chans, channels, layers, AsymBiFusion)
+        self.head = FCNHead(self.backbone.channels[1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        c1 = self.layer1(self.stem(x))  # (B, 16, H/4, W/4)
-        c2 = self.layer2(c1)  # (B, 32, H/8, W/8)
-        c3 = self.layer3(c2)  # (B, 64, H/16, W/16)
-        up2 = self.uplayer2(self.fuse2(self.deconv2(c3), c2))  # (B, 32, H/8, W/8)
-        up1 = self.uplayer1(self.fuse1(self.deconv1(up2), c1))  # (B, 16, H/4, W/4)
+        up1 = self.backbone(x)[-1]  # (B, 16, H/4, W/4)
         return F.interpolate(self.head(up1), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 

@@ -43,7 +43,7 @@ import torch.nn as nn
 from ._registry import register_model
 from .base import IRSTDModel
 from .blocks import ConvBNAct, upsample_like
-from .zoo_blocks import DeepStem, FCNHead, res_stage
+from .zoo_blocks import DeepStem, FCNHead, PointwiseAttention, res_stage
 
 __all__ = ["patch_contrast", "multiscale_patch_contrast", "BLAM", "ALCNet"]
 
@@ -81,14 +81,7 @@ class BLAM(nn.Module):
         super().__init__()
         mid = max(channels // 2, 1)
         self.bn = nn.BatchNorm2d(channels)  # shared by both inputs, as in the release
-        self.bottomup = nn.Sequential(
-            nn.Conv2d(channels, mid, 1),
-            nn.BatchNorm2d(mid),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1),
-            nn.BatchNorm2d(channels),
-            nn.Sigmoid(),
-        )
+        self.bottomup = PointwiseAttention(channels, mid)
 
     def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
         deep, shallow = self.bn(deep), self.bn(shallow)

@@ -2,8 +2,9 @@
 
 Reproduced (the authors' release, ``layer_blocks=(4, 4, 4)``, ``channels=(8, 16, 32, 64)``):
 
-* backbone as ACM's ResUNet: deep stride-4 stem, residual stages at H/4 (16), H/8 (32), H/16
-  (64), 4×4 transposed-conv decoder with residual stages back to H/4;
+* backbone as ACM's ResUNet (:class:`~irstd.models.zoo_blocks.ResUNetBackbone`, shared with ACM):
+  deep stride-4 stem, residual stages at H/4 (16), H/8 (32), H/16 (64), 4×4 transposed-conv
+  decoder with residual stages back to H/4;
 * TOAA (two-orientation attention aggregation) at both decoder fusions: the decoder and encoder
   features share a 1×1 → 1×1 (C → C/2 → C) pre-process; a 3×1 and a 1×3 *deformable*
   convolution of the decoder feature give sigmoid weights on the encoder feature, added to the
@@ -47,7 +48,7 @@ from ._registry import register_model
 from .base import IRSTDModel
 from .blocks import ConvBNAct
 from .deform import DeformConv2d
-from .zoo_blocks import DeepStem, FCNHead, res_stage
+from .zoo_blocks import FCNHead, ResUNetBackbone
 
 __all__ = ["TOAA", "TFDBlock", "GatedSpatialConv", "ISNet"]
 
@@ -134,22 +135,8 @@ class ISNet(IRSTDModel):
         edge_channels: int = 64,
     ) -> None:
         super().__init__(in_chans, num_classes)
-        layer_blocks, channels = tuple(int(n) for n in layer_blocks), tuple(int(c) for c in channels)
-        if len(layer_blocks) != 3 or len(channels) != 4:
-            raise ValueError(f"ISNet needs 3 stage depths and 4 widths, got {layer_blocks}, {channels}")
-        c0, c1, c2, c3 = channels
-        if c1 != 2 * c0:
-            raise ValueError(f"the stem doubles its width: channels[1] must be 2*channels[0], got {channels}")
-        self.stem = DeepStem(in_chans, c0)
-        self.layer1 = res_stage(c1, c1, layer_blocks[0])  # H/4
-        self.layer2 = res_stage(c1, c2, layer_blocks[1], stride=2)  # H/8
-        self.layer3 = res_stage(c2, c3, layer_blocks[2], stride=2)  # H/16
-        self.deconv2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
-        self.toaa2 = TOAA(c2)
-        self.uplayer2 = res_stage(c2, c2, layer_blocks[1])
-        self.deconv1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
-        self.toaa1 = TOAA(c1)
-        self.uplayer1 = res_stage(c1, c1, layer_blocks[0])
+        self.backbone = ResUNetBackbone(in_chans, channels, layer_blocks, TOAA)
+        _, c1, c2, c3 = self.backbone.channels
         # edge branch: side maps from H/16, H/8, H/4 gate three TFD blocks on the image gradient
         self.sides = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in (c3, c2, c1))
         self.grad_lift = nn.Conv2d(1, edge_channels, 1)
@@ -170,11 +157,8 @@ class ISNet(IRSTDModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         self.check_input(x)
         size = x.shape[-2:]
-        c1 = self.layer1(self.stem(x))  # (B, 16, H/4, W/4)
-        c2 = self.layer2(c1)  # (B, 32, H/8, W/8)
-        c3 = self.layer3(c2)  # (B, 64, H/16, W/16)
-        up2 = self.uplayer2(self.toaa2(self.deconv2(c3), c2))  # (B, 32, H/8, W/8)
-        up1 = self.uplayer1(self.toaa1(self.deconv1(up2), c1))  # (B, 16, H/4, W/4)
+        # (B, 64, H/16, W/16), (B, 32, H/8, W/8), (B, 16, H/4, W/4)
+        c3, up2, up1 = self.backbone(x)
         # edge branch at full resolution
         u = self.grad_lift(self.image_gradient(x))  # (B, 64, H, W)
         for tfd, side, feat in zip(self.tfd, self.sides, (c3, up2, up1)):

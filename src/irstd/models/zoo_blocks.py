@@ -1,11 +1,15 @@
 """Layers shared by the ACM-family baselines (ACM, ALCNet, ISNet) and UIU-Net.
 
 These networks descend from the same code base (Dai et al.'s ACM release): a "deep stem" that
-reduces the input by 4, CIFAR-style ResNet stages, and an FCN head. UIU-Net and ACM both put a
+reduces the input by 4, CIFAR-style ResNet stages, the ResUNet that ACM and ISNet build from them
+(:class:`ResUNetBackbone`, which differ only in the decoder fusion), the point-wise and global
+attention MLPs of ACM's fusion and ALCNet's BLAM, and an FCN head. UIU-Net and ACM both put a
 BatchNorm after global average pooling, which :class:`PooledBatchNorm2d` makes safe for batch 1.
 """
 
 from __future__ import annotations
+
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -13,7 +17,15 @@ import torch.nn.functional as F
 
 from .blocks import ConvBNAct, ResidualBlock
 
-__all__ = ["PooledBatchNorm2d", "DeepStem", "res_stage", "FCNHead"]
+__all__ = [
+    "PooledBatchNorm2d",
+    "DeepStem",
+    "res_stage",
+    "FCNHead",
+    "PointwiseAttention",
+    "GlobalAttention",
+    "ResUNetBackbone",
+]
 
 
 class PooledBatchNorm2d(nn.BatchNorm2d):
@@ -59,3 +71,83 @@ class FCNHead(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, dropout: float = 0.1) -> None:
         inter = max(in_ch // 4, 1)
         super().__init__(ConvBNAct(in_ch, inter, 3), nn.Dropout(dropout), nn.Conv2d(inter, out_ch, 1))
+
+
+def _attention_mlp(channels: int, mid: int, norm: Callable[[int], nn.Module]) -> list[nn.Module]:
+    """1×1 conv to ``mid``, norm, ReLU, 1×1 conv back to ``channels``, norm, sigmoid."""
+    return [
+        nn.Conv2d(channels, mid, 1),
+        norm(mid),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(mid, channels, 1),
+        norm(channels),
+        nn.Sigmoid(),
+    ]
+
+
+class PointwiseAttention(nn.Sequential):
+    """Local ("bottom-up") attention: per-pixel weights in (0, 1), (B, C, H, W) → (B, C, H, W)."""
+
+    def __init__(self, channels: int, mid: int) -> None:
+        super().__init__(*_attention_mlp(channels, mid, nn.BatchNorm2d))
+
+
+class GlobalAttention(nn.Sequential):
+    """Global ("top-down") channel attention: average pooling, then the point-wise MLP, (B, C, H, W) → (B, C, 1, 1).
+
+    The BatchNorms see one value per channel and image, hence :class:`PooledBatchNorm2d`.
+    """
+
+    def __init__(self, channels: int, mid: int) -> None:
+        super().__init__(nn.AdaptiveAvgPool2d(1), *_attention_mlp(channels, mid, PooledBatchNorm2d))
+
+
+class ResUNetBackbone(nn.Module):
+    """ACM's ResUNet: deep stem, residual stages at H/4, H/8, H/16, and a two-step decoder back to H/4.
+
+    Each decoder step is a 4×4 transposed conv (stride 2), a fusion with the encoder feature of that
+    level, ``fusion(C)(decoder, encoder) → (B, C, h, w)``, and a residual stage of the encoder's depth.
+
+    Args:
+        in_chans: input channels.
+        channels: four widths ``(c0, c1, c2, c3)``; the stem gives ``c1 = 2·c0`` at H/4.
+        layers: residual blocks of the three stages (the decoder stages reuse the first two).
+        fusion: builds the fusion module for a width (ACM's asymmetric fusion, ISNet's TOAA).
+
+    ``forward`` returns ``(c3, up2, up1)``: the H/16 encoder feature and the H/8 and H/4 decoder
+    features, coarse to fine.
+    """
+
+    def __init__(
+        self,
+        in_chans: int,
+        channels: Sequence[int],
+        layers: Sequence[int],
+        fusion: Callable[[int], nn.Module],
+    ) -> None:
+        super().__init__()
+        layers, channels = tuple(int(n) for n in layers), tuple(int(c) for c in channels)
+        if len(layers) != 3 or len(channels) != 4:
+            raise ValueError(f"the ResUNet needs 3 stage depths and 4 widths, got layers={layers}, channels={channels}")
+        c0, c1, c2, c3 = channels
+        if c1 != 2 * c0:
+            raise ValueError(f"the stem doubles its width: channels[1] must be 2*channels[0], got {channels}")
+        self.channels = channels
+        self.stem = DeepStem(in_chans, c0)  # → (B, c1, H/4, W/4)
+        self.layer1 = res_stage(c1, c1, layers[0])  # H/4
+        self.layer2 = res_stage(c1, c2, layers[1], stride=2)  # H/8
+        self.layer3 = res_stage(c2, c3, layers[2], stride=2)  # H/16
+        self.deconv2 = nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1)
+        self.fuse2 = fusion(c2)
+        self.uplayer2 = res_stage(c2, c2, layers[1])
+        self.deconv1 = nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1)
+        self.fuse1 = fusion(c1)
+        self.uplayer1 = res_stage(c1, c1, layers[0])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c1 = self.layer1(self.stem(x))  # (B, c1, H/4, W/4)
+        c2 = self.layer2(c1)  # (B, c2, H/8, W/8)
+        c3 = self.layer3(c2)  # (B, c3, H/16, W/16)
+        up2 = self.uplayer2(self.fuse2(self.deconv2(c3), c2))  # (B, c2, H/8, W/8)
+        up1 = self.uplayer1(self.fuse1(self.deconv1(up2), c1))  # (B, c1, H/4, W/4)
+        return c3, up2, up1
