@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ._registry import register_model
 from .base import IRSTDModel
 from .blocks import ConvBNAct, upsample_like
-from .zoo_blocks import PooledBatchNorm2d
+from .zoo_blocks import GlobalAttention
 
 __all__ = ["RSU", "ICAFusion", "UIUNet"]
 
@@ -85,15 +85,7 @@ class ICAFusion(nn.Module):
         super().__init__()
         mid = max(channels // reduction, 1)
         self.proj_deep = nn.Sequential(nn.Conv2d(deep_ch, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(True))
-        self.topdown = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, mid, 1),
-            PooledBatchNorm2d(mid),
-            nn.ReLU(True),
-            nn.Conv2d(mid, channels, 1),
-            PooledBatchNorm2d(channels),
-            nn.Sigmoid(),
-        )
+        self.topdown = GlobalAttention(channels, mid)
         self.bottomup_reduce = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(True))
         self.bottomup_spatial = nn.Conv2d(2, 1, 3, padding=1, bias=False)
         self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(True))
