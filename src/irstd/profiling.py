@@ -1,7 +1,11 @@
-"""Parameter and MAC counting.
+"""Parameter and MAC counting, and the entry point to the speed benchmark.
 
 MACs are counted with ``torch.utils.flop_counter`` (convolutions, matrix products) and reported
 as FLOPs / 2, the convention IRSTD papers print as "GFLOPs" (thop's MACs).
+
+The benchmark behind ``irstd bench`` lives in :mod:`irstd.bench`; its public functions
+(``run_benchmark``, ``run_cases``, ``to_markdown``, ``fast_mode_agreement``, …) are also reachable
+from here, imported on first use.
 """
 
 from __future__ import annotations
@@ -13,6 +17,18 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["count_params", "count_macs"]
+
+_BENCH_NAMES = ("Case", "run_benchmark", "run_cases", "to_markdown", "fast_mode_agreement", "AgreementResult",
+                "time_calls", "time_interleaved", "timing_stats", "environment")
+
+
+def __getattr__(name: str):
+    # lazy: irstd.bench imports this module, so a top-level import would be circular
+    if name in _BENCH_NAMES:
+        from . import bench
+
+        return getattr(bench, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

@@ -1,0 +1,340 @@
+"""Cases (model, mode, batch, size): building their runners, timing them, and the report."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..engine.runtime import resolve_device
+from ..errors import ConfigError
+from ..inference import ModelRunner, RunMode, _cudnn_benchmark, resolve_mode
+from ..models import create_model, get_model_entry, list_models
+from ..padding import padded_size
+from ..profiling import count_macs, count_params
+from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
+
+__all__ = ["SCHEMA", "MODES", "PUBLISHED", "Case", "count_macs_at", "conv_rate_case", "run_cases", "run_benchmark"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "irstd-bench/1"
+MODES = ("fp32", "fast", "onnx")
+
+#: Published figures (Params in M, FLOPs in G at 256×256 as printed — MACs in thop's convention —,
+#: FPS): the SGEM-UNet paper's Table 1 where the figure is known, else the model's own paper.
+#: The published FPS come without hardware or recipe; only SGEM-UNet's is known.
+PUBLISHED: dict[str, dict[str, float | None | str]] = {
+    "sgem_unet": {"params_m": 8.69, "gflops": 15.92, "fps": 342.0, "source": "SGEM-UNet paper, Table 1"},
+    "acm": {"params_m": 1.54, "gflops": 1.31, "fps": None, "source": "SGEM-UNet paper, Table 1 (wider config)"},
+    "alcnet": {"params_m": 0.37, "gflops": 4.34, "fps": None, "source": "SGEM-UNet paper, Table 1"},
+    "dnanet": {"params_m": 4.70, "gflops": 14.28, "fps": None, "source": "DNANet paper"},
+    "uiunet": {"params_m": 50.54, "gflops": 54.50, "fps": None, "source": "UIU-Net paper"},
+    "isnet": {"params_m": 1.09, "gflops": 30.63, "fps": None, "source": "SGEM-UNet paper, Table 1"},
+    "abcnet": {"params_m": 9.09, "gflops": 5.31, "fps": None, "source": "SGEM-UNet paper, Table 1"},
+    "egpnet": {"params_m": 3.54, "gflops": 19.55, "fps": None, "source": "SGEM-UNet paper, Table 1"},
+    "iaanet": {"params_m": 14.05, "gflops": 436.79, "fps": None, "source": "SGEM-UNet paper, Table 1"},
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration to time. ``height``/``width`` are rounded up to the model's stride when run."""
+
+    model: str
+    mode: str
+    batch: int = 1
+    height: int = 256
+    width: int = 256
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.batch < 1 or self.height < 1 or self.width < 1:
+            raise ConfigError(f"batch and size must be positive, got {self}")
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.mode}/b{self.batch}/{self.width}x{self.height}"
+
+
+
+def count_macs_at(model_name: str, height: int, width: int, model: nn.Module | None = None) -> tuple[int, bool]:
+    """(MACs of one image of H×W, exact?) for a registered model.
+
+    Counted on the meta device (shapes only, no compute). Models with data-dependent steps cannot be
+    traced there: they are counted for real at 256×256 and scaled by the pixel count (``exact=False``)
+    unless H×W is that small anyway.
+    """
+    try:
+        with torch.device("meta"):
+            meta_model = create_model(model_name).eval()
+            x = torch.zeros(1, int(getattr(meta_model, "in_chans", 1)), height, width)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            meta_model(x)
+        return counter.get_total_flops() // 2, True
+    except (NotImplementedError, RuntimeError, TypeError, ValueError) as exc:
+        log.debug("%s: meta-device MAC count failed (%s); counting on the CPU", model_name, exc)
+    real = model if model is not None else create_model(model_name)
+    real = copy.deepcopy(real).cpu()
+    in_chans = int(getattr(real, "in_chans", 1))
+    if height * width <= 256 * 256:
+        return count_macs(real, (1, in_chans, height, width)), True
+    stride = int(getattr(real, "stride", 1))
+    h0, w0 = padded_size(256, 256, stride)
+    return round(count_macs(real, (1, in_chans, h0, w0)) * height * width / (h0 * w0)), False
+
+
+def conv_rate_case(device: torch.device, dtype: torch.dtype | None) -> tuple[Callable[[], Any], int, dict[str, Any]]:
+    """(callable, FLOPs per call, description) of a large 3×3 convolution run like the fast mode
+    (channels-last, autocast to ``dtype``): the machine's attainable convolution rate."""
+    b, c, s = (8, 256, 128) if device.type == "cuda" else (1, 128, 128)
+    dt = dtype or torch.float32
+    # weights and input already in the compute dtype and layout, as activations inside a network are:
+    # the timing holds the convolution kernel alone, no casts or layout changes
+    conv = nn.Conv2d(c, c, 3, padding=1, bias=False).eval().requires_grad_(False)
+    conv = conv.to(device=device, dtype=dt, memory_format=torch.channels_last)
+    x = torch.randn(b, c, s, s, device=device).to(dtype=dt, memory_format=torch.channels_last)
+
+    def call() -> torch.Tensor:
+        with torch.inference_mode(), _cudnn_benchmark(device, device.type == "cuda"):
+            return conv(x)
+
+    flops = 2 * b * c * c * 9 * s * s
+    desc = {"shape": [b, c, s, s], "kernel": 3, "out_channels": c, "dtype": str(dt).replace("torch.", "")}
+    return call, flops, desc
+
+
+def _fast_dtype(device: torch.device, amp: str | None) -> torch.dtype | None:
+    return resolve_mode("fast", device, amp=amp).amp_dtype
+
+
+class _ModelSlot:
+    """A built model and its runners per mode (the fast copy is made once per model)."""
+
+    def __init__(self, name: str, device: torch.device, amp: str | None, cuda_graphs: bool, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.name, self.device = name, device
+        self.model = create_model(name).eval()
+        self.amp, self.cuda_graphs = amp, cuda_graphs
+        self.runners: dict[str, Any] = {}
+        self.modes: dict[str, dict[str, Any]] = {}
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def runner(self, mode: str):
+        if mode not in self.runners:
+            if mode == "onnx":
+                run_mode = RunMode("onnx")
+                self.runners[mode] = self._onnx_runner()
+            else:
+                run_mode = resolve_mode(mode, self.device, amp=self.amp, cuda_graphs=self.cuda_graphs)
+                self.runners[mode] = ModelRunner(self.model, self.device, run_mode)
+            self.modes[mode] = {**run_mode.as_dict(), "label": run_mode.label()}
+        return self.runners[mode]
+
+    def _onnx_runner(self):
+        from ..export import OnnxRunner, export_onnx
+
+        if self.device.type != "cpu":
+            raise ConfigError("onnx mode runs ONNX Runtime on the CPU; use --device cpu")
+        self._tmp = tempfile.TemporaryDirectory(prefix="irstd-bench-")
+        path = export_onnx(self.model, Path(self._tmp.name) / f"{self.name}.onnx")
+        return OnnxRunner(path)
+
+    def close(self) -> None:
+        self.runners.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _case_fn(slot: _ModelSlot, case: Case, seed: int) -> tuple[Callable[[], Any], tuple[int, int]]:
+    runner = slot.runner(case.mode)
+    h, w = padded_size(case.height, case.width, int(getattr(slot.model, "stride", 1)))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(case.batch, int(getattr(slot.model, "in_chans", 1)), h, w, generator=gen).to(slot.device)
+    return (lambda: runner(x)), (h, w)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def run_cases(
+    cases: Sequence[Case],
+    *,
+    device: str | torch.device = "auto",
+    runs: int = 30,
+    warmup: int = 5,
+    amp: str | None = None,
+    cuda_graphs: bool = True,
+    budget_s: float | None = None,
+    interleave: bool = False,
+    conv_rate: bool = True,
+    seed: int = 0,
+    command: str | None = None,
+    note: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Time every case and return the report (see :func:`run_benchmark` for the fields).
+
+    Without ``interleave`` the cases run one after the other, a model's cases together (one model in
+    memory at a time); with it, every case is built first and they are timed round-robin (no
+    ``budget_s`` then). A case that fails (e.g. out of memory) gets an ``error`` entry instead of
+    figures; the others still run. ``note`` is free text for the report's header (e.g. that the
+    machine was shared).
+    """
+    if runs < 1 or warmup < 0:
+        raise ConfigError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    device = resolve_device(device)
+    say = progress or (lambda msg: log.info("%s", msg))
+    env = environment(device)
+    fast_dtype = _fast_dtype(device, amp)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "note": note,
+        "environment": env,
+        "settings": {"runs": runs, "warmup": warmup, "amp": amp, "cuda_graphs": cuda_graphs and device.type == "cuda",
+                     "budget_s": budget_s, "interleave": interleave, "seed": seed},
+        "conv_rate": None,
+        "models": {},
+        "results": [],
+    }
+    order = list(dict.fromkeys(c.model for c in cases))
+    for name in order:
+        get_model_entry(name)  # unknown names fail before any timing
+    rows: dict[Case, dict[str, Any]] = {}
+    fns: dict[str, Callable[[], Any]] = {}
+    conv_flops = 0
+    if conv_rate:
+        conv_fn, conv_flops, conv_desc = conv_rate_case(device, fast_dtype)
+        report["conv_rate"] = conv_desc
+        if interleave:
+            fns["__conv__"] = conv_fn
+        else:
+            say("timing the 3x3 convolution rate")
+            report["conv_rate"].update(timing_stats(time_calls(conv_fn, runs=runs, warmup=warmup, device=device)))
+    slots: dict[str, _ModelSlot] = {}
+    for name in order:
+        slot = _ModelSlot(name, device, amp, cuda_graphs, seed)
+        slots[name] = slot
+        entry = get_model_entry(name)
+        info = {"params": count_params(slot.model), "paper": entry.paper, "kind": entry.kind,
+                "stride": int(getattr(slot.model, "stride", 1)), "macs": {}, "macs_exact": {},
+                "published": PUBLISHED.get(name), "modes": slot.modes}
+        report["models"][name] = info
+        for case in [c for c in cases if c.model == name]:
+            row: dict[str, Any] = {**asdict(case), "error": None}
+            rows[case] = row
+            try:
+                fn, (h, w) = _case_fn(slot, case, seed)
+                row.update(height=h, width=w, label=slot.modes[case.mode]["label"])
+                size_key = f"{h}x{w}"
+                if size_key not in info["macs"]:
+                    info["macs"][size_key], info["macs_exact"][size_key] = count_macs_at(name, h, w, slot.model)
+                row["macs_per_image"] = info["macs"][size_key]
+                fn()  # first call: lazy initialisation, CUDA graph capture
+                graphs = getattr(slot.runners[case.mode], "_graphs", None)
+                if graphs is not None and graphs.failed:
+                    row["note"] = "CUDA graph capture failed: ran eagerly"
+                row["peak_mem_mb"] = peak_memory_mb(fn, device)
+                if interleave:
+                    fns[case.key] = fn
+                else:
+                    say(f"timing {case.key}")
+                    row.update(timing_stats(time_calls(fn, runs=runs, warmup=warmup, device=device, budget_s=budget_s)))
+                    row["truncated"] = row["n_runs"] < runs
+            except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
+                if not (_is_oom(exc) or isinstance(exc, (RuntimeError, ConfigError, ValueError))):
+                    raise
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                log.warning("%s failed: %s", case.key, row["error"])
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        if not interleave:
+            slot.close()
+            del slots[name]
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # hand back this model's activations and CUDA-graph pools
+    if interleave and fns:
+        say(f"timing {len(fns)} cases interleaved, {runs} rounds")
+        times = time_interleaved(fns, runs=runs, warmup=warmup, device=device)
+        if "__conv__" in times:
+            report["conv_rate"].update(timing_stats(times.pop("__conv__")))
+        for case, row in rows.items():
+            if case.key in times:
+                row.update(timing_stats(times[case.key]))
+                row["truncated"] = False
+        for slot in slots.values():
+            slot.close()
+    rate = None
+    if report["conv_rate"] and "median_ms" in report["conv_rate"]:
+        cr = report["conv_rate"]
+        cr["flops"] = conv_flops
+        cr["gflops_median"] = conv_flops / cr["median_ms"] / 1e6
+        cr["gflops_best"] = conv_flops / cr["min_ms"] / 1e6
+        rate = conv_flops / cr["median_ms"]  # FLOP per ms
+        rate_best = conv_flops / cr["min_ms"]
+    for case, row in rows.items():
+        if "median_ms" not in row:
+            continue
+        med = row["median_ms"]
+        row["fps"] = 1e3 * case.batch / med
+        row["ms_per_mpix"] = med / (case.batch * row["height"] * row["width"] / 1e6)
+        if rate and row.get("macs_per_image"):
+            # median ÷ floor at the conv's median rate (same conditions), and best ÷ floor at its best
+            # rate (each at its least disturbed: the stricter reading on a shared machine)
+            row["floor_ms"] = 2 * row["macs_per_image"] * case.batch / rate
+            row["x_floor"] = med / row["floor_ms"]
+            row["x_floor_best"] = row["min_ms"] / (2 * row["macs_per_image"] * case.batch / rate_best)
+    report["results"] = [rows[c] for c in cases if c in rows]
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    threads = max(torch.get_num_threads(), 1)
+    env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    # share of the thread-seconds the process got: well below 1 on a CPU shared with other work
+    env["cpu_share"] = cpu / (wall * threads) if wall > 0 else None
+    report["total_s"] = wall
+    return report
+
+
+def run_benchmark(
+    models: Sequence[str] | None = None,
+    *,
+    kind: str | None = None,
+    modes: Sequence[str] = ("fp32", "fast"),
+    sizes: Sequence[tuple[int, int]] = ((256, 256), (512, 640), (1024, 1280)),
+    batches: Sequence[int] = (1, 8),
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Benchmark ``models`` (names or shell patterns; default: every registered model, or those of
+    ``kind`` — ``learned`` or ``classical``) over every mode × batch × (H, W) and return the report.
+
+    The report (JSON-serialisable, schema ``irstd-bench/1``) holds ``environment`` (device name,
+    versions, threads, load), ``settings``, ``conv_rate`` (the floor's reference), ``models``
+    (params, MACs per size, published figures, the run modes) and ``results``: one row per case with
+    ``median_ms``, ``p10_ms``/``p90_ms``/``min_ms``/``max_ms``/``iqr_ms``, ``n_runs``, ``fps``,
+    ``ms_per_mpix``, ``floor_ms``, ``x_floor`` (median ÷ floor at the conv's median rate),
+    ``x_floor_best`` (min ÷ floor at the conv's best rate), ``peak_mem_mb``, or ``error``. ``kwargs`` go to
+    :func:`run_cases`.
+    """
+    names: list[str] = []
+    for spec in models or ["*"]:
+        matched = list_models(spec, kind) if any(ch in spec for ch in "*?[") else [get_model_entry(spec).name]
+        if not matched:
+            raise ConfigError(f"no registered model matches {spec!r}")
+        names += [n for n in matched if n not in names]
+    cases = [Case(n, m, b, h, w) for n in names for m in modes for b in batches for (h, w) in sizes]
+    return run_cases(cases, **kwargs)
+

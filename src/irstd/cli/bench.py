@@ -1,0 +1,103 @@
+"""``irstd bench``: params, MACs, latency, throughput and memory of registered models (JSON + Markdown)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+from pathlib import Path
+
+import torch
+
+from ..bench import MODES, run_benchmark, to_markdown
+from ..errors import ConfigError
+
+DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``N`` → (N, N); ``WxH`` (frame convention, width first) → (H, W)."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*", text)
+    if not m:
+        raise ConfigError(f"size must be N or WxH (e.g. 256 or 640x512), got {text!r}")
+    w = int(m.group(1))
+    h = int(m.group(2)) if m.group(2) else w
+    if h < 1 or w < 1:
+        raise ConfigError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time registered models (fp32 and fast mode) and write JSON + Markdown")
+    p.add_argument("--models", nargs="+", metavar="NAME", help="model names or shell patterns (default: all registered)")
+    p.add_argument("--kind", choices=["learned", "classical"], help="only models of this kind (with the default --models)")
+    p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES, help="run modes (default: fp32 fast)")
+    p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, metavar="SIZE",
+                   help="input sizes, N or WxH (default: 256 640x512 1280x1024)")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], metavar="B", help="batch sizes (default: 1 8)")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per case (default 30)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"], help="dtype of the fast mode (default: the device's best)")
+    p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
+    p.add_argument("--budget", type=float, metavar="S", help="at most this many seconds per case (fewer runs if needed)")
+    p.add_argument("--interleave", action="store_true", help="time all cases round-robin (fair comparison on a busy machine)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--no-conv-rate", action="store_true", help="skip the 3x3-conv rate (no floor column)")
+    p.add_argument("--out", default="bench-results", help="output folder (default ./bench-results)")
+    p.add_argument("--name", help="file stem of the outputs (default: from the device name)")
+    p.add_argument("--note", default="", help="a sentence for the report's header (e.g. 'machine shared with other jobs')")
+    p.set_defaults(func=run)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The invocation, rebuilt from the parsed options (defaults spelled out where they matter)."""
+    parts = ["irstd", "bench"]
+    if args.models:
+        parts += ["--models", *args.models]
+    if args.kind:
+        parts += ["--kind", args.kind]
+    parts += ["--modes", *args.modes, "--sizes", *args.sizes, "--batch-sizes", *map(str, args.batch_sizes),
+              "--runs", str(args.runs), "--warmup", str(args.warmup), "--device", args.device]
+    for flag, value in (("--amp", args.amp), ("--budget", args.budget), ("--threads", args.threads),
+                        ("--out", args.out), ("--name", args.name), ("--note", args.note or None)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for flag, on in (("--no-cuda-graphs", args.no_cuda_graphs), ("--interleave", args.interleave),
+                     ("--no-conv-rate", args.no_conv_rate)):
+        if on:
+            parts.append(flag)
+    return shlex.join(parts)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if any(b < 1 for b in args.batch_sizes):
+        raise ConfigError(f"batch sizes must be >= 1, got {args.batch_sizes}")
+    sizes = [parse_size(s) for s in args.sizes]
+    report = run_benchmark(
+        args.models, kind=args.kind, modes=args.modes, sizes=sizes, batches=args.batch_sizes, device=args.device, runs=args.runs,
+        warmup=args.warmup, amp=args.amp, cuda_graphs=not args.no_cuda_graphs, budget_s=args.budget,
+        interleave=args.interleave, conv_rate=not args.no_conv_rate, command=_command(args), note=args.note,
+    )
+    text = to_markdown(report)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or _slug(f"{report['environment']['device'].split(':')[0]}-{report['environment']['device_name']}")
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(text)
+    print(text)
+    print(f"written: {json_path}, {md_path}")
+    errors = sum(1 for r in report["results"] if r.get("error"))
+    if errors:
+        print(f"{errors} case(s) failed (see the 'error' fields)")
+    return 0

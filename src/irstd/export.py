@@ -1,0 +1,239 @@
+"""ONNX export with dynamic batch/height/width, an ONNX Runtime parity check, and the ONNX Runtime
+backend of :class:`irstd.inference.Predictor`.
+
+The exported graph maps a normalised frame batch ``image`` (B, C, H, W) float32, H and W multiples of
+the model's stride, to ``logits`` (B, num_classes, H, W) float32 — the eval-mode main output, no
+sigmoid. The file carries a metadata entry ``irstd`` (JSON: model name and arguments, normalisation,
+stride, versions) so that it can be used without its checkpoint.
+
+The TorchScript-based exporter (``dynamo=False``) is used: it needs only ``onnx``, while the dynamo
+exporter also needs ``onnxscript``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .engine.checkpoint import atomic_write
+from .errors import CheckpointError, ConfigError, IRSTDError
+from .models import main_logits
+from .padding import padded_size
+
+__all__ = [
+    "OPSET",
+    "export_onnx",
+    "check_onnx_parity",
+    "ParityResult",
+    "OnnxRunner",
+    "require_onnxruntime",
+]
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "image", "logits"
+#: parity tolerance: |onnx − torch| ≤ ATOL + RTOL · max|torch| on every logit (fp32 on both sides)
+ATOL, RTOL = 1e-4, 1e-4
+
+
+def require_onnxruntime():
+    """The ``onnxruntime`` module, or an :class:`IRSTDError` telling how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise IRSTDError("onnxruntime is not installed: pip install 'sgem-irstd[export]'") from None
+    return onnxruntime
+
+
+class _Logits(nn.Module):
+    """The main logit map only, whatever the wrapped model returns (a tensor or a dict)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return main_logits(self.model(x))
+
+
+def model_metadata(model: nn.Module) -> dict[str, Any]:
+    """What an ONNX file needs to be used alone: name, arguments, normalisation, stride, versions."""
+    norm = getattr(model, "normalization", None)
+    return {
+        "model_name": getattr(model, "model_name", None),
+        "model_kwargs": getattr(model, "model_kwargs", {}),
+        "normalization": [float(norm[0]), float(norm[1])] if norm is not None else None,
+        "stride": int(getattr(model, "stride", 1)),
+        "in_chans": int(getattr(model, "in_chans", 1)),
+        "irstd_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    example_size: tuple[int, int] = (256, 256),
+    opset: int = OPSET,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (eval mode, on the CPU) as ONNX with dynamic batch, height and width.
+
+    ``example_size`` (H, W) only drives the trace; it is rounded up to the stride. ``metadata``
+    defaults to :func:`model_metadata`. Returns the path written.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise IRSTDError("onnx is not installed: pip install 'sgem-irstd[export]'") from None
+    path = Path(path)
+    was_training = model.training
+    model = model.cpu().eval()
+    stride = int(getattr(model, "stride", 1))
+    h, w = padded_size(*example_size, stride)
+    x = torch.zeros(1, int(getattr(model, "in_chans", 1)), h, w)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    meta = metadata if metadata is not None else model_metadata(model)
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings():
+            # shape checks in forward() are traced as constants (harmless); the exporter's own notices
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+            torch.onnx.export(
+                _Logits(model), (x,), tmp, dynamo=False, opset_version=opset, do_constant_folding=True,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+            )
+        proto = onnx.load(tmp)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "irstd", json.dumps(meta)
+        onnx.save(proto, tmp)
+
+    try:
+        atomic_write(path, write)
+    except (RuntimeError, TypeError, ValueError) as exc:  # torch.onnx's errors derive from RuntimeError
+        name = meta.get("model_name") or type(model).__name__
+        raise IRSTDError(f"{name}: ONNX export failed: {str(exc).strip().splitlines()[0]}") from exc
+    finally:
+        model.train(was_training)
+    log.info("wrote %s (%.1f MB, opset %d)", path, path.stat().st_size / 2**20, opset)
+    return path
+
+
+class OnnxRunner:
+    """An ONNX Runtime session with the :class:`irstd.inference.ModelRunner` interface:
+    ``runner(x)`` maps a (B, C, H, W) float32 tensor to float32 logits on the CPU.
+
+    ``threads`` defaults to torch's intra-op thread count, so both runtimes use the same cores.
+    ``spinning=False`` (default) makes ONNX Runtime's idle worker threads sleep instead of spinning
+    after each call: spinning threads would steal the cores from PyTorch work in the same process.
+    """
+
+    def __init__(
+        self, path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None,
+        spinning: bool = False,
+    ) -> None:
+        ort = require_onnxruntime()
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"ONNX file not found: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=list(providers or ["CPUExecutionProvider"]))
+        except Exception as exc:  # noqa: BLE001 — onnxruntime raises its own, unexported error types
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        self.path = path
+        raw = self.session.get_modelmeta().custom_metadata_map.get("irstd")
+        self.metadata: dict[str, Any] = json.loads(raw) if raw else {}
+        self.stride = int(self.metadata.get("stride", 1))
+        norm = self.metadata.get("normalization")
+        self.normalization = (float(norm[0]), float(norm[1])) if norm else None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
+
+
+@dataclass
+class ParityResult:
+    """ONNX Runtime vs PyTorch fp32 eager on random normalised inputs, one entry per input shape."""
+
+    shapes: list[tuple[int, int, int, int]]
+    max_abs_diff: list[float]  #: max |onnx − torch| over all logits of that shape
+    ref_max_abs: list[float]  #: max |torch| (the scale the relative tolerance applies to)
+    atol: float
+    rtol: float
+    onnxruntime_version: str
+
+    @property
+    def worst(self) -> float:
+        """The largest difference over all shapes."""
+        return max(self.max_abs_diff)
+
+    @property
+    def passed(self) -> bool:
+        """Every shape within ``atol + rtol · max|torch|``."""
+        return all(d <= self.atol + self.rtol * r for d, r in zip(self.max_abs_diff, self.ref_max_abs))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "worst": self.worst, "passed": self.passed}
+
+    def summary(self) -> str:
+        """One line: the difference per shape and the verdict."""
+        parts = ", ".join(f"{d:.2e} at {'x'.join(map(str, s))}" for s, d in zip(self.shapes, self.max_abs_diff))
+        verdict = "OK" if self.passed else "FAILED"
+        return (f"max abs logit difference onnxruntime {self.onnxruntime_version} vs PyTorch: {parts} "
+                f"(tolerance {self.atol:g} + {self.rtol:g}·max|logit|): {verdict}")
+
+
+def check_onnx_parity(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    sizes: Sequence[tuple[int, int]] = ((256, 256), (320, 480)),
+    batch: int = 2,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    seed: int = 0,
+) -> ParityResult:
+    """Run the ONNX file and ``model`` (fp32 eager, CPU) on the same N(0, 1) inputs of each (H, W)
+    in ``sizes`` (rounded up to the stride) and compare the logits."""
+    if not sizes:
+        raise ConfigError("check_onnx_parity needs at least one input size")
+    ort = require_onnxruntime()
+    runner = OnnxRunner(path)
+    model = model.cpu().eval()
+    stride = int(getattr(model, "stride", 1))
+    gen = torch.Generator().manual_seed(seed)
+    shapes, diffs, scales = [], [], []
+    for size in sizes:
+        h, w = padded_size(*size, stride)
+        x = torch.randn(batch, int(getattr(model, "in_chans", 1)), h, w, generator=gen)
+        with torch.inference_mode():
+            ref = main_logits(model(x)).float()
+        out = runner(x)
+        if out.shape != ref.shape:
+            raise CheckpointError(f"{path}: ONNX output {tuple(out.shape)} differs from PyTorch {tuple(ref.shape)}")
+        shapes.append(tuple(x.shape))
+        diffs.append(float((out - ref).abs().max()))
+        scales.append(float(ref.abs().max()))
+    return ParityResult(shapes, diffs, scales, atol, rtol, ort.__version__)
