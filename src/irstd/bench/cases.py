@@ -20,31 +20,27 @@ from ..engine.runtime import resolve_device
 from ..errors import ConfigError
 from ..inference import ModelRunner, RunMode, _cudnn_benchmark, resolve_mode
 from ..models import create_model, get_model_entry, list_models
+from ..models._published import SEED, published_for, reference_for
 from ..padding import padded_size
 from ..profiling import count_macs, count_params
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
-__all__ = ["SCHEMA", "MODES", "PUBLISHED", "Case", "count_macs_at", "conv_rate_case", "run_cases", "run_benchmark"]
+__all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "conv_rate_case", "run_cases", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "irstd-bench/1"
 MODES = ("fp32", "fast", "onnx")
 
-#: Published figures (Params in M, FLOPs in G at 256×256 as printed — MACs in thop's convention —,
-#: FPS): the SGEM-UNet paper's Table 1 where the figure is known, else the model's own paper.
-#: The published FPS come without hardware or recipe; only SGEM-UNet's is known.
-PUBLISHED: dict[str, dict[str, float | None | str]] = {
-    "sgem_unet": {"params_m": 8.69, "gflops": 15.92, "fps": 342.0, "source": "SGEM-UNet paper, Table 1"},
-    "acm": {"params_m": 1.54, "gflops": 1.31, "fps": None, "source": "SGEM-UNet paper, Table 1 (wider config)"},
-    "alcnet": {"params_m": 0.37, "gflops": 4.34, "fps": None, "source": "SGEM-UNet paper, Table 1"},
-    "dnanet": {"params_m": 4.70, "gflops": 14.28, "fps": None, "source": "DNANet paper"},
-    "uiunet": {"params_m": 50.54, "gflops": 54.50, "fps": None, "source": "UIU-Net paper"},
-    "isnet": {"params_m": 1.09, "gflops": 30.63, "fps": None, "source": "SGEM-UNet paper, Table 1"},
-    "abcnet": {"params_m": 9.09, "gflops": 5.31, "fps": None, "source": "SGEM-UNet paper, Table 1"},
-    "egpnet": {"params_m": 3.54, "gflops": 19.55, "fps": None, "source": "SGEM-UNet paper, Table 1"},
-    "iaanet": {"params_m": 14.05, "gflops": 436.79, "fps": None, "source": "SGEM-UNet paper, Table 1"},
-}
+def published_figures(name: str) -> dict[str, float | None | str] | None:
+    """The figures the Table 1 view prints beside a model: the seed paper's Table 1 where it has the model,
+    else the published set describing the default configuration (from :mod:`irstd.models._published`)."""
+    entries = published_for(name)
+    chosen = next((p for p in entries if p.source == SEED), None) or reference_for(name)
+    if chosen is None:
+        return None
+    return {"params_m": chosen.params_m, "gflops": chosen.gmacs, "fps": chosen.fps,
+            "source": f"{chosen.source} ({chosen.config})" if chosen.config else chosen.source}
 
 
 @dataclass(frozen=True)
@@ -233,7 +229,7 @@ def run_cases(
         entry = get_model_entry(name)
         info = {"params": count_params(slot.model), "paper": entry.paper, "kind": entry.kind,
                 "stride": int(getattr(slot.model, "stride", 1)), "macs": {}, "macs_exact": {},
-                "published": PUBLISHED.get(name), "modes": slot.modes}
+                "published": published_figures(name), "modes": slot.modes}
         report["models"][name] = info
         for case in [c for c in cases if c.model == name]:
             row: dict[str, Any] = {**asdict(case), "error": None}
