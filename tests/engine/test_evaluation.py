@@ -10,32 +10,11 @@ import pytest
 import torch
 
 from irstd.cli.main import main
-from irstd.data.io import save_image, save_mask
 from irstd.engine.checkpoint import load_model, save_checkpoint
 from irstd.engine.evaluation import evaluate_checkpoint
 from irstd.metrics import SegMetrics
 from irstd.models import create_model
 from irstd.padding import crop_to, pad_to_multiple
-
-
-def _fixture_dataset(root: Path) -> list[str]:
-    """Plain layout with frames of three sizes and bright blobs as targets."""
-    rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    names = []
-    for i, (h, w) in enumerate([(40, 52), (64, 64), (37, 70), (50, 33)]):
-        img = rng.normal(100, 10, (h, w))
-        mask = np.zeros((h, w), bool)
-        y, x = rng.integers(5, h - 5), rng.integers(5, w - 5)
-        mask[y - 1 : y + 2, x - 1 : x + 2] = True
-        img[mask] += 80
-        save_image(root / "images" / f"f{i}.png", np.clip(img, 0, 255))
-        save_mask(root / "masks" / f"f{i}.png", mask)
-        names.append(f"f{i}")
-    (root / "test.txt").write_text("\n".join(names))
-    (root / "train.txt").write_text("\n".join(names[:2]))
-    return names
 
 
 @pytest.fixture
@@ -47,9 +26,8 @@ def checkpoint(tmp_path: Path) -> Path:
     return path
 
 
-def test_evaluate_matches_metrics_fed_by_hand(tmp_path: Path, checkpoint: Path) -> None:
-    root = tmp_path / "data"
-    names = _fixture_dataset(root)
+def test_evaluate_matches_metrics_fed_by_hand(plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:
+    root, names = plain_dataset
     model = load_model(checkpoint)
     report = evaluate_checkpoint(model, root, split="test", device="cpu", batch_size=3)
 
@@ -70,9 +48,10 @@ def test_evaluate_matches_metrics_fed_by_hand(tmp_path: Path, checkpoint: Path) 
     assert report.result.n_images == 4 and [r["name"] for r in report.per_image] == names
 
 
-def test_evaluate_cli_writes_reports_masks_and_sweep(tmp_path: Path, checkpoint: Path) -> None:
-    root = tmp_path / "data"
-    names = _fixture_dataset(root)
+def test_evaluate_cli_writes_reports_masks_and_sweep(
+    tmp_path: Path, plain_dataset: tuple[Path, list[str]], checkpoint: Path
+) -> None:
+    root, names = plain_dataset
     out, masks = tmp_path / "eval", tmp_path / "masks"
     code = main(["evaluate", str(checkpoint), "--data", str(root), "--out", str(out), "--save-masks", str(masks), "--sweep", "--device", "cpu"])
     assert code == 0
@@ -82,3 +61,12 @@ def test_evaluate_cli_writes_reports_masks_and_sweep(tmp_path: Path, checkpoint:
     assert "| IoU" in (out / "metrics.md").read_text() or "IoU" in (out / "metrics.md").read_text()
     assert (out / "sweep.png").stat().st_size > 1000
     assert sorted(p.stem for p in masks.iterdir()) == names
+
+
+def test_evaluate_a_classical_detector_by_name(tmp_path: Path, plain_dataset: tuple[Path, list[str]]) -> None:
+    root, names = plain_dataset
+    out = tmp_path / "eval"
+    assert main(["evaluate", "tophat", "--data", str(root), "--out", str(out), "--device", "cpu"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["model"] == "tophat" and report["metrics"]["n_images"] == len(names)
+    assert report["metrics"]["pd"] == 1.0  # bright 3x3 blobs on flat noise: the top-hat finds all four
