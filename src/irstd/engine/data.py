@@ -70,7 +70,7 @@ def build_train_val(cfg: TrainConfig, stride: int, device: str = "cpu") -> Train
     common: dict[str, Any] = dict(
         split=cfg.split, split_file=cfg.split_file, mask_dir=cfg.mask_dir, skip_invalid=cfg.skip_invalid
     )
-    full = open_dataset(cfg.data, **common)
+    full = open_dataset(cfg.data, **common, normalization=(0.0, 1.0))  # only its item list is used here
     order = np.random.default_rng(cfg.seed).permutation(len(full))
     n_val = int(round(cfg.val_fraction * len(full))) if cfg.val_fraction > 0 else 0
     val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
