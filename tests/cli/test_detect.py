@@ -86,3 +86,12 @@ def test_predictor_batches_mixed_sizes_and_crops_back() -> None:
     for a, b, f in zip(single, batched, frames):
         assert a.shape == f.shape
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_detect_fast_precision_runs(tmp_path: Path, frames: Path) -> None:
+    model = create_model("unet", widths=(4, 8, 16, 32, 64))
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(ckpt, model, normalization=(128.0, 64.0))
+    out = tmp_path / "out"
+    assert main(["detect", str(ckpt), str(frames / "a_gray.png"), "--out", str(out), "--precision", "fast", "--device", "cpu"]) == 0
+    assert json.loads((out / "detections.json").read_text())["frames"][0]["height"] == 40

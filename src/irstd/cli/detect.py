@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="detections", help="output folder (default ./detections)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fast"],
+                   help="fp32 (default) or the device's fast mode (bf16/fp16, channels-last, folded BN)")
+    p.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "none"], help="dtype of the fast mode")
     p.add_argument("--overlay", action="store_true", help="write overlay PNGs (targets boxed)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
     p.set_defaults(func=run)
@@ -54,7 +56,10 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold, amp=args.amp)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint, device=args.device, threshold=args.threshold, precision=args.precision,
+        amp=None if args.precision == "fp32" else args.amp,
+    )
     files = expand_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
