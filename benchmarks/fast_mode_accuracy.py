@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="dataset root")
     p.add_argument("--split-file", help="list of image stems (default: the dataset's test split)")
     p.add_argument("--split", default="test")
+    p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
     p.add_argument("--device", default="auto")
     p.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"], help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         model = load_predictor_model(args.checkpoint, device)
         norm = getattr(model, "normalization", None)
-        ds = open_dataset(args.data, args.split, split_file=args.split_file, normalization=norm)
+        ds = open_dataset(args.data, args.split, split_file=args.split_file, mask_dir=args.mask_dir, normalization=norm)
         pairs = (ds.load_raw(i) for i in range(len(ds)))
         result = fast_mode_agreement(model, pairs, normalization=ds.normalization, device=device,
                                      threshold=args.threshold, amp=args.amp)
