@@ -98,40 +98,21 @@ class SGEMUNet(UNet):
         return super().build_skip(level, enc_ch, deep_ch)
 
 
-@register_model("sgem_unet", paper="Deng & Yang, High-Precision and Fast Inference for IRSTD through Semantic Gap Reduction, ACSS 2025")
+# Light variants for CPU users: the same SGEMUNet at half and a quarter of the base width. The SGEM
+# keeps the base model's 16 channels per head (E3 = 128 channels / 8 heads) rather than its head count,
+# as narrow transformer variants keep the head dimension: a head's correlation stays a 16×16 matrix,
+# and the head count must divide E3's width (widths[2]): 64 / 16 = 4 heads (S), 32 / 16 = 2 heads (T).
+_PAPER = "Deng & Yang, High-Precision and Fast Inference for IRSTD through Semantic Gap Reduction, ACSS 2025"
+
+
+@register_model("sgem_unet_t", paper=f"{_PAPER}; light variant (base width 8)", widths=(8, 16, 32, 64, 128), heads=2)
+@register_model("sgem_unet_s", paper=f"{_PAPER}; light variant (base width 16)", widths=(16, 32, 64, 128, 256), heads=4)
+@register_model("sgem_unet", paper=_PAPER)
 def sgem_unet(
     in_chans: int = 1,
     num_classes: int = 1,
     widths: Sequence[int] = (32, 64, 128, 256, 512),
     heads: int = 8,
 ) -> SGEMUNet:
-    """SGEM-UNet, base width 32."""
-    return SGEMUNet(in_chans, num_classes, widths, heads)
-
-
-# Light variants for CPU users: the same SGEMUNet at half and a quarter of the base width. The SGEM
-# keeps the base model's 16 channels per head (E3 = 128 channels / 8 heads) rather than its head count,
-# as narrow transformer variants keep the head dimension: a head's correlation stays a 16×16 matrix,
-# and the head count must divide E3's width (widths[2]): 64 / 16 = 4 heads (S), 32 / 16 = 2 heads (T).
-
-
-@register_model("sgem_unet_s", paper="Deng & Yang, ACSS 2025 — light variant of this project (base width 16)")
-def sgem_unet_s(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    widths: Sequence[int] = (16, 32, 64, 128, 256),
-    heads: int = 4,
-) -> SGEMUNet:
-    """SGEM-UNet-S: base width 16, SGEM with 4 heads of 16 channels."""
-    return SGEMUNet(in_chans, num_classes, widths, heads)
-
-
-@register_model("sgem_unet_t", paper="Deng & Yang, ACSS 2025 — light variant of this project (base width 8)")
-def sgem_unet_t(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    widths: Sequence[int] = (8, 16, 32, 64, 128),
-    heads: int = 2,
-) -> SGEMUNet:
-    """SGEM-UNet-T: base width 8, SGEM with 2 heads of 16 channels."""
+    """SGEM-UNet (base width 32); registered again as ``sgem_unet_s`` (16) and ``sgem_unet_t`` (8)."""
     return SGEMUNet(in_chans, num_classes, widths, heads)
