@@ -35,7 +35,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .engine.checkpoint import load_model
 from .engine.runtime import resolve_amp, resolve_device
 from .errors import CheckpointError, ConfigError, DataError
-from .metrics import _components
+from .metrics import connected_components
 from .models import create_model, get_model_entry, is_model, main_logits
 from .padding import crop_to, pad_to_multiple
 
@@ -86,7 +86,7 @@ class Prediction:
 
 def extract_targets(prob: np.ndarray, mask: np.ndarray, connectivity: int = 8) -> list[Target]:
     """Connected components of ``mask`` as targets (same labelling as the metrics' Pd/Fa)."""
-    cc = _components(mask, connectivity)
+    cc = connected_components(mask, connectivity)
     if cc.n == 0:
         return []
     index = np.arange(1, cc.n + 1)

@@ -103,7 +103,8 @@ class _Components:
         return len(self.centroids)
 
 
-def _components(mask: np.ndarray, connectivity: int) -> _Components:
+def connected_components(mask: np.ndarray, connectivity: int) -> _Components:
+    """8- or 4-connected components of a binary map with their centroids (shared by metrics and detection)."""
     labels, n = ndimage.label(mask, structure=_STRUCTURES[connectivity])
     rows, cols = np.nonzero(labels)
     ids = labels[rows, cols]
@@ -139,7 +140,7 @@ def _counts_with_gt(pred: np.ndarray, gt: np.ndarray, gt_cc: _Components, distan
     n_gt_on = gt_cc.n_pixels_on
     fp, fn = n_pred_on - tp, n_gt_on - tp
 
-    pr_cc = _components(pred, connectivity)
+    pr_cc = connected_components(pred, connectivity)
     matched_pred = np.zeros(pr_cc.n, dtype=bool)
     n_matched = 0
     if gt_cc.n and pr_cc.n:
@@ -183,7 +184,7 @@ def image_counts(pred: np.ndarray, gt: np.ndarray, *, distance: float = 3.0, con
     pred, gt = _as_2d_bool(pred, "prediction"), _as_2d_bool(gt, "mask")
     if pred.shape != gt.shape:
         raise DataError(f"prediction of shape {pred.shape} does not match mask of shape {gt.shape}")
-    return _counts_with_gt(pred, gt, _components(gt, connectivity), distance, connectivity)
+    return _counts_with_gt(pred, gt, connected_components(gt, connectivity), distance, connectivity)
 
 
 def sweep_counts(
@@ -197,7 +198,7 @@ def sweep_counts(
     gt = _as_2d_bool(gt, "mask")
     if probs.shape != gt.shape:
         raise DataError(f"probabilities of shape {probs.shape} do not match mask of shape {gt.shape}")
-    gt_cc = _components(gt, connectivity)
+    gt_cc = connected_components(gt, connectivity)
     return [_counts_with_gt(probs > t, gt, gt_cc, distance, connectivity) for t in thresholds]
 
 
@@ -404,7 +405,7 @@ class SegMetrics:
         new = []
         for p, m in _paired(preds, masks):
             binary = (_probabilities(p, self.inputs) > self.threshold).cpu().numpy()
-            new.append(_counts_with_gt(binary, m, _components(m, self.connectivity), self.distance, self.connectivity))
+            new.append(_counts_with_gt(binary, m, connected_components(m, self.connectivity), self.distance, self.connectivity))
         self._counts.extend(new)
         return new
 
@@ -477,7 +478,7 @@ class ThresholdSweep:
         """Add a batch (same layouts as :meth:`SegMetrics.update`)."""
         for p, m in _paired(preds, masks):
             probs = _probabilities(p, self.inputs)
-            gt_cc = _components(m, self.connectivity)
+            gt_cc = connected_components(m, self.connectivity)
             ts = torch.as_tensor(self.thresholds, dtype=probs.dtype, device=probs.device)
             binaries = (probs[None] > ts[:, None, None]).cpu().numpy()  # (T, H, W), one transfer
             for k, b in enumerate(binaries):

@@ -26,6 +26,7 @@ __all__ = ["EvalReport", "evaluate_checkpoint"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class EvalReport:
     """Metrics of one evaluation, with what was evaluated and on what."""
