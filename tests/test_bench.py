@@ -64,6 +64,11 @@ def test_cli_bench_writes_well_formed_json_and_table(
         assert r["fps"] == pytest.approx(1e3 * r["batch"] / r["median_ms"])
         assert r["ms_per_mpix"] == pytest.approx(r["median_ms"] / (r["batch"] * 64 * 64 / 1e6))
         assert r["x_floor"] == pytest.approx(r["median_ms"] / (2 * macs * r["batch"] / rate))
+        if r["mode"] == "fast":  # its exact up-conv rewrite executes fewer MACs than the network's count
+            assert 0.75 * macs < r["macs_run_per_image"] < 0.95 * macs
+            assert r["x_floor_run"] == pytest.approx(r["median_ms"] / (2 * r["macs_run_per_image"] * r["batch"] / rate))
+        else:
+            assert "macs_run_per_image" not in r
     table = (tmp_path / "bench-results" / json_path.with_suffix(".md").name).read_text()
     assert "| Model | Params (M) | MACs (G) | FPS fp32 | FPS fast |" in table
     assert table.count("| unet | fp32 |") == 2 and table.count("| unet | fast |") == 2

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 from scipy import ndimage
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .engine.checkpoint import load_model
 from .engine.runtime import resolve_amp, resolve_device
@@ -38,6 +37,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .metrics import connected_components
 from .models import create_model, get_model_entry, is_model, main_logits
 from .padding import crop_to, pad_to_multiple
+from .rewrites import cast_parameters, fold_upsample_conv, fuse_conv_bn
 
 __all__ = [
     "Target",
@@ -130,6 +130,8 @@ class RunMode:
     amp_dtype: torch.dtype | None = None  #: autocast dtype (None: fp32 math)
     channels_last: bool = False
     fuse_bn: bool = False  #: fold eval-mode BatchNorms into the preceding convolutions (on a copy)
+    fold_upsample: bool = False  #: nearest ×2 up-sampling + 3×3 conv → one 2×2 conv on the coarse grid
+    cast_weights: bool = False  #: store conv/linear weights in ``amp_dtype`` once, not per call
     cudnn_benchmark: bool = False
     cuda_graphs: bool = False
 
@@ -147,6 +149,7 @@ class RunMode:
             return self.precision
         parts = [self.as_dict()["amp_dtype"]]
         parts += [name for name, on in (("channels_last", self.channels_last), ("BN folded", self.fuse_bn),
+                                        ("up-conv folded", self.fold_upsample), ("weights pre-cast", self.cast_weights),
                                         ("cudnn.benchmark", self.cudnn_benchmark), ("CUDA graphs", self.cuda_graphs)) if on]
         return f"fast ({', '.join(parts)})"
 
@@ -177,37 +180,8 @@ def resolve_mode(
         dtype = resolve_amp(amp, device)
     if device.type not in ("cpu", "cuda"):  # other backends: reduced precision only, no layout tricks
         return RunMode("fast", dtype)
-    return RunMode("fast", dtype, channels_last=True, fuse_bn=True, cudnn_benchmark=cuda, cuda_graphs=cuda and cuda_graphs)
-
-
-def fuse_conv_bn(model: nn.Module) -> nn.Module:
-    """Fold every eval-mode ``BatchNorm2d`` that directly follows a ``Conv2d`` in an ``nn.Sequential``.
-
-    Works in place on ``model`` (pass a copy to keep the original): the convolution gets the folded
-    weight and bias, the BatchNorm becomes ``nn.Identity``. Only ``nn.Sequential`` pairs are folded,
-    because there the order of the children is the order of execution; only exact ``BatchNorm2d``
-    (subclasses may change ``forward``) with running statistics qualify. Returns ``model``.
-    """
-    n = 0
-    for module in model.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        names = list(module._modules)
-        for first, second in zip(names, names[1:]):
-            conv, bn = module._modules[first], module._modules[second]
-            if (
-                type(conv) is nn.Conv2d
-                and type(bn) is nn.BatchNorm2d
-                and bn.running_mean is not None
-                and bn.num_features == conv.out_channels
-                and not bn.training
-                and not conv.training
-            ):
-                module._modules[first] = fuse_conv_bn_eval(conv, bn)
-                module._modules[second] = nn.Identity()
-                n += 1
-    log.debug("folded %d BatchNorm layers into convolutions", n)
-    return model
+    return RunMode("fast", dtype, channels_last=True, fuse_bn=True, fold_upsample=True, cast_weights=dtype is not None,
+                   cudnn_benchmark=cuda, cuda_graphs=cuda and cuda_graphs)
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None, cache: bool = True) -> ContextManager:
@@ -248,8 +222,12 @@ class ModelRunner:
             model.requires_grad_(False)
             if mode.fuse_bn:
                 fuse_conv_bn(model)
+            if mode.fold_upsample:
+                fold_upsample_conv(model)
             if mode.channels_last:
                 model = model.to(memory_format=torch.channels_last)
+            if mode.cast_weights and mode.amp_dtype is not None:
+                cast_parameters(model, mode.amp_dtype)
         self.model = model
         self._graphs = _CudaGraphCache(self._forward, device) if mode.cuda_graphs and device.type == "cuda" else None
 

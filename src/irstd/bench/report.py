@@ -49,6 +49,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"load average {_fmt_load(env.get('load_average'))} → {_fmt_load(env.get('load_average_end'))}"
         + (f"; CPU share obtained {share:.0%}" if share is not None and env["device"] == "cpu" else "")
         + ("; " + " ".join(f"{k}={v}" for k, v in env["env"].items()) if env.get("env") else "")
+        + ("; freed memory retained by malloc" if env.get("malloc_retains_memory") else "")
     )
     cr = report.get("conv_rate")
     if cr and "gflops_median" in cr:
@@ -75,12 +76,12 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## All cases", "",
-              "| model | mode | batch | W×H | median ms | p10–p90 ms | runs | FPS | ms/MPix | × floor | peak MB |",
-              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| model | mode | batch | W×H | median ms | p10–p90 ms | runs | FPS | ms/MPix | × floor | GMACs run | peak MB |",
+              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         size = f"{r['width']}×{r['height']}"
         if r.get("error"):
-            lines.append(f"| {r['model']} | {r['mode']} | {r['batch']} | {size} | error: {r['error']} |||||||")
+            lines.append(f"| {r['model']} | {r['mode']} | {r['batch']} | {size} | error: {r['error']} ||||||||")
             continue
         if "median_ms" not in r:
             continue
@@ -88,14 +89,21 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {r['model']} | {r['mode']} | {r['batch']} | {size} | {r['median_ms']:.2f} | "
             f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f} | {runs} | {r['fps']:.1f} | {r['ms_per_mpix']:.1f} | "
-            f"{_fmt(r.get('x_floor'), 2)} | {_fmt(r.get('peak_mem_mb'), 0)} |"
+            f"{_fmt(r.get('x_floor'), 2)} | {_gmacs_run(r)} | {_fmt(r.get('peak_mem_mb'), 0)} |"
         )
     lines.append("")
     modes_desc = {m: d for info in report["models"].values() for m, d in info["modes"].items()}
     if modes_desc:
         lines.append("Modes: " + "; ".join(f"**{m}** = {d['label']}" for m, d in modes_desc.items()))
-    lines.append("`*`: fewer runs than asked (time budget). × floor: median ÷ (2·MACs ÷ the conv rate above).")
+    lines.append("`*`: fewer runs than asked (time budget). × floor: median ÷ (2·MACs ÷ the conv rate above), with the "
+                 "network's MACs. GMACs run: per image, what the mode executes; the fast mode's exact rewrites "
+                 "(up-sampling + 3×3 conv as one 2×2 conv) execute fewer MACs than the network's count.")
     return "\n".join(lines) + "\n"
+
+
+def _gmacs_run(r: dict[str, Any]) -> str:
+    macs = r.get("macs_run_per_image", r.get("macs_per_image"))
+    return f"{macs / 1e9:.2f}" if macs else "–"
 
 
 def _fmt_load(load: Sequence[float] | None) -> str:

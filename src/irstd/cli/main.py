@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
 from .. import __version__
+from ..engine.runtime import retain_freed_memory
 from ..errors import IRSTDError
 
 
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if os.environ.get("IRSTD_RETAIN_MEMORY", "1") != "0":
+        retain_freed_memory()  # this process owns its memory: reuse large tensors' pages (docs/speed.md)
     try:
         return int(args.func(args) or 0)
     except (IRSTDError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
 import random
 from typing import ContextManager
 
@@ -11,7 +15,13 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["resolve_device", "resolve_amp", "autocast", "seed_everything"]
+__all__ = ["resolve_device", "resolve_amp", "autocast", "seed_everything", "retain_freed_memory", "memory_retained"]
+
+log = logging.getLogger(__name__)
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_retained = False
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -62,3 +72,42 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def retain_freed_memory() -> bool:
+    """Let the process keep and reuse freed memory for large tensors (glibc only; returns whether set).
+
+    glibc serves blocks above its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and returns
+    them on ``free``, so every large activation (a 32-channel bf16 map of a 1280×1024 frame is 84 MB)
+    is page-faulted and zeroed again on every call: at that size CPU inference costs ~15 % more per
+    pixel than at 256×256 (``docs/speed.md``). This asks malloc to serve such blocks from its heap and
+    not to trim freed memory back to the system, so the second frame reuses the first one's memory,
+    as a caching allocator would. The process's memory then stays at its peak until it exits, which
+    suits an inference or benchmark process; the ``irstd`` command does it at start-up (set
+    ``IRSTD_RETAIN_MEMORY=0`` to keep malloc's defaults). Process-wide: libraries do not call it on
+    their own, applications opt in. Same effect from outside: ``MALLOC_MMAP_MAX_=0
+    MALLOC_TRIM_THRESHOLD_=2147483647``.
+    """
+    global _retained
+    if _retained:
+        return True
+    path = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(path) if path else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        mallopt = None
+    if mallopt is None:
+        log.debug("mallopt not available: freed memory is managed by the system allocator")
+        return False
+    # no mmap for large blocks (glibc still falls back to mmap when the heap cannot grow), no trimming
+    ok = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    _retained = ok
+    log.debug("malloc keeps freed memory: %s", ok)
+    return ok
+
+
+def memory_retained() -> bool:
+    """True once :func:`retain_freed_memory` has applied its setting in this process, or when the
+    environment sets the same glibc options."""
+    return _retained or os.environ.get("MALLOC_MMAP_MAX_") == "0"
