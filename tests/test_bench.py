@@ -89,12 +89,22 @@ def test_timing_stats_on_known_values() -> None:
 def test_interleaving_rotates_and_counts_calls() -> None:
     calls: list[str] = []
     fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    times = time_interleaved(fns, runs=4, warmup=2)
+    times = time_interleaved(fns, runs=4, warmup=2, settle=0)
     assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4, "c": 4}
     timed = calls[6:]  # after 2 warm-up calls of each
     rounds = [timed[i : i + 3] for i in range(0, 12, 3)]
     assert [r[0] for r in rounds] == ["a", "b", "c", "a"]  # each round starts one further
     assert all(sorted(r) == ["a", "b", "c"] for r in rounds)
+
+
+def test_interleaving_settles_each_case_before_timing_it() -> None:
+    calls: list[str] = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "ab"}
+    times = time_interleaved(fns, runs=2, warmup=0, settle=2)
+    assert {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2}
+    assert calls == list("aaabbb" "bbbaaa")  # 2 untimed + 1 timed call per case, rounds rotate
+    with pytest.raises(ValueError):
+        time_interleaved(fns, runs=1, settle=-1)
 
 
 def test_mac_count_falls_back_to_scaling_when_meta_fails(monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:

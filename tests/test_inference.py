@@ -95,7 +95,10 @@ def test_mode_resolution() -> None:
     assert resolve_mode("fp32", CPU) == RunMode("fp32")
     assert resolve_mode("auto", CPU, amp="none").precision == "fp32"  # what amp-only callers ask for
     fast = resolve_mode("auto", CPU)
-    assert fast.precision == "fast" and fast.channels_last and fast.fuse_bn
+    assert fast.precision == "fast" and fast.channels_last and fast.fuse_bn and fast.fold_upsample
+    assert fast.cast_weights == (fast.amp_dtype is not None)
+    cuda = resolve_mode("fast", torch.device("cuda"), amp="bf16")  # resolving needs no GPU
+    assert cuda.fuse_bn and not cuda.fold_upsample and not cuda.cast_weights  # CPU-measured rewrites only
     assert fast.amp_dtype == (torch.bfloat16 if cpu_supports_bf16() else None)
     assert resolve_mode("fast", CPU, amp="bf16").amp_dtype == torch.bfloat16
     assert resolve_mode("fast", CPU, amp="none").amp_dtype is None

@@ -191,6 +191,7 @@ def run_cases(
     cuda_graphs: bool = True,
     budget_s: float | None = None,
     interleave: bool = False,
+    settle: int = 1,
     conv_rate: bool = True,
     seed: int = 0,
     command: str | None = None,
@@ -201,12 +202,13 @@ def run_cases(
 
     Without ``interleave`` the cases run one after the other, a model's cases together (one model in
     memory at a time); with it, every case is built first and they are timed round-robin (no
-    ``budget_s`` then). A case that fails (e.g. out of memory) gets an ``error`` entry instead of
+    ``budget_s`` then; ``settle`` untimed calls of a case precede each of its timed calls, see
+    :func:`~irstd.bench.timing.time_interleaved`). A case that fails (e.g. out of memory) gets an ``error`` entry instead of
     figures; the others still run. ``note`` is free text for the report's header (e.g. that the
     machine was shared).
     """
-    if runs < 1 or warmup < 0:
-        raise ConfigError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    if runs < 1 or warmup < 0 or settle < 0:
+        raise ConfigError(f"runs must be >= 1, warmup and settle >= 0, got runs={runs}, warmup={warmup}, settle={settle}")
     device = resolve_device(device)
     say = progress or (lambda msg: log.info("%s", msg))
     env = environment(device)
@@ -219,7 +221,8 @@ def run_cases(
         "note": note,
         "environment": env,
         "settings": {"runs": runs, "warmup": warmup, "amp": amp, "cuda_graphs": cuda_graphs and device.type == "cuda",
-                     "budget_s": budget_s, "interleave": interleave, "seed": seed},
+                     "budget_s": budget_s, "interleave": interleave, "settle": settle if interleave else None,
+                     "seed": seed},
         "conv_rate": None,
         "models": {},
         "results": [],
@@ -287,7 +290,7 @@ def run_cases(
                 torch.cuda.empty_cache()  # hand back this model's activations and CUDA-graph pools
     if interleave and fns:
         say(f"timing {len(fns)} cases interleaved, {runs} rounds")
-        times = time_interleaved(fns, runs=runs, warmup=warmup, device=device)
+        times = time_interleaved(fns, runs=runs, warmup=warmup, device=device, settle=settle)
         if "__conv__" in times:
             report["conv_rate"].update(timing_stats(times.pop("__conv__")))
         for case, row in rows.items():

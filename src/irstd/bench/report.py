@@ -45,7 +45,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     share = env.get("cpu_share")
     budget = f", budget {s['budget_s']:g} s per case" if s.get("budget_s") else ""
     lines.append(
-        f"{s['warmup']} warm-up + {s['runs']} timed runs per case{', interleaved' if s['interleave'] else ''}{budget}; "
+        f"{s['warmup']} warm-up + {s['runs']} timed runs per case{_interleaved(s)}{budget}; "
         f"load average {_fmt_load(env.get('load_average'))} → {_fmt_load(env.get('load_average_end'))}"
         + (f"; CPU share obtained {share:.0%}" if share is not None and env["device"] == "cpu" else "")
         + ("; " + " ".join(f"{k}={v}" for k, v in env["env"].items()) if env.get("env") else "")
@@ -99,6 +99,14 @@ def to_markdown(report: dict[str, Any]) -> str:
                  "network's MACs. GMACs run: per image, what the mode executes; the fast mode's exact rewrites "
                  "(up-sampling + 3×3 conv as one 2×2 conv) execute fewer MACs than the network's count.")
     return "\n".join(lines) + "\n"
+
+
+def _interleaved(settings: dict[str, Any]) -> str:
+    if not settings["interleave"]:
+        return ""
+    settle = settings.get("settle")
+    return ", interleaved" + (f" (each timed call after {settle} untimed call{'s' if settle > 1 else ''} of the same case)"
+                              if settle else " (each call straight after another case's)")
 
 
 def _gmacs_run(r: dict[str, Any]) -> str:

@@ -71,10 +71,23 @@ def time_calls(
 
 
 def time_interleaved(
-    fns: Mapping[str, Callable[[], Any]], *, runs: int = 30, warmup: int = 5, device: torch.device | None = None
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    runs: int = 30,
+    warmup: int = 5,
+    device: torch.device | None = None,
+    settle: int = 1,
 ) -> dict[str, list[float]]:
     """Like :func:`time_calls` for several callables at once, round-robin: each round calls every
-    callable once, starting one further each round, so slow drifts in machine load are shared."""
+    callable once, starting one further each round, so slow drifts in machine load are shared.
+
+    ``settle`` untimed calls of the same callable precede each timed call: the time is then that of
+    a process running this case repeatedly (a stream of frames), not of one whose caches another
+    case has just filled with its own weights and activations (that cold-cache penalty hits small
+    networks hardest). ``settle=0`` times every call straight after the previous case's.
+    """
+    if settle < 0:
+        raise ValueError(f"settle must be >= 0, got {settle}")
     device = device or torch.device("cpu")
     names = list(fns)
     for name in names:
@@ -85,6 +98,8 @@ def time_interleaved(
     for r in range(runs):
         for k in range(len(names)):
             name = names[(r + k) % len(names)]
+            for _ in range(settle):
+                fns[name]()
             _sync(device)
             t0 = time.perf_counter()
             fns[name]()

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
     p.add_argument("--budget", type=float, metavar="S", help="at most this many seconds per case (fewer runs if needed)")
     p.add_argument("--interleave", action="store_true", help="time all cases round-robin (fair comparison on a busy machine)")
+    p.add_argument("--settle", type=int, default=1, metavar="N",
+                   help="with --interleave: untimed calls of a case before each timed one (default 1: steady state, warm caches)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--no-conv-rate", action="store_true", help="skip the 3x3-conv rate (no floor column)")
     p.add_argument("--out", default="bench-results", help="output folder (default ./bench-results)")
@@ -60,6 +62,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--kind", args.kind]
     parts += ["--modes", *args.modes, "--sizes", *args.sizes, "--batch-sizes", *map(str, args.batch_sizes),
               "--runs", str(args.runs), "--warmup", str(args.warmup), "--device", args.device]
+    if args.interleave:
+        parts += ["--settle", str(args.settle)]
     for flag, value in (("--amp", args.amp), ("--budget", args.budget), ("--threads", args.threads),
                         ("--out", args.out), ("--name", args.name), ("--note", args.note or None)):
         if value is not None:
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_benchmark(
         args.models, kind=args.kind, modes=args.modes, sizes=sizes, batches=args.batch_sizes, device=args.device, runs=args.runs,
         warmup=args.warmup, amp=args.amp, cuda_graphs=not args.no_cuda_graphs, budget_s=args.budget,
-        interleave=args.interleave, conv_rate=not args.no_conv_rate, command=_command(args), note=args.note,
+        interleave=args.interleave, settle=args.settle, conv_rate=not args.no_conv_rate, command=_command(args), note=args.note,
     )
     text = to_markdown(report)
     out = Path(args.out)
