@@ -173,6 +173,23 @@ _ENV_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKT
              "ONEDNN_DEFAULT_FPMATH_MODE", "CUDA_VISIBLE_DEVICES")
 
 
+def _cpu_family_model() -> str | None:
+    """``family F model M`` from /proc/cpuinfo (virtual machines often hide the model name)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if len(fields) == 2:
+                    return f"family {fields['cpu family']} model {fields['model']}"
+    except OSError:
+        pass
+    return None
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     """Device name, library versions, threads, CPU capability and load."""
     try:
@@ -186,6 +203,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
         "cpu_name": _cpu_name(),
+        "cpu_family_model": _cpu_family_model(),
         "cpu_count": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_supports_bf16(),
