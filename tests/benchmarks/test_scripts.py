@@ -1,0 +1,70 @@
+"""The benchmark scripts: goal arithmetic on hand-made reports, and a tiny real run of each cheap one."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(model: str, mode: str, median: float, h: int = 256, w: int = 256, **extra: float) -> dict:
+    return {"model": model, "mode": mode, "batch": 1, "height": h, "width": w, "median_ms": median,
+            "min_ms": 0.9 * median, "ms_per_mpix": median / (h * w / 1e6), **extra}
+
+
+def test_speed_goals_arithmetic() -> None:
+    goals_mod = _load("speed_goals")
+    # flagship: 100 GMACs nominal, 80 executed; floor 50 ms at the conv rate, median 60 ms
+    fast = _row("net", "fast", 60.0, macs_per_image=100e9, macs_run_per_image=80e9, floor_ms=50.0,
+                x_floor=1.2, x_floor_best=1.1, x_floor_run=1.5)
+    report = {"results": [
+        fast, _row("net", "fp32", 150.0), _row("base", "fp32", 230.0),
+        _row("net", "fast", 4 * 60.0 * 0.9, 512, 512),  # 4× the pixels, 0.9× the time per pixel
+        _row("tiny", "fast", 10.0), _row("tiny", "fp32", 20.0), _row("ref", "fast", 12.0), _row("ref", "fp32", 9.0),
+    ]}
+    args = argparse.Namespace(model="net", baseline="base", light="tiny", light_ref="ref")
+    by_target = {g["target"]: g for g in goals_mod._goals(report, args, []) if g["met"] is not None}
+    floor = by_target["≤ 1.3×"]
+    assert floor["met"] and floor["ratio"] == 1.2
+    base = by_target["≥ 4.0×"]
+    assert not base["met"] and base["ratio"] == pytest.approx(230 / 60)
+    assert base["ceiling"] == pytest.approx(230 / 50)  # the baseline against the flagship's floor
+    assert base["ceiling_run"] == pytest.approx(230 / 40)  # ... and against the floor of the MACs run
+    scaling = by_target["ratio ≤ 1 (no worse than linear)"]
+    assert scaling["met"] and scaling["ratio"] == pytest.approx(0.9)
+    light = by_target["≤"]
+    assert not light["met"] and light["ratio"] == pytest.approx(10 / 9)  # best modes: tiny fast vs ref fp32
+
+
+def test_light_variants_runs_and_writes(tmp_path: Path) -> None:
+    module = _load("light_variants")
+    out = tmp_path / "lv"
+    assert module.main(["--runs", "1", "--warmup", "0", "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["label"]: r for r in report["results"]}
+    assert set(rows) == set(module.VARIANTS)
+    t = rows["sgem_unet_t (widths 8…128, 2 heads)"]
+    assert t["macs_run"] < t["macs"] and t["median_ms"] > 0 and t["runs"] == 1
+    assert "| acm |" in out.with_suffix(".md").read_text()
+
+
+def test_openvino_compare_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    module = _load("openvino_compare")
+    if importlib.util.find_spec("openvino") is not None:
+        pytest.skip("openvino is installed: the missing-package message cannot be checked")
+    assert module.main(["--runs", "1"]) == 2
+    assert "pip install openvino" in capsys.readouterr().err
