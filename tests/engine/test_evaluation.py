@@ -12,6 +12,7 @@ import torch
 from irstd.cli.main import main
 from irstd.engine.checkpoint import load_model, save_checkpoint
 from irstd.engine.evaluation import evaluate_checkpoint
+from irstd.errors import ConfigError
 from irstd.metrics import SegMetrics
 from irstd.models import create_model
 from irstd.padding import crop_to, pad_to_multiple
@@ -70,3 +71,30 @@ def test_evaluate_a_classical_detector_by_name(tmp_path: Path, plain_dataset: tu
     report = json.loads((out / "metrics.json").read_text())
     assert report["model"] == "tophat" and report["metrics"]["n_images"] == len(names)
     assert report["metrics"]["pd"] == 1.0  # bright 3x3 blobs on flat noise: the top-hat finds all four
+
+
+def test_evaluate_in_the_fast_mode(plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:
+    root, _ = plain_dataset
+    model = load_model(checkpoint)
+    with torch.no_grad():
+        model.head.weight.mul_(100.0)  # confident logits: few pixels near the threshold, where bf16 may flip them
+    ref = evaluate_checkpoint(model, root, device="cpu")
+    fast = evaluate_checkpoint(model, root, device="cpu", precision="fast", amp="bf16")
+    assert ref.precision == "fp32 eager" and fast.precision.startswith("fast (bfloat16")
+    assert fast.result.n_images == ref.result.n_images == 4
+    for r, f in zip(ref.per_image, fast.per_image):
+        assert f["iou"] == pytest.approx(r["iou"], abs=0.02), r["name"]
+    assert fast.as_dict()["precision"] == fast.precision
+    assert any(type(m) is torch.nn.BatchNorm2d for m in model.modules())  # the fast mode folded a copy
+    with pytest.raises(ConfigError, match="precision"):
+        evaluate_checkpoint(model, root, device="cpu", precision="int8")
+
+
+def test_evaluate_cli_fast_mode(tmp_path: Path, plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:
+    root, _ = plain_dataset
+    out = tmp_path / "eval-fast"
+    assert main(["evaluate", str(checkpoint), "--data", str(root), "--out", str(out), "--device", "cpu",
+                 "--precision", "fast"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["precision"].startswith("fast (") and report["metrics"]["n_images"] == 4
+    assert "run fast (" in (out / "metrics.md").read_text()

@@ -39,10 +39,12 @@ class EvalReport:
     threshold: float
     per_image: list[dict[str, Any]] = field(default_factory=list)
     sweep: SweepResult | None = None
+    precision: str = "fp32 eager"  #: how the network ran (the run mode's label)
 
     def as_dict(self) -> dict[str, Any]:
         out = {
             "model": self.model, "data": self.data, "split": self.split, "threshold": self.threshold,
+            "precision": self.precision,
             "n_skipped_invalid": self.n_skipped, "metrics": self.result.as_dict(),
         }
         if self.sweep is not None:
@@ -57,7 +59,7 @@ class EvalReport:
     def to_markdown(self) -> str:
         lines = [
             f"Model: `{self.model}`; data: `{self.data}` [{self.split}]; {self.result.n_images} images, "
-            f"{self.n_skipped} skipped as invalid; threshold {self.threshold}.",
+            f"{self.n_skipped} skipped as invalid; threshold {self.threshold}; run {self.precision}.",
             "",
             self.result.to_markdown(),
         ]
@@ -122,7 +124,8 @@ def evaluate_checkpoint(
     skip_invalid: bool = False,
     threshold: float = 0.5,
     device: str = "auto",
-    amp: str = "none",
+    amp: str | None = None,
+    precision: str = "fp32",
     batch_size: int = 1,
     num_workers: int = 0,
     save_masks: str | Path | None = None,
@@ -135,7 +138,12 @@ def evaluate_checkpoint(
 
     ``data=None`` scores the synthetic test scenes (a random stream disjoint from training and validation).
     The model's stored normalisation is used; a model without one (classical) uses the dataset's.
+    ``precision="fp32"`` runs the model itself (under autocast to ``amp`` when one is given);
+    ``"fast"`` runs the predictor's fast mode (``irstd.inference``; ``amp`` picks its dtype, default
+    the device's best). Scores of record use fp32.
     """
+    from ..inference import ModelRunner, resolve_mode  # inference imports the engine: import late
+
     dev = resolve_device(device)
     model = model.to(dev).eval()
     norm = getattr(model, "normalization", None)
@@ -168,14 +176,22 @@ def evaluate_checkpoint(
         if mask_dir_out is not None:
             save_mask(mask_dir_out / f"{name}.png", (torch.sigmoid(logits[0]) > threshold).numpy())
 
-    result = evaluate(
-        model, loader, dev, amp_dtype=resolve_amp(amp, dev), metrics=metrics, on_image=on_image, progress=progress
-    )
+    if precision == "fast":
+        mode = resolve_mode("fast", dev, amp=amp)
+        net, amp_dtype, label = ModelRunner(model, dev, mode), None, mode.label()
+    elif precision == "fp32":
+        net, amp_dtype = model, resolve_amp(amp or "none", dev)
+        label = "fp32 eager" if amp_dtype is None else f"eager under {str(amp_dtype).replace('torch.', '')} autocast"
+    else:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"precision must be fp32 or fast, got {precision!r}")
+    result = evaluate(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=on_image, progress=progress)
     per_image = [
         {"name": n, "iou": c.iou, "n_targets": c.n_targets, "n_detected": c.n_matched_targets, "fa_pixels": c.fa_pixels}
         for n, c in zip(names, metrics.per_image)
     ]
     return EvalReport(
         result, getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
-        per_image, sweeper.compute() if sweeper else None,
+        per_image, sweeper.compute() if sweeper else None, label,
     )

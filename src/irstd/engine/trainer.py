@@ -129,7 +129,7 @@ def _to_float(output: torch.Tensor | dict[str, Any]) -> torch.Tensor | dict[str,
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module,
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     loader: DataLoader,
     device: torch.device,
     *,
@@ -143,8 +143,10 @@ def evaluate(
     """Score ``model`` on a loader of padded batches (``pad_collate``), at each image's original size.
 
     ``on_image(name, logits, mask)`` receives each image's cropped (1, H, W) logits, e.g. to save masks.
+    ``model`` may also be any callable mapping a batch to logits, e.g. an :class:`irstd.inference.ModelRunner`.
     """
-    model.eval()
+    if isinstance(model, nn.Module):
+        model.eval()
     metrics = SegMetrics() if metrics is None else metrics  # an empty SegMetrics is falsy (__len__)
     for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
         images = batch["image"].to(device, non_blocking=True)
