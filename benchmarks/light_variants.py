@@ -11,14 +11,13 @@ network), and writes MACs (network / executed) and latencies to ``OUT.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 
+from irstd.bench import save_report
 from irstd.bench.cases import count_runner_macs
 from irstd.bench.timing import environment, time_interleaved
 from irstd.engine.runtime import retain_freed_memory
@@ -71,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['label']} | {r['params'] / 1e6:.3f} | {r['macs'] / 1e9:.3f} | {run} | {r['median_ms']:.2f} | "
                      f"{r['min_ms']:.2f} | {r['median_ms'] / acm:.2f} |")
     text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
+    save_report(report, text, args.out)
     print(text)
     return 0
 

@@ -14,7 +14,6 @@ show it computes the same network. Writes ``OUT.json`` and ``OUT.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from irstd.bench import save_report
 from irstd.bench.timing import environment, time_interleaved
 from irstd.engine.runtime import retain_freed_memory
 from irstd.export import export_onnx
@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['model']} | {r['backend']} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
                      f"{r['median_ms'] / fast[r['model']]:.2f} | {diff} |")
     text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
+    save_report(report, text, args.out)
     print(text)
     tmp.cleanup()
     return 0

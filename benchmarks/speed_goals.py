@@ -21,15 +21,13 @@ registered are left out and named in the report. On CUDA the same script runs wi
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from irstd.bench import Case, run_cases, to_markdown
+from irstd.bench import Case, run_cases, save_report, to_markdown
 from irstd.engine.runtime import resolve_device, retain_freed_memory
 from irstd.models import is_model
 
@@ -169,12 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     report["goals"], report["not_registered"] = goals, missing
     head, _, rest = to_markdown(report).partition("\n## ")
     text = head + "\n" + _goals_markdown(goals, missing) + "\n## " + rest
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(text)
+    json_path, md_path = save_report(report, text, args.out)
     print(text)
-    print(f"written: {out.with_suffix('.json')}, {out.with_suffix('.md')}  ({report['total_s']:.0f} s)")
+    print(f"written: {json_path}, {md_path}  ({report['total_s']:.0f} s)")
     return 0
 
 

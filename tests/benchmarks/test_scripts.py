@@ -68,3 +68,17 @@ def test_openvino_compare_says_what_is_missing(capsys: pytest.CaptureFixture[str
         pytest.skip("openvino is installed: the missing-package message cannot be checked")
     assert module.main(["--runs", "1"]) == 2
     assert "pip install openvino" in capsys.readouterr().err
+
+
+def test_speed_goals_end_to_end(tmp_path: Path) -> None:
+    """One timed run of every case (about 20 s on two cores): the report and its goal section."""
+    module = _load("speed_goals")
+    out = tmp_path / "goals"
+    assert module.main(["--runs", "1", "--warmup", "0", "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    targets = [g["target"] for g in report["goals"]]
+    assert targets[:4] == ["≤ 1.3×", "≥ 4.0×", "ratio ≤ 1 (no worse than linear)", "≤"]
+    assert all(isinstance(g["met"], bool) for g in report["goals"][:4])
+    assert report["goals"][1]["ceiling"] > 0 and report["not_registered"] == []
+    assert report["settings"]["interleave"] and report["settings"]["settle"] == 1
+    assert "## Goals" in out.with_suffix(".md").read_text()

@@ -17,7 +17,7 @@ measured by the same timer: the time the network would take if every layer ran a
 
 from .accuracy import MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT, AgreementResult, fast_mode_agreement
 from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, run_benchmark, run_cases
-from .report import to_markdown
+from .report import save_report, to_markdown
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "run_cases",
     "run_benchmark",
     "to_markdown",
+    "save_report",
     "AgreementResult",
     "fast_mode_agreement",
     "MIN_PIXEL_AGREEMENT",

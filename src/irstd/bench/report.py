@@ -1,13 +1,15 @@
-"""The benchmark report as Markdown."""
+"""The benchmark report as Markdown, and saving it."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any, Sequence
 
 from .cases import MODES
 
-__all__ = ["to_markdown"]
+__all__ = ["to_markdown", "save_report"]
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -99,6 +101,16 @@ def to_markdown(report: dict[str, Any]) -> str:
                  "network's MACs. GMACs run: per image, what the mode executes; the fast mode's exact rewrites "
                  "(up-sampling + 3×3 conv as one 2×2 conv) execute fewer MACs than the network's count.")
     return "\n".join(lines) + "\n"
+
+
+def save_report(report: dict[str, Any], markdown: str, stem: str | Path) -> tuple[Path, Path]:
+    """Write ``STEM.json`` (the report) and ``STEM.md`` (its Markdown), creating the folder; returns both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = stem.parent / f"{stem.name}.json", stem.parent / f"{stem.name}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(markdown)
+    return json_path, md_path
 
 
 def _interleaved(settings: dict[str, Any]) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 from pathlib import Path
 
 import torch
 
-from ..bench import MODES, run_benchmark, to_markdown
+from ..bench import MODES, run_benchmark, save_report, to_markdown
 from ..errors import ConfigError
 
 DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
@@ -93,12 +92,8 @@ def run(args: argparse.Namespace) -> int:
         interleave=args.interleave, settle=args.settle, conv_rate=not args.no_conv_rate, command=_command(args), note=args.note,
     )
     text = to_markdown(report)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = args.name or _slug(f"{report['environment']['device'].split(':')[0]}-{report['environment']['device_name']}")
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    md_path.write_text(text)
+    json_path, md_path = save_report(report, text, Path(args.out) / stem)
     print(text)
     print(f"written: {json_path}, {md_path}")
     errors = sum(1 for r in report["results"] if r.get("error"))
