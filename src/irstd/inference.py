@@ -8,8 +8,9 @@ Two precisions (``docs/speed.md``):
 
 * ``fp32``: the network as trained, eager, full precision — the reference;
 * ``fast``: the fastest mode that stays exact enough for the device. A copy of the network gets its
-  BatchNorms folded into the preceding convolutions and a channels-last layout; it runs under bf16
-  autocast on CPUs with bf16 instructions (fp32 otherwise), and under bf16 (or fp16) autocast with
+  BatchNorms folded into the preceding convolutions and a channels-last layout (on CPUs also the
+  up-sampling + 3×3 conv fold and weights stored in the compute dtype: :mod:`irstd.rewrites`); it runs
+  under bf16 autocast on CPUs with bf16 instructions (fp32 otherwise), and under bf16 (or fp16) autocast with
   ``cudnn.benchmark`` (switched on for its own calls only) on CUDA, optionally replayed from CUDA
   graphs captured per input shape.
 

@@ -79,7 +79,7 @@ def retain_freed_memory() -> bool:
 
     glibc serves blocks above its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and returns
     them on ``free``, so every large activation (a 32-channel bf16 map of a 1280×1024 frame is 84 MB)
-    is page-faulted and zeroed again on every call: at that size CPU inference costs ~15 % more per
+    is page-faulted and zeroed again on every call: at that size CPU inference cost 9 % more per
     pixel than at 256×256 (``docs/speed.md``). This asks malloc to serve such blocks from its heap and
     not to trim freed memory back to the system, so the second frame reuses the first one's memory,
     as a caching allocator would. The process's memory then stays at its peak until it exits, which
