@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..engine.runtime import memory_retained
+from ..engine.runtime import libc_malloc, memory_retained
 from ..inference import cpu_supports_bf16
 
 __all__ = ["timing_stats", "time_calls", "time_interleaved", "peak_memory_mb", "environment"]
@@ -121,12 +121,9 @@ def _read_status_kb(field: str) -> int | None:
 
 def _malloc_trim() -> None:
     """glibc's ``malloc_trim(0)`` where available (Linux); a no-op elsewhere."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    libc = libc_malloc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> float | None:
@@ -158,15 +155,25 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> float | None:
 
 
 
-def _cpu_name() -> str:
+def _cpuinfo(*keys: str) -> dict[str, str]:
+    """The first value of each of ``keys`` in /proc/cpuinfo (empty where there is none)."""
+    found: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in keys and key not in found:
+                    found[key] = value.strip()
+                    if len(found) == len(keys):
+                        break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return found
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name").get("model name") or platform.processor() or platform.machine()
 
 
 _ENV_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "MKL_NUM_THREADS",
@@ -175,19 +182,8 @@ _ENV_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKT
 
 def _cpu_family_model() -> str | None:
     """``family F model M`` from /proc/cpuinfo (virtual machines often hide the model name)."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("cpu family", "model") and key not in fields:
-                    fields[key] = value.strip()
-                if len(fields) == 2:
-                    return f"family {fields['cpu family']} model {fields['model']}"
-    except OSError:
-        pass
-    return None
+    fields = _cpuinfo("cpu family", "model")
+    return f"family {fields['cpu family']} model {fields['model']}" if len(fields) == 2 else None
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import torch
 
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
+from ..errors import ConfigError, DataError
 from ..metrics import SegMetrics, SegResult, SweepResult, ThresholdSweep
 from .checkpoint import atomic_write
 from .runtime import resolve_amp, resolve_device
@@ -156,8 +157,6 @@ def evaluate_checkpoint(
         )
         data_name, split_name, skipped = str(data), str(split_file or split), dataset.skipped
     if len(dataset) == 0:
-        from ..errors import DataError
-
         raise DataError(f"{data_name} [{split_name}]: no images to evaluate")
     loader = build_loader(
         dataset, batch_size, shuffle=False, num_workers=num_workers, collate_fn=pad_collate(model.stride), device=str(dev)
@@ -183,8 +182,6 @@ def evaluate_checkpoint(
         net, amp_dtype = model, resolve_amp(amp or "none", dev)
         label = "fp32 eager" if amp_dtype is None else f"eager under {str(amp_dtype).replace('torch.', '')} autocast"
     else:
-        from ..errors import ConfigError
-
         raise ConfigError(f"precision must be fp32 or fast, got {precision!r}")
     result = evaluate(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=on_image, progress=progress)
     per_image = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import random
@@ -15,7 +16,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["resolve_device", "resolve_amp", "autocast", "seed_everything", "retain_freed_memory", "memory_retained"]
+__all__ = ["resolve_device", "resolve_amp", "autocast", "seed_everything", "retain_freed_memory", "memory_retained", "libc_malloc"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@functools.lru_cache(maxsize=1)
+def libc_malloc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    path = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(path) if path else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
 def retain_freed_memory() -> bool:
     """Let the process keep and reuse freed memory for large tensors (glibc only; returns whether set).
 
@@ -91,17 +103,12 @@ def retain_freed_memory() -> bool:
     global _retained
     if _retained:
         return True
-    path = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(path) if path else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        mallopt = None
-    if mallopt is None:
+    libc = libc_malloc()
+    if libc is None:  # not glibc (musl, macOS, Windows)
         log.debug("mallopt not available: freed memory is managed by the system allocator")
         return False
     # no mmap for large blocks (glibc still falls back to mmap when the heap cannot grow), no trimming
-    ok = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    ok = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     _retained = ok
     log.debug("malloc keeps freed memory: %s", ok)
     return ok
