@@ -32,3 +32,9 @@ def test_empty_mask_and_bad_connectivity() -> None:
     with pytest.raises(ValueError, match="4 or 8"):
         connected_components(np.zeros((3, 3), dtype=bool), 6)
 
+
+def test_metrics_reexport_is_the_same_function() -> None:
+    import irstd.metrics
+
+    assert irstd.metrics.connected_components is connected_components
+    assert irstd.metrics.Components is Components

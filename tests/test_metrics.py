@@ -16,7 +16,6 @@ from irstd.metrics import (
     auc,
     image_counts,
     reduce_counts,
-    sweep_counts,
 )
 
 
@@ -154,7 +153,7 @@ def test_f1_identity_with_accumulated_counts() -> None:
     assert 0.0 < r.iou < 1.0
     assert r.f1 == pytest.approx(2 * r.iou / (1 + r.iou), abs=1e-12)
     assert r.f1 == pytest.approx(2 * r.precision * r.recall / (r.precision + r.recall), abs=1e-12)
-    tp, tf = r.target_precision, r.target_recall
+    tp, tf = r.target_precision, r.pd
     assert r.target_f1 == pytest.approx(2 * tp * tf / (tp + tf), abs=1e-12)
 
 
@@ -277,7 +276,9 @@ def test_sweep_matches_single_threshold_metrics() -> None:
         m = SegMetrics(threshold=t, inputs="probs")
         m.update(probs, gt)
         assert res.results[k] == m.compute()
-        assert sweep_counts(probs[0], gt[0], ts)[k] == m.per_image[0]
+        # the sweep's per-image counts at threshold k are those of SegMetrics and of image_counts
+        for i in range(2):
+            assert sweep.per_image[i][k] == m.per_image[i] == image_counts(probs[i] > t, gt[i])
     # higher threshold -> fewer predicted pixels -> recall and fpr do not increase
     assert np.all(np.diff(res.recall) <= 0) and np.all(np.diff(res.fpr) <= 0)
     assert res.precision.shape == res.pd.shape == res.fa.shape == (3,)
@@ -308,3 +309,13 @@ def test_to_markdown() -> None:
     assert " 57.14 " in row and " 11718.75 " in row and " 100.00 " in row
     assert "n/a" in result_of(blank(4, 4), blank(4, 4)).to_markdown()
     assert r.as_dict()["fa"] == r.fa
+
+
+def test_as_dict_keys_and_removed_names() -> None:
+    import irstd.metrics
+
+    keys = list(result_of(blank(4, 4), blank(4, 4)).as_dict())
+    assert keys == ["iou", "niou", "precision", "recall", "f1", "pd", "fa", "target_precision", "target_f1",
+                    "n_images", "n_targets", "n_pixels", "n_niou_images"]  # target_recall (= pd) is gone
+    assert not hasattr(irstd.metrics, "sweep_counts")  # ThresholdSweep.per_image / image_counts instead
+    assert not hasattr(image_counts(blank(3, 3), blank(3, 3)), "inter")  # = tp
