@@ -16,7 +16,6 @@ from irstd.metrics import (
     auc,
     image_counts,
     reduce_counts,
-    sweep_counts,
 )
 
 
@@ -154,7 +153,7 @@ def test_f1_identity_with_accumulated_counts() -> None:
     assert 0.0 < r.iou < 1.0
     assert r.f1 == pytest.approx(2 * r.iou / (1 + r.iou), abs=1e-12)
     assert r.f1 == pytest.approx(2 * r.precision * r.recall / (r.precision + r.recall), abs=1e-12)
-    tp, tf = r.target_precision, r.target_recall
+    tp, tf = r.target_precision, r.pd
     assert r.target_f1 == pytest.approx(2 * tp * tf / (tp + tf), abs=1e-12)
 
 
@@ -277,7 +276,9 @@ def test_sweep_matches_single_threshold_metrics() -> None:
         m = SegMetrics(threshold=t, inputs="probs")
         m.update(probs, gt)
         assert res.results[k] == m.compute()
-        assert sweep_counts(probs[0], gt[0], ts)[k] == m.per_image[0]
+        # the sweep's per-image counts at threshold k are those of SegMetrics and of image_counts
+        for i in range(2):
+            assert sweep.per_image[i][k] == m.per_image[i] == image_counts(probs[i] > t, gt[i])
     # higher threshold -> fewer predicted pixels -> recall and fpr do not increase
     assert np.all(np.diff(res.recall) <= 0) and np.all(np.diff(res.fpr) <= 0)
     assert res.precision.shape == res.pd.shape == res.fa.shape == (3,)
@@ -308,3 +309,147 @@ def test_to_markdown() -> None:
     assert " 57.14 " in row and " 11718.75 " in row and " 100.00 " in row
     assert "n/a" in result_of(blank(4, 4), blank(4, 4)).to_markdown()
     assert r.as_dict()["fa"] == r.fa
+
+
+# ------------------------------------------------------------------------------------------ state and merge
+
+
+def _images(n: int, seed: int) -> tuple[list[torch.Tensor], list[np.ndarray]]:
+    """``n`` images of varying sizes: (1, H, W) logits and (H, W) masks with a few targets."""
+    rng = np.random.default_rng(seed)
+    logits, masks = [], []
+    for i in range(n):
+        h, w = 12 + 3 * (i % 4), 14 + 2 * (i % 3)
+        empty = i % 5 == 0  # every 5th image: empty mask and empty prediction (skipped by nIoU)
+        masks.append(rng.random((h, w)) > (1.0 if empty else 0.9))
+        noise = rng.normal(size=(1, h, w)).astype(np.float32) * 3
+        logits.append(torch.from_numpy(noise - 20.0 if empty else noise))
+    return logits, masks
+
+
+def _same_result(a: SegResult, b: SegResult) -> bool:
+    """Every field equal, NaN equal to NaN."""
+    da, db = a.as_dict(), b.as_dict()
+    return da.keys() == db.keys() and all(
+        da[k] == db[k] or (math.isnan(da[k]) and math.isnan(db[k])) for k in da
+    )
+
+
+def _same_sweep(a, b) -> bool:
+    arrays = ("thresholds", "fpr", "precision", "recall", "pd", "fa")
+    return all(np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True) for f in arrays) and all(
+        _same_result(x, y) for x, y in zip(a.results, b.results, strict=True)
+    )
+
+
+@pytest.mark.parametrize("cuts", [(5,), (3, 8)], ids=["2 accumulators", "3 accumulators"])
+def test_merge_equals_one_accumulator(cuts: tuple[int, ...]) -> None:
+    logits, masks = _images(11, seed=3)
+    one, one_sweep = SegMetrics(), ThresholdSweep([0.2, 0.5, 0.8])
+    for p, m in zip(logits, masks):  # one image at a time, as the evaluation loop does
+        one.update([p], [m])
+        one_sweep.update([p], [m])
+    bounds = (0, *cuts, len(logits))
+    parts, sweeps = [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # contiguous shares, as ranks of a sampler get them
+        part, sweep = SegMetrics(), ThresholdSweep([0.2, 0.5, 0.8])
+        part.update(logits[lo:hi], masks[lo:hi])
+        sweep.update(logits[lo:hi], masks[lo:hi])
+        parts.append(part)
+        sweeps.append(sweep)
+    merged = parts[0].merge(*parts[1:])
+    merged_sweep = sweeps[0].merge(*sweeps[1:])
+    assert merged is parts[0] and len(merged) == len(one) == 11
+    assert one.compute().n_targets > 0 and one.compute().n_niou_images < 11  # not a comparison of empties
+    assert _same_result(merged.compute(), one.compute())
+    assert merged.per_image == one.per_image
+    assert np.array_equal(merged.state_dict()["rows"], one.state_dict()["rows"])
+    assert merged_sweep.per_image == one_sweep.per_image
+    assert _same_sweep(merged_sweep.compute(), one_sweep.compute())
+    assert merged_sweep.compute().roc_auc() == one_sweep.compute().roc_auc()
+
+
+def test_merge_keeps_the_order_given() -> None:
+    logits, masks = _images(4, seed=5)
+    a, b, ab, ba = SegMetrics(), SegMetrics(), SegMetrics(), SegMetrics()
+    a.update(logits[:2], masks[:2])
+    b.update(logits[2:], masks[2:])
+    ab.update(logits, masks)
+    ba.update(logits[2:] + logits[:2], masks[2:] + masks[:2])
+    merged_ab = SegMetrics().merge(a, b)
+    merged_ba = SegMetrics().merge(b, a)
+    assert merged_ab.per_image == ab.per_image and merged_ba.per_image == ba.per_image
+    assert merged_ab.per_image != merged_ba.per_image
+    assert a.merge(a).per_image == a.per_image[:2] * 2  # merging with itself appends a copy
+
+
+def test_state_dict_round_trip_through_pickle() -> None:
+    import pickle
+
+    logits, masks = _images(6, seed=7)
+    m = SegMetrics(threshold=0.4, distance=4.0, connectivity=4)
+    s = ThresholdSweep([0.1, 0.6], connectivity=4)
+    m.update(logits, masks)
+    s.update(logits, masks)
+    for acc in (m, s):
+        state = pickle.loads(pickle.dumps(acc.state_dict()))
+        assert isinstance(state["rows"], np.ndarray) and state["rows"].dtype == np.int64
+        again = type(acc).from_state_dict(state)
+        assert again.per_image == acc.per_image and len(again) == 6
+        loaded = type(acc)(**{k: state[k] for k in state if k not in ("kind", "columns", "rows")})
+        loaded.load_state_dict(state)
+        assert loaded.per_image == acc.per_image
+    assert SegMetrics.from_state_dict(pickle.loads(pickle.dumps(m.state_dict()))).threshold == 0.4
+    assert _same_result(SegMetrics.from_state_dict(m.state_dict()).compute(), m.compute())
+    assert _same_sweep(ThresholdSweep.from_state_dict(s.state_dict()).compute(), s.compute())
+    assert m.state_dict()["rows"].shape == (6, 12) and s.state_dict()["rows"].shape == (6, 2, 12)
+    # the state is a copy: updating afterwards does not change it, loading replaces the counts
+    state = m.state_dict()
+    m.update(logits[:1], masks[:1])
+    assert len(state["rows"]) == 6 and len(m) == 7
+    m.load_state_dict(state)
+    assert len(m) == 6
+    m.reset()
+    assert m.per_image == [] and m.state_dict()["rows"].shape == (0, 12)
+
+
+def test_merge_and_load_refuse_other_settings() -> None:
+    a, b = SegMetrics(threshold=0.5), SegMetrics(threshold=0.6)
+    with pytest.raises(ConfigError, match="threshold"):
+        a.merge(b)
+    with pytest.raises(ConfigError, match="connectivity"):
+        a.merge(SegMetrics(connectivity=4))
+    with pytest.raises(ConfigError, match="ThresholdSweep"):
+        a.merge(ThresholdSweep())
+    with pytest.raises(ConfigError, match="thresholds"):
+        ThresholdSweep([0.3]).merge(ThresholdSweep([0.3, 0.6]))
+    with pytest.raises(ConfigError, match="threshold"):
+        a.load_state_dict(b.state_dict())
+    with pytest.raises(ConfigError, match="ThresholdSweep"):
+        a.load_state_dict(ThresholdSweep().state_dict())
+    # inputs only say how predictions arrive: counts of logits and of probabilities merge
+    logits, masks = _images(2, seed=9)
+    p = SegMetrics(inputs="probs")
+    p.update([torch.sigmoid(x) for x in logits], masks)
+    assert len(SegMetrics().merge(p)) == 2
+
+
+def test_rows_grow_past_their_capacity() -> None:
+    # 37 single-image updates outgrow the first buffers (16, then 32 rows); one batch of the same 37
+    logits, masks = _images(37, seed=11)
+    one_by_one, batched = SegMetrics(), SegMetrics()
+    for p, m in zip(logits, masks):
+        one_by_one.update([p], [m])
+    batched.update(logits, masks)
+    assert len(one_by_one) == 37 and one_by_one.per_image == batched.per_image
+    assert _same_result(one_by_one.compute(), batched.compute())
+
+
+def test_as_dict_keys_and_removed_names() -> None:
+    import irstd.metrics
+
+    keys = list(result_of(blank(4, 4), blank(4, 4)).as_dict())
+    assert keys == ["iou", "niou", "precision", "recall", "f1", "pd", "fa", "target_precision", "target_f1",
+                    "n_images", "n_targets", "n_pixels", "n_niou_images"]  # target_recall (= pd) is gone
+    assert not hasattr(irstd.metrics, "sweep_counts")  # ThresholdSweep.per_image / image_counts instead
+    assert not hasattr(image_counts(blank(3, 3), blank(3, 3)), "inter")  # = tp

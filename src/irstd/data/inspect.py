@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from ..core.components import connected_components
 from ..errors import DataError
 from .io import load_image, load_mask, read_header, read_split_file
 from .layouts import Layout, detect_layout, index_images, index_masks
@@ -19,7 +19,6 @@ __all__ = ["InspectReport", "inspect_dataset", "AREA_BINS"]
 
 #: upper bounds (inclusive) of the target-area histogram bins, in pixels
 AREA_BINS = (1, 4, 9, 20, 50, 80, 200, math.inf)
-_EIGHT = np.ones((3, 3), dtype=bool)  # 8-connectivity, as IRSTD target-level metrics use
 
 
 @dataclass
@@ -114,13 +113,14 @@ def inspect_dataset(root: str | Path, *, split_file: str | Path | None = None,
         if header.bits > 8:
             report.effective_bits[_effective_bits(img)] += 1
         try:
-            labels, n = ndimage.label(load_mask(mask), structure=_EIGHT)
+            mask_on = load_mask(mask)
         except DataError as exc:
             report.problems.append(Problem(str(mask), str(exc).removeprefix(f"{mask}: "), "", "unreadable"))
             continue
-        report.n_targets += n
-        report.empty_masks += n == 0
-        report.target_areas += np.bincount(labels.ravel())[1:].tolist()
+        cc = connected_components(mask_on, 8)  # 8-connected, as the target-level metrics count
+        report.n_targets += cc.n
+        report.empty_masks += cc.n == 0
+        report.target_areas += cc.areas.tolist()
     usable = {s for _, _, s in good}
     if sfile is not None:
         lists = {str(sfile): sfile}

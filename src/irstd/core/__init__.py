@@ -1,0 +1,1 @@
+"""The leaf layer: helpers every other layer may use; imports nothing from irstd above it."""
