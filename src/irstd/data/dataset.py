@@ -13,9 +13,9 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .io import load_image, load_mask
-from .layouts import Layout, detect_layout, index_masks
+from .layouts import Layout, detect_layout, index_mask_override
 from .stats import compute_normalization
-from .validate import Item, Problem, check_items, collect_items, format_problems
+from .validate import Item, Problem, check_items, collect_items, format_problems, size_mismatch_reason
 
 __all__ = ["IRSTDDataset", "open_dataset", "Transform"]
 
@@ -71,7 +71,7 @@ class IRSTDDataset(Dataset):
         img_path, mask_path, _ = self.items[index]
         image, mask = load_image(img_path), load_mask(mask_path)
         if image.shape != mask.shape:  # files changed since validation
-            raise DataError(f"{mask_path}: size mismatch: mask {mask.shape} but image {image.shape} (H, W)")
+            raise DataError(f"{mask_path}: {size_mismatch_reason(img_path.name, image.shape, mask.shape)}")
         return image, mask
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -145,12 +145,7 @@ def open_dataset(
     layout = detect_layout(root)
     sfile = Path(split_file).expanduser() if split_file is not None else None
     specs = layout.resolve("all") if sfile is not None else layout.resolve(split)
-    override = None
-    if mask_dir is not None:
-        mdir = Path(mask_dir).expanduser()
-        if not mdir.is_dir():
-            raise DataError(f"{mdir}: mask folder not found")
-        override = index_masks(mdir)
+    override = index_mask_override(mask_dir)
     split_name = str(sfile) if sfile is not None else split
     listed_items, problems, used = collect_items(specs, split_file=sfile, mask_override=override)
     for stem, path in used:
