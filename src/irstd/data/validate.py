@@ -11,20 +11,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import DataError
 from .io import IMAGE_EXTENSIONS, load_image, load_mask, multi_page_reason, read_header, read_split_file
 from .layouts import SplitSpec, index_images, index_masks
 
-__all__ = ["Problem", "Item", "collect_items", "check_items", "format_problems", "size_mismatch_reason"]
+__all__ = ["Problem", "PairFiles", "collect_items", "check_items", "format_problems", "size_mismatch_reason"]
 
 log = logging.getLogger(__name__)
 
 # "<png|bmp|jpg|...>" for the missing-image message, from the one list of extensions
 _EXTENSIONS_TEXT = "<" + "|".join(e.lstrip(".") for e in IMAGE_EXTENSIONS) + ">"
 
-#: one dataset entry: (image path, mask path, stem)
-Item = tuple[Path, Path, str]
+
+class PairFiles(NamedTuple):
+    """The files of one dataset entry: image path, mask path and the stem that pairs them."""
+
+    image: Path
+    mask: Path
+    name: str
 
 
 @dataclass(frozen=True)
@@ -56,13 +62,13 @@ def collect_items(
     *,
     split_file: Path | None = None,
     mask_override: dict[str, Path] | None = None,
-) -> tuple[list[Item], list[Problem], list[tuple[str, Path]]]:
+) -> tuple[list[PairFiles], list[Problem], list[tuple[str, Path]]]:
     """Pair each listed stem with its image and mask.
 
     Returns the complete items, the problems of the incomplete ones (missing image or mask), and the
     (stem, path) mask overrides that were used.
     """
-    items: list[Item] = []
+    items: list[PairFiles] = []
     problems: list[Problem] = []
     overrides: list[tuple[str, Path]] = []
     # a split_file is one list over every folder of the layout; layout lists go with their folder
@@ -91,11 +97,12 @@ def collect_items(
                 mask_dir = next((s.mask_dir for s in group if s.image_dir == img.parent), group[0].mask_dir)
                 problems.append(Problem(str(img), f"no mask for {stem} in {mask_dir}", stem, "missing_mask"))
                 continue
-            items.append((img, mask, stem))
+            items.append(PairFiles(img, mask, stem))
     return items, problems, overrides
 
 
-def _check_pair(img: Path, mask: Path, stem: str, verify: bool) -> Problem | None:
+def _check_pair(pair: PairFiles, verify: bool) -> Problem | None:
+    img, mask, stem = pair
     try:
         hi = read_header(img)
     except DataError as exc:
@@ -118,14 +125,15 @@ def _check_pair(img: Path, mask: Path, stem: str, verify: bool) -> Problem | Non
     return None
 
 
-def check_items(items: list[Item], *, verify: bool = False) -> tuple[list[Item], list[Problem]]:
+def check_items(items: list[PairFiles], *, verify: bool = False) -> tuple[list[PairFiles], list[Problem]]:
     """Split items into usable ones and problems (unreadable, multi-page, image/mask size mismatch)."""
-    good: list[Item] = []
+    good: list[PairFiles] = []
     problems: list[Problem] = []
-    for img, mask, stem in items:
-        p = _check_pair(img, mask, stem, verify)
+    for pair in items:
+        pair = PairFiles(*pair)  # plain (image, mask, stem) tuples are accepted too
+        p = _check_pair(pair, verify)
         if p is None:
-            good.append((img, mask, stem))
+            good.append(pair)
         else:
             problems.append(p)
     return good, problems
