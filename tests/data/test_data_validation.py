@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from irstd.data import compute_normalization, open_dataset
@@ -122,3 +123,15 @@ def test_normalization_given_is_used(layout_root) -> None:
     np.testing.assert_allclose(ds[0]["image"][0].numpy(), (raw - 10.0) / 2.0)
     with pytest.raises(DataError, match="std must be > 0"):
         open_dataset(layout_root("plain"), "test", normalization=(0.0, 0.0))
+
+
+def test_item_pixels_are_the_float32_formula(layout_root) -> None:
+    """Bit-exact: ``(x − float32(mean)) / float32(std)`` on the float32 frame, mask as float32 {0, 1}."""
+    mean, std = 123.456789012345, 7.654321098765
+    ds = open_dataset(layout_root("plain"), "test", normalization=(mean, std))
+    raw, mask = ds.load_raw(0)
+    item = ds[0]
+    assert item["image"].dtype == item["mask"].dtype == torch.float32
+    np.testing.assert_array_equal(item["image"].numpy()[0], (raw - np.float32(mean)) / np.float32(std))
+    np.testing.assert_array_equal(item["mask"].numpy()[0], mask.astype(np.float32))
+    assert item["name"] == ds.names[0] and item["path"] == str(ds.items[0][0])

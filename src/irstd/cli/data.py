@@ -4,38 +4,21 @@
   sizes, bit depths, targets and every problem; exit status 1 when problems were found.
 * ``irstd data synth OUT --n 500`` — synthetic frames in the plain layout (images/, masks/,
   train.txt, test.txt).
-
-:func:`add_dataset_arguments` / :func:`dataset_from_args` give other commands the same dataset options.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from collections.abc import Callable
 
-from ..data import inspect_dataset, open_dataset, write_synthetic
-from ..data.synthetic import BACKGROUNDS
-
-
-def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
-    """``--data``, ``--split-file``, ``--mask-dir``, ``--skip-invalid`` for commands that read a dataset."""
-    p.add_argument("--data", default=None,
-                   help="dataset folder (any supported layout); default: the built-in synthetic dataset")
-    p.add_argument("--split-file", default=None, help="list of stems to use instead of the layout's split")
-    p.add_argument("--mask-dir", default=None, help="folder of corrected masks that replace masks by stem")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="skip invalid image/mask pairs (reported) instead of stopping")
+from ..data import BACKGROUNDS, inspect_dataset, write_synthetic
 
 
-def dataset_from_args(args: argparse.Namespace, split: str, **kw: Any):
-    """Open the dataset named by :func:`add_dataset_arguments` options for ``split``."""
-    return open_dataset(args.data, split, split_file=args.split_file, mask_dir=args.mask_dir,
-                        skip_invalid=args.skip_invalid, **kw)
+def _pair(kind: type) -> Callable[[str], tuple]:
+    """argparse type for ``LOW,HIGH`` (or one value, meaning both), each parsed by ``kind``."""
 
-
-def _pair(kind: type):
-    def parse(text: str):
+    def parse(text: str) -> tuple:
         parts = text.replace(",", " ").split()
         if len(parts) == 1:
             v = kind(parts[0])
@@ -48,6 +31,7 @@ def _pair(kind: type):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``irstd data inspect`` and ``irstd data synth``."""
     p = sub.add_parser("data", help="inspect a dataset folder or write the synthetic dataset")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
@@ -76,12 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    """Print the inspection report; exit status 1 when problems were found."""
     report = inspect_dataset(args.root, split_file=args.split_file, mask_dir=args.mask_dir, verify=args.verify)
     print(report.format())
     return 1 if report.problems else 0
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    """Write the synthetic dataset in the plain layout."""
     start = time.perf_counter()
     summary = write_synthetic(
         args.out, args.n, seed=args.seed, test_fraction=args.test_fraction, overwrite=args.overwrite,
@@ -90,8 +76,3 @@ def run_synth(args: argparse.Namespace) -> int:
     print(f"wrote {summary['train']} train + {summary['test']} test frames to {args.out} "
           f"in {time.perf_counter() - start:.1f} s (plain layout: images/, masks/, train.txt, test.txt)")
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    """Dispatch (kept for the ``func`` contract; each action sets its own)."""
-    return args.func(args)

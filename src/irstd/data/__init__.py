@@ -7,7 +7,9 @@ Typical use::
     test = open_dataset("SIRST", "test", normalization=train.normalization, skip_invalid=True)
     loader = build_loader(test, 4, shuffle=False, collate_fn=pad_collate(model.stride))
 
-``open_dataset(None)`` (or ``"synthetic"``) gives the built-in synthetic dataset.
+``open_dataset(None)`` (or ``"synthetic"``) gives the built-in synthetic dataset. Every dataset yields
+:class:`Sample` dicts built by :func:`make_item`; :func:`normalize` is the one ``(x − mean) / std``
+(inference uses it too, with :func:`frame_normalization` when a model stores no statistics).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 from .dataset import IRSTDDataset, open_dataset
 from .inspect import InspectReport, inspect_dataset
 from .io import IMAGE_EXTENSIONS, load_image, load_mask, read_header, read_split_file, save_image, save_mask
+from .items import MIN_STD, Sample, frame_normalization, make_item, normalize
 from .layouts import Layout, SplitSpec, detect_layout
 from .loader import PadCollate, build_loader, pad_collate
 from .stats import compute_normalization
 from .synthetic import BACKGROUNDS, generate_scene
 from .synthetic_dataset import SyntheticDataset, open_synthetic, write_synthetic
 from .transforms import Compose, RandomCrop, RandomFlip, RandomRot90
-from .validate import Problem
+from .validate import PairFiles, Problem
 
 __all__ = [
     "BACKGROUNDS",
@@ -30,20 +33,26 @@ __all__ = [
     "IRSTDDataset",
     "InspectReport",
     "Layout",
+    "MIN_STD",
     "PadCollate",
+    "PairFiles",
     "Problem",
     "RandomCrop",
     "RandomFlip",
     "RandomRot90",
+    "Sample",
     "SplitSpec",
     "SyntheticDataset",
     "build_loader",
     "compute_normalization",
     "detect_layout",
+    "frame_normalization",
     "generate_scene",
     "inspect_dataset",
     "load_image",
     "load_mask",
+    "make_item",
+    "normalize",
     "open_dataset",
     "open_synthetic",
     "pad_collate",

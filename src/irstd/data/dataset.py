@@ -3,40 +3,37 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .io import load_image, load_mask
-from .layouts import Layout, detect_layout, index_masks
+from .items import Sample, Transform, check_normalization, make_item
+from .layouts import Layout, detect_layout, index_mask_override
 from .stats import compute_normalization
-from .validate import Item, Problem, check_items, collect_items, format_problems
+from .validate import PairFiles, Problem, check_items, collect_items, format_problems, size_mismatch_reason
 
 __all__ = ["IRSTDDataset", "open_dataset", "Transform"]
 
 log = logging.getLogger(__name__)
 
-#: a joint transform: takes and returns the item dict
-Transform = Callable[[dict[str, Any]], dict[str, Any]]
-
 
 class IRSTDDataset(Dataset):
-    """Image/mask pairs on disk; each item is a dict.
+    """Image/mask pairs on disk; each item is a :class:`~irstd.data.items.Sample` dict.
 
     ``{"image": float32 (1, H, W) = (x − mean) / std, "mask": float32 (1, H, W) in {0, 1},
     "name": stem, "path": image path}`` — then ``transform`` (joint, on that dict) if given.
+    ``items`` lists the :class:`~irstd.data.validate.PairFiles` (image, mask, name) behind them.
     """
 
     generated = False
 
     def __init__(
         self,
-        items: Sequence[Item],
+        items: Sequence[PairFiles | tuple[Path, Path, str]],
         normalization: tuple[float, float],
         *,
         transform: Transform | None = None,
@@ -46,11 +43,8 @@ class IRSTDDataset(Dataset):
         skipped: int = 0,
         mask_overrides: Sequence[tuple[str, Path]] = (),
     ) -> None:
-        mean, std = float(normalization[0]), float(normalization[1])
-        if not std > 0:
-            raise DataError(f"normalisation std must be > 0, got {std}")
-        self.items: list[Item] = [(Path(i), Path(m), str(s)) for i, m, s in items]
-        self.normalization: tuple[float, float] = (mean, std)
+        self.items: list[PairFiles] = [PairFiles(Path(i), Path(m), str(s)) for i, m, s in items]
+        self.normalization: tuple[float, float] = check_normalization(normalization)
         self.transform = transform
         self.layout = layout
         self.split = split
@@ -64,25 +58,21 @@ class IRSTDDataset(Dataset):
     @property
     def names(self) -> list[str]:
         """Stems in item order."""
-        return [s for _, _, s in self.items]
+        return [pair.name for pair in self.items]
 
     def load_raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The un-normalised frame (float32 H×W, native range) and bool mask of one item."""
-        img_path, mask_path, _ = self.items[index]
-        image, mask = load_image(img_path), load_mask(mask_path)
+        pair = self.items[index]
+        image, mask = load_image(pair.image), load_mask(pair.mask)
         if image.shape != mask.shape:  # files changed since validation
-            raise DataError(f"{mask_path}: size mismatch: mask {mask.shape} but image {image.shape} (H, W)")
+            reason = size_mismatch_reason(pair.image.name, image.shape, mask.shape)
+            raise DataError(f"{pair.mask}: {reason}")
         return image, mask
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Sample:
         image, mask = self.load_raw(index)
-        mean, std = self.normalization
-        item: dict[str, Any] = {
-            "image": torch.from_numpy((image - np.float32(mean)) / np.float32(std))[None],  # (1, H, W)
-            "mask": torch.from_numpy(mask.astype(np.float32))[None],  # (1, H, W)
-            "name": self.items[index][2],
-            "path": str(self.items[index][0]),
-        }
+        pair = self.items[index]
+        item = make_item(image, mask, pair.name, pair.image, self.normalization)
         return self.transform(item) if self.transform is not None else item
 
     def __repr__(self) -> str:
@@ -91,8 +81,8 @@ class IRSTDDataset(Dataset):
                 f"normalization=({self.normalization[0]:.4g}, {self.normalization[1]:.4g}))")
 
 
-def _normalization_items(layout: Layout, split: str, split_file: Path | None, items: list[Item],
-                         mask_override: dict[str, Path] | None) -> tuple[list[Item], str]:
+def _normalization_items(layout: Layout, split: str, split_file: Path | None, items: list[PairFiles],
+                         mask_override: dict[str, Path] | None) -> tuple[list[PairFiles], str]:
     """Items whose images define the statistics: the training part that goes with the requested split."""
     if split_file is not None:
         for sibling in ("train.txt", "trainval.txt"):
@@ -145,12 +135,7 @@ def open_dataset(
     layout = detect_layout(root)
     sfile = Path(split_file).expanduser() if split_file is not None else None
     specs = layout.resolve("all") if sfile is not None else layout.resolve(split)
-    override = None
-    if mask_dir is not None:
-        mdir = Path(mask_dir).expanduser()
-        if not mdir.is_dir():
-            raise DataError(f"{mdir}: mask folder not found")
-        override = index_masks(mdir)
+    override = index_mask_override(mask_dir)
     split_name = str(sfile) if sfile is not None else split
     listed_items, problems, used = collect_items(specs, split_file=sfile, mask_override=override)
     for stem, path in used:

@@ -12,7 +12,7 @@ import numpy as np
 from ..core.components import connected_components
 from ..errors import DataError
 from .io import load_image, load_mask, read_header, read_split_file
-from .layouts import Layout, detect_layout, index_images, index_masks
+from .layouts import Layout, detect_layout, index_images, index_mask_override
 from .validate import Problem, check_items, collect_items
 
 __all__ = ["InspectReport", "inspect_dataset", "AREA_BINS"]
@@ -94,11 +94,7 @@ def inspect_dataset(root: str | Path, *, split_file: str | Path | None = None,
     masks (decoded to count targets) and every problem found. Never raises for per-file defects."""
     layout = detect_layout(root)
     report = InspectReport(Path(root), layout)
-    override = None
-    if mask_dir is not None:
-        if not Path(mask_dir).is_dir():
-            raise DataError(f"{mask_dir}: mask folder not found")
-        override = index_masks(mask_dir)
+    override = index_mask_override(mask_dir)
     sfile = Path(split_file) if split_file is not None else None
     items, problems, report.overrides = collect_items(layout.resolve("all"), split_file=sfile,
                                                       mask_override=override)

@@ -22,6 +22,7 @@ __all__ = [
     "ImageHeader",
     "load_image",
     "load_mask",
+    "multi_page_reason",
     "read_header",
     "read_split_file",
     "save_image",
@@ -78,12 +79,17 @@ def read_header(path: str | Path) -> ImageHeader:
         return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
 
 
+def multi_page_reason(frames: int) -> str:
+    """The one wording of the multi-page defect (found from the header or when decoding)."""
+    return f"multi-page file ({frames} pages); expected a single frame"
+
+
 def _decode(path: str | Path) -> Image.Image:
     """Open and fully decode one single-page image, or raise :class:`DataError`."""
     im = _open(path)
     try:
         if int(getattr(im, "n_frames", 1) or 1) > 1:
-            raise DataError(f"{path}: multi-page file ({im.n_frames} pages); expected a single frame")
+            raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
         im.load()
         return im
     except DataError:

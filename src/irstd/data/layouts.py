@@ -27,7 +27,8 @@ from pathlib import Path
 from ..errors import DataError
 from .io import IMAGE_EXTENSIONS
 
-__all__ = ["Layout", "SplitSpec", "detect_layout", "index_images", "index_masks", "MASK_SUFFIXES"]
+__all__ = ["Layout", "SplitSpec", "detect_layout", "index_images", "index_masks", "index_mask_override",
+           "MASK_SUFFIXES"]
 
 #: suffixes a mask file name may add to its image's stem (``X_pixels0.png`` in SIRST)
 MASK_SUFFIXES = ("_pixels0", "_mask", "_gt", "_label", "_Mask")
@@ -218,3 +219,17 @@ def index_masks(folder: str | Path) -> dict[str, Path]:
                 out.setdefault(stem[: -len(suf)], p)
     out.update(exact)  # an exact name wins over a suffixed one
     return out
+
+
+def index_mask_override(mask_dir: str | Path | None) -> dict[str, Path] | None:
+    """stem → mask of a folder of corrected masks (``--mask-dir``); None when none is given.
+
+    Raises :class:`DataError` when the folder does not exist: a mistyped path must not silently fall
+    back to the dataset's own masks.
+    """
+    if mask_dir is None:
+        return None
+    folder = Path(mask_dir).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: mask folder not found")
+    return index_masks(folder)

@@ -20,13 +20,11 @@ import numpy as np
 
 from ..errors import DataError
 from .io import load_image
+from .items import floor_std
 
-__all__ = ["compute_normalization", "cache_dir", "MIN_STD"]
+__all__ = ["compute_normalization", "cache_dir"]
 
 log = logging.getLogger(__name__)
-
-#: floor on the std so a constant dataset does not divide by zero
-MIN_STD = 1e-6
 
 
 def cache_dir() -> Path:
@@ -36,7 +34,7 @@ def cache_dir() -> Path:
 
 
 def _image_paths(source: Any) -> list[Path]:
-    """Image paths of a dataset (``.items``), a list of item tuples, or a list of paths."""
+    """Image paths of a dataset (``.items``), a list of ``PairFiles`` / (image, mask, stem) tuples, or of paths."""
     items = getattr(source, "items", source)
     paths: list[Path] = []
     for it in items:
@@ -93,11 +91,11 @@ def _accumulate(paths: Iterable[Path]) -> tuple[float, float, int, int]:
         raise DataError("cannot compute normalisation statistics: no readable image")
     mean = total / count
     var = max(total_sq / count - mean * mean, 0.0)
-    return mean, max(float(np.sqrt(var)), MIN_STD), used, count
+    return mean, floor_std(float(np.sqrt(var))), used, count
 
 
 def compute_normalization(dataset_or_items: Any, *, cache: bool = True) -> tuple[float, float]:
-    """(mean, std) of the images of a dataset, a list of ``(image, mask, stem)`` items or of paths.
+    """(mean, std) of the images of a dataset, a list of ``PairFiles`` (image, mask, stem) or of paths.
 
     A dataset that generates its frames (``SyntheticDataset``) returns its own ``normalization``.
     Results are cached in :func:`cache_dir` keyed by the files' paths, mtimes and sizes.

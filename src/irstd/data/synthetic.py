@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -256,6 +257,169 @@ def _stamp(img: np.ndarray, patch: np.ndarray, cy: int, cx: int) -> tuple[slice,
     return ys, xs, view
 
 
+# ----------------------------------------------------------------------------- the scene, part by part
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The checked arguments of :func:`generate_scene` (every range inclusive)."""
+
+    h: int
+    w: int
+    n_targets: tuple[int, int]
+    area: tuple[int, int]
+    scr: Range
+    noise: Range
+    kinds: tuple[str, ...]  # background kinds to draw from
+    clutter: float
+    bit_depth: int
+
+
+def _int_range(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _check_settings(size: int | tuple[int, int], n_targets: int | tuple[int, int], area: int | tuple[int, int],
+                    scr: float | tuple[float, float], background: str | Sequence[str], clutter: float,
+                    noise: float | tuple[float, float], bit_depth: int) -> _Settings:
+    """Validate the arguments (ValueError naming the bad one) before any random draw."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    h, w = _int_range(size)
+    if h < 16 or w < 16:
+        raise ValueError(f"scene size must be at least 16x16, got {h}x{w}")
+    (n_lo, n_hi), (a_lo, a_hi) = _int_range(n_targets), _int_range(area)
+    if not 0 <= n_lo <= n_hi or not 1 <= a_lo <= a_hi:
+        raise ValueError(f"bad ranges: n_targets={n_targets}, area={area}")
+    if isinstance(background, str):
+        kinds = BACKGROUNDS if background == "random" else (background,)
+    else:
+        kinds = tuple(background)
+    for k in kinds:
+        if k not in _BACKGROUND_FN:
+            raise ValueError(f"unknown background {k!r}; choose from {', '.join(BACKGROUNDS)} or 'random'")
+    return _Settings(h, w, (n_lo, n_hi), (a_lo, a_hi), _as_range(scr, "scr"), _as_range(noise, "noise"),
+                     tuple(kinds), clutter, bit_depth)
+
+
+def _sensor_background(rng: np.random.Generator, kind: str, s: _Settings) -> tuple[np.ndarray, float]:
+    """Background of ``kind`` seen through the lens and the sensor: float32 (H, W) and the noise sigma.
+
+    Vignetting darkens the corners; the noise is white Gaussian plus column and row fixed-pattern noise
+    (one offset per column (1, W) and per row (H, 1), broadcast over the frame).
+    """
+    h, w = s.h, s.w
+    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]  # (H, 1) coordinates in [-1, 1]
+    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]  # (1, W)
+    img = _BACKGROUND_FN[kind](rng, (h, w), yy, xx).astype(np.float32)
+    img *= 1 - rng.uniform(0, 0.2) * (xx * xx + yy * yy) / 2  # vignetting
+    sigma_n = rng.uniform(*s.noise)
+    img += sigma_n * rng.standard_normal((h, w), dtype=np.float32)
+    img += rng.uniform(0, 0.4) * sigma_n * (rng.standard_normal((1, w), dtype=np.float32)
+                                            + rng.standard_normal((h, 1), dtype=np.float32))
+    return img, sigma_n
+
+
+def _add_clutter(rng: np.random.Generator, img: np.ndarray, kind: str, sigma_n: float,
+                 s: _Settings) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Stamp non-target blobs and streaks into ``img`` (in place), as bright as targets.
+
+    Returns their footprint, bool (H, W), and their description. The counts depend on the background
+    kind (sun glints on the sea are many level streaks) and are scaled by ``s.clutter``.
+    """
+    clutter_mask = np.zeros((s.h, s.w), dtype=bool)
+    clutter_info: list[dict[str, Any]] = []
+    (b_lo, b_hi), (s_lo, s_hi) = _CLUTTER_COUNTS[kind]
+    n_blob = int(round(rng.integers(b_lo, b_hi + 1) * s.clutter))
+    n_streak = int(round(rng.integers(s_lo, s_hi + 1) * s.clutter))
+    scr_lo, scr_hi = s.scr
+    for ckind in ["blob"] * n_blob + ["streak"] * n_streak:
+        prof, foot = _clutter_patch(rng, ckind, level=kind == "sea")
+        cy, cx = int(rng.integers(0, s.h)), int(rng.integers(0, s.w))
+        _, std_b = _local_stats(img, cy, cx)
+        amp = _loguniform(rng, max(scr_lo, 1.0), max(scr_hi, 1.0)) * max(std_b, sigma_n) * rng.uniform(0.8, 1.5)
+        ys, xs, view = _stamp(img, prof, cy, cx)
+        img[ys, xs] += amp * view
+        _, _, fview = _stamp(img, foot, cy, cx)
+        clutter_mask[ys, xs] |= fview
+        clutter_info.append({"kind": ckind, "center": (cy, cx), "area": int(fview.sum()), "amplitude": amp})
+    return clutter_mask, clutter_info
+
+
+def _free_spot(rng: np.random.Generator, occupied: np.ndarray, half: int) -> tuple[int, int] | None:
+    """A centre whose patch (± ``half``) lies inside the frame, 2 px clear of ``occupied``; None after
+    60 tries (the frame is too full)."""
+    h, w = occupied.shape
+    for _try in range(60):
+        cy, cx = int(rng.integers(half, h - half)), int(rng.integers(half, w - half))
+        if _free(occupied, cy, cx, half, 2):
+            return cy, cx
+    return None
+
+
+def _add_targets(rng: np.random.Generator, img: np.ndarray, occupied: np.ndarray,
+                 s: _Settings) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Stamp the targets into ``img`` (in place), away from clutter, borders and each other.
+
+    Each amplitude gives the requested SCR against the local background as it is before the target.
+    Returns the target mask, bool (H, W), and the targets placed (fewer than drawn when no room is
+    left); each keeps its footprint under ``"_foot"`` for :func:`_measure_scr`. Marks ``occupied``.
+    """
+    (n_lo, n_hi), (a_lo, a_hi), (scr_lo, scr_hi) = s.n_targets, s.area, s.scr
+    mask = np.zeros((s.h, s.w), dtype=bool)
+    targets: list[dict[str, Any]] = []
+    want = int(rng.integers(n_lo, n_hi + 1))
+    for _ in range(want):
+        t_area = int(round(_loguniform(rng, a_lo, a_hi))) if a_lo < a_hi else a_lo
+        t_area = min(max(t_area, a_lo), a_hi)
+        extended = t_area > 6 and rng.random() < 0.5
+        shape, foot = _target_patch(rng, t_area, extended)
+        half = shape.shape[0] // 2
+        if 2 * half + 1 > min(s.h, s.w):
+            continue
+        spot = _free_spot(rng, occupied, half)
+        if spot is None:
+            continue  # no room: fewer targets (info lists those placed)
+        cy, cx = spot
+        _, std_b = _local_stats(img, cy, cx, max(_WIN, half + 8))
+        want_scr = _loguniform(rng, scr_lo, scr_hi) if scr_hi > 0 else 0.0
+        amp = want_scr * max(std_b, 1e-3) / float(shape[foot].mean())
+        ys, xs, view = _stamp(img, shape, cy, cx)
+        img[ys, xs] += amp * view
+        _, _, fview = _stamp(img, foot, cy, cx)
+        mask[ys, xs] |= fview
+        occupied[ys, xs] = True
+        # the centre reported is the brightest footprint pixel, in frame coordinates
+        py, px = np.unravel_index(int(np.argmax(np.where(foot, shape, -1.0))), foot.shape)
+        targets.append({"center": (cy + int(py) - half, cx + int(px) - half), "area": int(fview.sum()),
+                        "shape": "extended" if extended else "point", "scr": want_scr, "amplitude": amp,
+                        "bbox": (ys.start, xs.start, ys.stop, xs.stop), "_foot": (ys, xs, fview)})
+    return mask, targets
+
+
+def _to_sensor_range(img: np.ndarray, bit_depth: int) -> None:
+    """Scale to the sensor's levels and saturate, in place: 0..255, or 0..65535 for 16 bits."""
+    top = 255.0 if bit_depth == 8 else 65535.0
+    if bit_depth == 16:
+        img *= 257.0  # same scene on the 16-bit scale (finer quantisation, same SCR)
+    np.clip(img, 0.0, top, out=img)
+
+
+def _measure_scr(img: np.ndarray, targets: list[dict[str, Any]]) -> None:
+    """Set each target's ``scr_measured`` on the final frame (after neighbours and saturation).
+
+    The background is the target's window without its bounding box; pops the ``"_foot"`` entries.
+    """
+    for t in targets:
+        ys, xs, fview = t.pop("_foot")
+        cy, cx = (ys.start + ys.stop) // 2, (xs.start + xs.stop) // 2
+        win, oy, ox = _window(img, cy, cx, max(_WIN, (ys.stop - ys.start) // 2 + 8))
+        keep = np.ones(win.shape, dtype=bool)
+        keep[max(ys.start - oy, 0) : ys.stop - oy, max(xs.start - ox, 0) : xs.stop - ox] = False
+        bg = win[keep]
+        t["scr_measured"] = float((img[ys, xs][fview].mean() - bg.mean()) / max(bg.std(), 1e-6))
+
+
 def generate_scene(
     seed: int | Sequence[int] | np.random.SeedSequence = 0,
     size: int | tuple[int, int] = (256, 256),
@@ -277,98 +441,15 @@ def generate_scene(
     ``n_targets``, ``area`` (pixels, log-uniform) and ``scr`` (log-uniform) are inclusive ranges;
     ``clutter`` scales how many non-target blobs/streaks appear (0: none). Same seed, same output.
     """
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    s = _check_settings(size, n_targets, area, scr, background, clutter, noise, bit_depth)
+    # one generator, drawn from in a fixed order by the parts below: the same seed gives the same scene
     rng = np.random.default_rng(seed)
-    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    if h < 16 or w < 16:
-        raise ValueError(f"scene size must be at least 16x16, got {h}x{w}")
-    n_lo, n_hi = (n_targets,) * 2 if isinstance(n_targets, int) else (int(n_targets[0]), int(n_targets[1]))
-    a_lo, a_hi = (area,) * 2 if isinstance(area, int) else (int(area[0]), int(area[1]))
-    if not 0 <= n_lo <= n_hi or not 1 <= a_lo <= a_hi:
-        raise ValueError(f"bad ranges: n_targets={n_targets}, area={area}")
-    scr_lo, scr_hi = _as_range(scr, "scr")
-    noise_lo, noise_hi = _as_range(noise, "noise")
-    if isinstance(background, str):
-        kinds = BACKGROUNDS if background == "random" else (background,)
-    else:
-        kinds = tuple(background)
-    for k in kinds:
-        if k not in _BACKGROUND_FN:
-            raise ValueError(f"unknown background {k!r}; choose from {', '.join(BACKGROUNDS)} or 'random'")
-    kind = kinds[int(rng.integers(len(kinds)))]
-
-    # 1-2. background, vignetting, sensor noise; coordinates in [-1, 1]
-    yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
-    xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
-    img = _BACKGROUND_FN[kind](rng, (h, w), yy, xx).astype(np.float32)
-    img *= 1 - rng.uniform(0, 0.2) * (xx * xx + yy * yy) / 2
-    sigma_n = rng.uniform(noise_lo, noise_hi)
-    img += sigma_n * rng.standard_normal((h, w), dtype=np.float32)
-    img += rng.uniform(0, 0.4) * sigma_n * (rng.standard_normal((1, w), dtype=np.float32)
-                                            + rng.standard_normal((h, 1), dtype=np.float32))
-
-    # 3. clutter: as bright as targets, but large or elongated
-    clutter_mask = np.zeros((h, w), dtype=bool)
-    clutter_info: list[dict[str, Any]] = []
-    (b_lo, b_hi), (s_lo, s_hi) = _CLUTTER_COUNTS[kind]
-    n_blob = int(round(rng.integers(b_lo, b_hi + 1) * clutter))
-    n_streak = int(round(rng.integers(s_lo, s_hi + 1) * clutter))
-    for ckind in ["blob"] * n_blob + ["streak"] * n_streak:
-        prof, foot = _clutter_patch(rng, ckind, level=kind == "sea")
-        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
-        _, std_b = _local_stats(img, cy, cx)
-        amp = _loguniform(rng, max(scr_lo, 1.0), max(scr_hi, 1.0)) * max(std_b, sigma_n) * rng.uniform(0.8, 1.5)
-        ys, xs, view = _stamp(img, prof, cy, cx)
-        img[ys, xs] += amp * view
-        _, _, fview = _stamp(img, foot, cy, cx)
-        clutter_mask[ys, xs] |= fview
-        clutter_info.append({"kind": ckind, "center": (cy, cx), "area": int(fview.sum()), "amplitude": amp})
-
-    # 4. targets, away from clutter, borders and each other
-    mask = np.zeros((h, w), dtype=bool)
-    occupied = clutter_mask.copy()
-    targets: list[dict[str, Any]] = []
-    want = int(rng.integers(n_lo, n_hi + 1))
-    for _ in range(want):
-        t_area = int(round(_loguniform(rng, a_lo, a_hi))) if a_lo < a_hi else a_lo
-        t_area = min(max(t_area, a_lo), a_hi)
-        extended = t_area > 6 and rng.random() < 0.5
-        shape, foot = _target_patch(rng, t_area, extended)
-        half = shape.shape[0] // 2
-        if 2 * half + 1 > min(h, w):
-            continue
-        for _try in range(60):
-            cy, cx = int(rng.integers(half, h - half)), int(rng.integers(half, w - half))
-            if _free(occupied, cy, cx, half, 2):
-                break
-        else:
-            continue  # no room: fewer targets (info lists those placed)
-        _, std_b = _local_stats(img, cy, cx, max(_WIN, half + 8))
-        want_scr = _loguniform(rng, scr_lo, scr_hi) if scr_hi > 0 else 0.0
-        amp = want_scr * max(std_b, 1e-3) / float(shape[foot].mean())
-        ys, xs, view = _stamp(img, shape, cy, cx)
-        img[ys, xs] += amp * view
-        _, _, fview = _stamp(img, foot, cy, cx)
-        mask[ys, xs] |= fview
-        occupied[ys, xs] = True
-        py, px = np.unravel_index(int(np.argmax(np.where(foot, shape, -1.0))), foot.shape)
-        targets.append({"center": (cy + int(py) - half, cx + int(px) - half), "area": int(fview.sum()),
-                        "shape": "extended" if extended else "point", "scr": want_scr, "amplitude": amp, "bbox": (ys.start, xs.start, ys.stop, xs.stop),
-                        "_foot": (ys, xs, fview)})
-
-    top = 255.0 if bit_depth == 8 else 65535.0
-    if bit_depth == 16:
-        img *= 257.0  # same scene on the 16-bit scale (finer quantisation, same SCR)
-    np.clip(img, 0.0, top, out=img)
-    for t in targets:  # SCR as it ended up (after neighbours and saturation)
-        ys, xs, fview = t.pop("_foot")
-        cy, cx = (ys.start + ys.stop) // 2, (xs.start + xs.stop) // 2
-        win, oy, ox = _window(img, cy, cx, max(_WIN, (ys.stop - ys.start) // 2 + 8))
-        keep = np.ones(win.shape, dtype=bool)
-        keep[max(ys.start - oy, 0) : ys.stop - oy, max(xs.start - ox, 0) : xs.stop - ox] = False
-        bg = win[keep]
-        t["scr_measured"] = float((img[ys, xs][fview].mean() - bg.mean()) / max(bg.std(), 1e-6))
+    kind = s.kinds[int(rng.integers(len(s.kinds)))]
+    img, sigma_n = _sensor_background(rng, kind, s)
+    clutter_mask, clutter_info = _add_clutter(rng, img, kind, sigma_n, s)
+    mask, targets = _add_targets(rng, img, clutter_mask.copy(), s)
+    _to_sensor_range(img, bit_depth)
+    _measure_scr(img, targets)
     info = {"background": kind, "noise_sigma": sigma_n * (257.0 if bit_depth == 16 else 1.0), "targets": targets,
             "clutter": clutter_info, "clutter_mask": clutter_mask, "bit_depth": bit_depth}
     return img, mask, info

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .io import save_image, save_mask
+from .items import Sample, Transform, check_normalization, floor_std, make_item
 from .layouts import Layout
 from .synthetic import generate_scene
+from .validate import PairFiles, Problem
 
 __all__ = ["SyntheticDataset", "open_synthetic", "write_synthetic", "SPLIT_STREAMS", "DEFAULT_SIZES"]
 
@@ -46,11 +47,11 @@ def _reference_stats(key: tuple) -> tuple[float, float]:
     frames = [np.rint(generate_scene((_REFERENCE_SEED, i), **kw)[0]).astype(np.float64)
               for i in range(_REFERENCE_COUNT)]
     x = np.stack(frames)
-    return float(x.mean()), max(float(x.std()), 1e-6)
+    return float(x.mean()), floor_std(float(x.std()))
 
 
 class SyntheticDataset(Dataset):
-    """``n`` generated scenes with the item dict of :class:`~irstd.data.IRSTDDataset`.
+    """``n`` generated scenes with the :class:`~irstd.data.items.Sample` of :class:`~irstd.data.IRSTDDataset`.
 
     Extra keyword arguments go to :func:`~irstd.data.synthetic.generate_scene` (``n_targets``,
     ``area``, ``scr``, ``background``, ``clutter``, ``noise``, ``bit_depth``).
@@ -59,7 +60,8 @@ class SyntheticDataset(Dataset):
     generated = True
 
     def __init__(self, n: int, seed: int = 0, size: int | tuple[int, int] = 256, *, stream: int = 0,
-                 transform=None, normalization: tuple[float, float] | None = None, prefix: str = "synth",
+                 transform: Transform | None = None, normalization: tuple[float, float] | None = None,
+                 prefix: str = "synth",
                  **scene_kw: Any) -> None:
         if n < 1:
             raise DataError(f"a synthetic dataset needs n >= 1 frames, got {n}")
@@ -69,14 +71,16 @@ class SyntheticDataset(Dataset):
         generate_scene((0, 0, 0), **self.scene_kw)  # fail now on bad settings, not inside a worker
         self.transform = transform
         self.normalization: tuple[float, float] = (
-            (float(normalization[0]), float(normalization[1])) if normalization is not None
+            check_normalization(normalization) if normalization is not None
             else _reference_stats(_scene_key(self.scene_kw)))
+        # the attributes of IRSTDDataset, so that code written for folders runs on generated data
         self.layout = Layout("synthetic", Path("synthetic"))
-        self.problems: list = []
+        self.problems: list[Problem] = []
         self.skipped = 0
-        self.mask_overrides: list = []
+        self.mask_overrides: list[tuple[str, Path]] = []
         uri = f"synthetic:{self.seed}/{self.stream}"
-        self.items = [(Path(f"{uri}/{i}"), Path(f"{uri}/{i}"), self.name(i)) for i in range(self.n)]
+        self.items: list[PairFiles] = [PairFiles(Path(f"{uri}/{i}"), Path(f"{uri}/{i}"), self.name(i))
+                                       for i in range(self.n)]
 
     def __len__(self) -> int:
         return self.n
@@ -87,6 +91,7 @@ class SyntheticDataset(Dataset):
 
     @property
     def names(self) -> list[str]:
+        """Stems in item order."""
         return [self.name(i) for i in range(self.n)]
 
     def scene(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -96,22 +101,17 @@ class SyntheticDataset(Dataset):
         image, mask, info = generate_scene((self.seed, self.stream, index), **self.scene_kw)
         return np.rint(image), mask, info
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Sample:
         image, mask, _ = self.scene(index)
-        mean, std = self.normalization
-        item = {
-            "image": torch.from_numpy(((image - mean) / std).astype(np.float32))[None],  # (1, H, W)
-            "mask": torch.from_numpy(mask.astype(np.float32))[None],  # (1, H, W)
-            "name": self.name(index),
-            "path": str(self.items[index][0]),
-        }
+        item = make_item(image, mask, self.name(index), self.items[index].image, self.normalization)
         return self.transform(item) if self.transform is not None else item
 
     def __repr__(self) -> str:
         return f"SyntheticDataset(n={self.n}, seed={self.seed}, stream={self.stream}, size={self.size})"
 
 
-def open_synthetic(split: str = "train", n: int | None = None, seed: int = 0, *, transform=None,
+def open_synthetic(split: str = "train", n: int | None = None, seed: int = 0, *,
+                   transform: Transform | None = None,
                    normalization: tuple[float, float] | None = None, **scene_kw: Any) -> SyntheticDataset:
     """The built-in synthetic dataset's split (train 400 / test 100 frames by default, disjoint)."""
     if split not in SPLIT_STREAMS:

@@ -1,21 +1,22 @@
 """Joint image/mask training transforms on the item dict (no torchvision).
 
-Each transform takes the item dict ``{"image": (C, H, W), "mask": (1, H, W), ...}`` and returns a dict
-with both tensors transformed identically. Randomness comes from torch's generator (a given one, or the
+Each transform takes the sample dict (:class:`~irstd.data.items.Sample`: ``{"image": (C, H, W),
+"mask": (1, H, W), "name", "path"}``) and returns a new one with both tensors transformed identically
+(other keys are passed through; a missing ``mask`` is allowed). Randomness comes from torch's generator (a given one, or the
 global one that :func:`irstd.data.loader.build_loader` seeds per worker), so runs are reproducible.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .items import Sample, Transform
+
 __all__ = ["Compose", "RandomCrop", "RandomFlip", "RandomRot90"]
 
-Item = dict[str, Any]
 _KEYS = ("image", "mask")
 
 
@@ -31,10 +32,10 @@ def _randint(high: int, generator: torch.Generator | None) -> int:
 class Compose:
     """Apply transforms in order."""
 
-    def __init__(self, transforms: Sequence[Callable[[Item], Item]]) -> None:
+    def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
 
-    def __call__(self, item: Item) -> Item:
+    def __call__(self, item: Sample) -> Sample:
         for t in self.transforms:
             item = t(item)
         return item
@@ -77,10 +78,10 @@ class RandomCrop:
                 return top, left
         return _randint(h - ch + 1, g), _randint(w - cw + 1, g)
 
-    def __call__(self, item: Item) -> Item:
+    def __call__(self, item: Sample) -> Sample:
         ch, cw = self.size
         h, w = item["image"].shape[-2:]
-        out = dict(item)
+        out = item.copy()  # shallow: the tensors are replaced, not modified
         if h < ch or w < cw:
             pad = (0, max(cw - w, 0), 0, max(ch - h, 0))  # (left, right, top, bottom)
             for k in _KEYS:
@@ -105,7 +106,7 @@ class RandomFlip:
                  generator: torch.Generator | None = None) -> None:
         self.horizontal, self.vertical, self.p, self.generator = horizontal, vertical, p, generator
 
-    def __call__(self, item: Item) -> Item:
+    def __call__(self, item: Sample) -> Sample:
         dims = []
         if self.horizontal and _rand(self.generator) < self.p:
             dims.append(-1)
@@ -113,7 +114,7 @@ class RandomFlip:
             dims.append(-2)
         if not dims:
             return item
-        out = dict(item)
+        out = item.copy()  # shallow: the tensors are replaced, not modified
         for k in _KEYS:
             if k in out:
                 out[k] = torch.flip(out[k], dims)
@@ -129,11 +130,11 @@ class RandomRot90:
     def __init__(self, generator: torch.Generator | None = None) -> None:
         self.generator = generator
 
-    def __call__(self, item: Item) -> Item:
+    def __call__(self, item: Sample) -> Sample:
         k = _randint(4, self.generator)
         if k == 0:
             return item
-        out = dict(item)
+        out = item.copy()  # shallow: the tensors are replaced, not modified
         for key in _KEYS:
             if key in out:
                 out[key] = torch.rot90(out[key], k, dims=(-2, -1))

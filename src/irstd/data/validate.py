@@ -11,17 +11,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import DataError
-from .io import load_image, load_mask, read_header, read_split_file
+from .io import IMAGE_EXTENSIONS, load_image, load_mask, multi_page_reason, read_header, read_split_file
 from .layouts import SplitSpec, index_images, index_masks
 
-__all__ = ["Problem", "Item", "collect_items", "check_items", "format_problems"]
+__all__ = ["Problem", "PairFiles", "collect_items", "check_items", "format_problems", "size_mismatch_reason"]
 
 log = logging.getLogger(__name__)
 
-#: one dataset entry: (image path, mask path, stem)
-Item = tuple[Path, Path, str]
+# "<png|bmp|jpg|...>" for the missing-image message, from the one list of extensions
+_EXTENSIONS_TEXT = "<" + "|".join(e.lstrip(".") for e in IMAGE_EXTENSIONS) + ">"
+
+
+class PairFiles(NamedTuple):
+    """The files of one dataset entry: image path, mask path and the stem that pairs them."""
+
+    image: Path
+    mask: Path
+    name: str
 
 
 @dataclass(frozen=True)
@@ -36,19 +45,30 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
+    @classmethod
+    def from_error(cls, path: Path, exc: DataError, stem: str, kind: str = "unreadable") -> Problem:
+        """The problem of a file whose reading raised ``exc`` (its ``"<path>: "`` prefix dropped)."""
+        return cls(str(path), str(exc).removeprefix(f"{path}: "), stem, kind)
+
+
+def size_mismatch_reason(image_name: str, image_hw: tuple[int, int], mask_hw: tuple[int, int]) -> str:
+    """The one wording of an image/mask size mismatch (sizes given as (H, W), written W×H)."""
+    return (f"size mismatch: mask is {mask_hw[1]}x{mask_hw[0]} (WxH) but image {image_name} is "
+            f"{image_hw[1]}x{image_hw[0]}")
+
 
 def collect_items(
     specs: list[SplitSpec],
     *,
     split_file: Path | None = None,
     mask_override: dict[str, Path] | None = None,
-) -> tuple[list[Item], list[Problem], list[tuple[str, Path]]]:
+) -> tuple[list[PairFiles], list[Problem], list[tuple[str, Path]]]:
     """Pair each listed stem with its image and mask.
 
     Returns the complete items, the problems of the incomplete ones (missing image or mask), and the
     (stem, path) mask overrides that were used.
     """
-    items: list[Item] = []
+    items: list[PairFiles] = []
     problems: list[Problem] = []
     overrides: list[tuple[str, Path]] = []
     # a split_file is one list over every folder of the layout; layout lists go with their folder
@@ -66,7 +86,7 @@ def collect_items(
             img = images.get(stem)
             if img is None:
                 problems.append(Problem(str(group[0].image_dir / stem), f"listed in {list_file} but no image "
-                                        f"named {stem}.<png|bmp|jpg|tif> in {image_dirs}", stem, "missing_image"))
+                                        f"named {stem}.{_EXTENSIONS_TEXT} in {image_dirs}", stem, "missing_image"))
                 continue
             if mask_override and stem in mask_override:
                 mask: Path | None = mask_override[stem]
@@ -77,48 +97,43 @@ def collect_items(
                 mask_dir = next((s.mask_dir for s in group if s.image_dir == img.parent), group[0].mask_dir)
                 problems.append(Problem(str(img), f"no mask for {stem} in {mask_dir}", stem, "missing_mask"))
                 continue
-            items.append((img, mask, stem))
+            items.append(PairFiles(img, mask, stem))
     return items, problems, overrides
 
 
-def _check_pair(img: Path, mask: Path, stem: str, verify: bool) -> Problem | None:
+def _check_pair(pair: PairFiles, verify: bool) -> Problem | None:
+    img, mask, stem = pair
     try:
         hi = read_header(img)
     except DataError as exc:
-        return Problem(str(img), str(exc).removeprefix(f"{img}: "), stem, "unreadable")
+        return Problem.from_error(img, exc, stem)
     try:
         hm = read_header(mask)
     except DataError as exc:
-        return Problem(str(mask), str(exc).removeprefix(f"{mask}: "), stem, "unreadable")
+        return Problem.from_error(mask, exc, stem)
     for h in (hi, hm):
         if h.frames > 1:
-            return Problem(str(h.path), f"multi-page file ({h.frames} pages); expected one frame", stem,
-                           "multi_page")
+            return Problem(str(h.path), multi_page_reason(h.frames), stem, "multi_page")
     if hi.size != hm.size:
-        return Problem(
-            str(mask),
-            f"size mismatch: mask is {hm.size[1]}x{hm.size[0]} (WxH) but image {img.name} is "
-            f"{hi.size[1]}x{hi.size[0]}",
-            stem,
-            "size_mismatch",
-        )
+        return Problem(str(mask), size_mismatch_reason(img.name, hi.size, hm.size), stem, "size_mismatch")
     if verify:  # decode the pixels too: finds truncated bodies the header cannot show
         for p, fn in ((img, load_image), (mask, load_mask)):
             try:
                 fn(p)
             except DataError as exc:
-                return Problem(str(p), str(exc).removeprefix(f"{p}: "), stem, "unreadable")
+                return Problem.from_error(p, exc, stem)
     return None
 
 
-def check_items(items: list[Item], *, verify: bool = False) -> tuple[list[Item], list[Problem]]:
+def check_items(items: list[PairFiles], *, verify: bool = False) -> tuple[list[PairFiles], list[Problem]]:
     """Split items into usable ones and problems (unreadable, multi-page, image/mask size mismatch)."""
-    good: list[Item] = []
+    good: list[PairFiles] = []
     problems: list[Problem] = []
-    for img, mask, stem in items:
-        p = _check_pair(img, mask, stem, verify)
+    for pair in items:
+        pair = PairFiles(*pair)  # plain (image, mask, stem) tuples are accepted too
+        p = _check_pair(pair, verify)
         if p is None:
-            good.append((img, mask, stem))
+            good.append(pair)
         else:
             problems.append(p)
     return good, problems
