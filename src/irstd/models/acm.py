@@ -58,8 +58,12 @@ class AsymBiFusion(nn.Module):
         return self.post(2 * shallow * td + 2 * deep * bu)
 
 
+@register_model("acm", paper="Dai et al., Asymmetric Contextual Modulation, WACV 2021 (ASKC-ResUNet)")
 class ACM(IRSTDModel):
-    """ASKC ResUNet: ResNet encoder, transposed-conv decoder with asymmetric contextual modulation."""
+    """ASKC ResUNet: ResNet encoder, transposed-conv decoder with asymmetric contextual modulation.
+
+    Defaults are the standard configuration: 3 blocks per stage, widths 8-16-32-64.
+    """
 
     stride = 16
 
@@ -78,14 +82,3 @@ class ACM(IRSTDModel):
         self.check_input(x)
         up1 = self.backbone(x)[-1]  # (B, 16, H/4, W/4)
         return F.interpolate(self.head(up1), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-@register_model("acm", paper="Dai et al., Asymmetric Contextual Modulation, WACV 2021 (ASKC-ResUNet)")
-def acm(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    layers: Sequence[int] = (3, 3, 3),
-    channels: Sequence[int] = (8, 16, 32, 64),
-) -> ACM:
-    """ACM (ASKC ResUNet), standard configuration: 3 blocks per stage, widths 8-16-32-64."""
-    return ACM(in_chans, num_classes, layers, channels)

@@ -100,8 +100,12 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
 
 
+@register_model("dnanet", paper="Li et al., Dense Nested Attention Network, IEEE TIP 2022")
 class DNANet(IRSTDModel):
-    """Dense nested U-shaped grid of CBAM residual nodes with multi-level attention fusion."""
+    """Dense nested U-shaped grid of CBAM residual nodes with multi-level attention fusion.
+
+    Defaults are the release's: widths 16-256, 2 blocks per node below level 0.
+    """
 
     stride = 16
     extra_outputs = ("aux",)
@@ -162,14 +166,3 @@ class DNANet(IRSTDModel):
             return logits
         aux = [head(grid[0][j]) for j, head in zip(range(1, depth - 1), self.aux_heads)]  # X(0,1..3), (B, 1, H, W)
         return {"logits": logits, "aux": aux}
-
-
-@register_model("dnanet", paper="Li et al., Dense Nested Attention Network, IEEE TIP 2022")
-def dnanet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    num_blocks: Sequence[int] = (2, 2, 2, 2),
-    widths: Sequence[int] = (16, 32, 64, 128, 256),
-) -> DNANet:
-    """DNANet with the release's defaults (widths 16-256, 2 blocks per node below level 0)."""
-    return DNANet(in_chans, num_classes, num_blocks, widths)

@@ -120,8 +120,12 @@ class TFDBlock(nn.Module):
         return 3 * du0 + u2 + self.gate(u2, side)
 
 
+@register_model("isnet", paper="Zhang et al., ISNet: Shape Matters for IRSTD, CVPR 2022")
 class ISNet(IRSTDModel):
-    """ACM-style ResUNet with TOAA fusions and a full-resolution TFD edge branch that re-weights the features."""
+    """ACM-style ResUNet with TOAA fusions and a full-resolution TFD edge branch that re-weights the features.
+
+    Defaults are the release's: 4 blocks per stage, widths 8-16-32-64, 64-channel edge branch.
+    """
 
     stride = 16
     extra_outputs = ("edge",)
@@ -170,15 +174,3 @@ class ISNet(IRSTDModel):
         if not self.training:
             return logits
         return {"logits": logits, "edge": edge}
-
-
-@register_model("isnet", paper="Zhang et al., ISNet: Shape Matters for IRSTD, CVPR 2022")
-def isnet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    layer_blocks: Sequence[int] = (4, 4, 4),
-    channels: Sequence[int] = (8, 16, 32, 64),
-    edge_channels: int = 64,
-) -> ISNet:
-    """ISNet with the release's configuration (4 blocks per stage, widths 8-16-32-64, 64-channel edge branch)."""
-    return ISNet(in_chans, num_classes, layer_blocks, channels, edge_channels)

@@ -98,8 +98,9 @@ class ICAFusion(nn.Module):
         return self.post(2 * shallow * td), self.post(2 * deep * bu)
 
 
+@register_model("uiunet", paper="Wu et al., UIU-Net: U-Net in U-Net, IEEE TIP 2022")
 class UIUNet(IRSTDModel):
-    """U-Net of RSU stages with interactive-cross attention skips and six deeply supervised side heads."""
+    """UIU-Net as released: U-Net of RSU stages, interactive-cross attention skips, six deeply supervised side heads."""
 
     stride = 32
     extra_outputs = ("aux",)
@@ -158,9 +159,3 @@ class UIUNet(IRSTDModel):
         if not self.training:
             return logits
         return {"logits": logits, "aux": sides}
-
-
-@register_model("uiunet", paper="Wu et al., UIU-Net: U-Net in U-Net, IEEE TIP 2022")
-def uiunet(in_chans: int = 1, num_classes: int = 1) -> UIUNet:
-    """UIU-Net as released (RSU stages, IC-A fusion, six side outputs)."""
-    return UIUNet(in_chans, num_classes)

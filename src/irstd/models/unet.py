@@ -32,10 +32,13 @@ class EncoderSkip(nn.Module):
         return enc
 
 
+@register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
 class UNet(IRSTDModel):
-    """U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
+    """Plain base-32 U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
 
-    def __init__(self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)):
+    def __init__(
+        self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)
+    ) -> None:
         super().__init__(in_chans, num_classes)
         widths = tuple(int(w) for w in widths)
         if len(widths) < 2:
@@ -69,9 +72,3 @@ class UNet(IRSTDModel):
             enc = feats.pop()  # E4, E3, E2, E1
             deep = dec(torch.cat([up(deep), skip(enc, deep)], dim=1))  # D1 … D4
         return self.head(deep)
-
-
-@register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
-def unet(in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)) -> UNet:
-    """Plain base-32 U-Net."""
-    return UNet(in_chans, num_classes, widths)
