@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from irstd.models import create_model
 from irstd.models._published import published_for, reference_for
 from irstd.models.alcnet import multiscale_patch_contrast, patch_contrast
-from irstd.models.deform import DeformConv2d, deform_conv2d
+from irstd.models.layers.deform import DeformConv2d, deform_conv2d
 from irstd.profiling import count_macs, count_params
 
 ZOO = ("acm", "alcnet", "dnanet", "uiunet", "isnet")

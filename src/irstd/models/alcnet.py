@@ -42,8 +42,9 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, upsample_like
-from .zoo_blocks import DeepStem, FCNHead, PointwiseAttention, res_stage
+from .layers.attention import PointwiseAttention
+from .layers.conv import ConvBNAct, upsample_like
+from .layers.resunet import DeepStem, FCNHead, res_stage
 
 __all__ = ["patch_contrast", "multiscale_patch_contrast", "BLAM", "ALCNet"]
 

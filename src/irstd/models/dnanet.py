@@ -38,37 +38,10 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct
+from .layers.attention import ChannelAttention, SpatialAttention
+from .layers.conv import ConvBNAct, resize
 
-__all__ = ["ChannelAttention", "SpatialAttention", "CBAMResBlock", "DNANet"]
-
-
-class ChannelAttention(nn.Module):
-    """CBAM channel attention: sigmoid(MLP(avg-pool) + MLP(max-pool)) → (B, C, 1, 1)."""
-
-    def __init__(self, channels: int, ratio: int = 16) -> None:
-        super().__init__()
-        mid = max(channels // ratio, 1)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(channels, mid, 1, bias=False), nn.ReLU(), nn.Conv2d(mid, channels, 1, bias=False)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
-        mx = self.mlp(F.adaptive_max_pool2d(x, 1))
-        return torch.sigmoid(avg + mx)
-
-
-class SpatialAttention(nn.Module):
-    """CBAM spatial attention: sigmoid(conv_k([mean_c, max_c])) → (B, 1, H, W)."""
-
-    def __init__(self, kernel_size: int = 7) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return torch.sigmoid(self.conv(pooled))
+__all__ = ["CBAMResBlock", "DNANet"]
 
 
 class CBAMResBlock(nn.Module):
@@ -95,9 +68,7 @@ def _node(in_ch: int, out_ch: int, blocks: int = 1) -> nn.Sequential:
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear resampling with the release's ``align_corners=True``."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
+    return resize(x, size, align_corners=True)
 
 
 @register_model("dnanet", paper="Li et al., Dense Nested Attention Network, IEEE TIP 2022")

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
-from .blocks import ConvBNAct
+from .layers.conv import ConvBNAct
 from .unet import UNet
 
 __all__ = ["SGEM", "SGEMUNet"]

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import DoubleConv, UpConv
+from .layers.conv import DoubleConv, UpConv
 
 __all__ = ["UNet", "EncoderSkip"]
 
@@ -72,3 +72,4 @@ class UNet(IRSTDModel):
             enc = feats.pop()  # E4, E3, E2, E1
             deep = dec(torch.cat([up(deep), skip(enc, deep)], dim=1))  # D1 … D4
         return self.head(deep)
+
