@@ -92,6 +92,8 @@ def resize(x: torch.Tensor, size: Sequence[int], mode: str = "bilinear", align_c
     return F.interpolate(x, size=size, mode=mode, **kw)
 
 
-def upsample_like(x: torch.Tensor, ref: torch.Tensor, mode: str = "bilinear", align_corners: bool = False) -> torch.Tensor:
+def upsample_like(
+    x: torch.Tensor, ref: torch.Tensor, mode: str = "bilinear", align_corners: bool = False
+) -> torch.Tensor:
     """Resize ``x`` to ``ref``'s spatial size (see :func:`resize`)."""
     return resize(x, ref.shape[-2:], mode, align_corners)
