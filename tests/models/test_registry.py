@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from irstd.errors import UnknownModelError
-from irstd.models import create_model, get_model_entry, list_models, main_logits, register_model
+from irstd.models import IRSTDModel, create_model, get_model_entry, list_models, main_logits, register_model
 
 ALL = list_models()
 LEARNED = list_models(kind="learned")
@@ -70,6 +70,24 @@ def test_records_name_and_kwargs_for_checkpoints(name: str) -> None:
     model = create_model(name)
     assert model.model_name == name and model.model_kwargs == {}
     assert model.in_chans == 1 and model.num_classes == 1
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_registered_factory_is_the_network_class(name: str) -> None:
+    # the convention: a model file decorates its class, variants only change the defaults
+    factory = get_model_entry(name).factory
+    assert isinstance(factory, type) and issubclass(factory, IRSTDModel), f"{name} registers {factory!r}"
+
+
+def test_variants_differ_by_defaults_only() -> None:
+    base, small, tiny = (get_model_entry(n) for n in ("sgem_unet", "sgem_unet_s", "sgem_unet_t"))
+    assert base.factory is small.factory is tiny.factory
+    assert base.defaults == {}
+    assert small.defaults == {"widths": (16, 32, 64, 128, 256), "heads": 4}
+    assert tiny.defaults == {"widths": (8, 16, 32, 64, 128), "heads": 2}
+    model = create_model("sgem_unet_s", in_chans=2)
+    assert model.widths == (16, 32, 64, 128, 256) and model.in_chans == 2
+    assert model.model_kwargs == {"in_chans": 2}  # the caller's kwargs only: the defaults come from the name
 
 
 def test_uniform_constructor_in_chans() -> None:

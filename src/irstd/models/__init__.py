@@ -1,7 +1,8 @@
 """Networks for IRSTD, all built through :func:`create_model`.
 
-Importing this package imports every module in it, which registers the networks each defines:
-adding a model is adding a file, with no list to edit.
+Importing this package imports every module in it (not its subpackages: ``layers/`` holds the
+shared building blocks), which registers the networks each defines: adding a model is adding a
+file, with no list to edit.
 """
 
 import importlib
@@ -11,7 +12,8 @@ from ._registry import ModelEntry, create_model, get_model_entry, is_model, list
 from .base import IRSTDModel, main_logits
 
 for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
+    # networks are top-level modules; subpackages (``layers``) hold building blocks and register nothing
+    if not _info.name.startswith("_") and not _info.ispkg:
         importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Published cost (and, where given, accuracy and speed) figures of the project's learned models.
 
 Each :class:`Published` entry is one figure set from one source, for one configuration. The
-seed paper (Deng & Yang 2025, Table 1) prints "Params (M)" and "FLOPs (G)"; IRSTD papers use
+seed paper (Deng & Yang 2025, Table 1) prints "Params (M)", "FLOPs (G)" and FPS; IRSTD papers use
 thop's multiply-accumulate count for the latter, so it is stored as ``gmacs``. ``matches_default``
 says whether the entry describes the configuration that ``create_model(name)`` builds, i.e.
 whether measured/published ratios are meaningful. Figures not stated by a source are ``None``.
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 __all__ = ["Published", "PUBLISHED", "published_for", "reference_for"]
 
 SEED = "seed Table 1 (Deng & Yang 2025)"
-STANDARD = "BasicIRSTD count (thop), quoted in issue 5"
+# the benchmark table of the BasicIRSTD toolbox's README (github.com/XinyiYing/BasicIRSTD, columns
+# #Params and FLOPs), counted by its cal_params.py with thop
+STANDARD = "BasicIRSTD README benchmark table (thop count)"
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class Published:
 
 
 PUBLISHED: dict[str, tuple[Published, ...]] = {
-    "sgem_unet": (Published("sgem_unet", 8.69, 15.92, SEED, "base width 32", fps=342.0, note="FPS: issue 7"),),
+    "sgem_unet": (Published("sgem_unet", 8.69, 15.92, SEED, "base width 32", fps=342.0, note="FPS: seed Table 1"),),
     "acm": (
         Published(
             "acm",

@@ -1,8 +1,10 @@
 """Model registry: every network is built through :func:`create_model`.
 
-A model file registers a factory (a class or a function returning an ``nn.Module``) with
-:func:`register_model`. The registry records the name and the keyword arguments on the built
-model (``model.model_name``, ``model.model_kwargs``) so that checkpoints can rebuild it later.
+A model file decorates its network class with :func:`register_model`; a variant of the same network
+is one more decorator line on that class with other ``defaults`` (see ``sgem_unet_s``/``_t``), never
+a factory function that restates the constructor's signature. The registry records the name and
+the caller's keyword arguments on the built model (``model.model_name``, ``model.model_kwargs``)
+so that checkpoints can rebuild it later.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str | None = None, *, paper: str = "", kind: str = "learned", **defaults: Any) -> Callable:
-    """Decorator that registers a model factory under ``name`` (default: the lower-cased factory name).
+    """Decorator that registers a network class (any ``nn.Module`` factory works) under ``name``
+    (default: the lower-cased class name); returns the class unchanged, so decorators stack.
 
     ``kind`` is ``"learned"`` (a trainable network) or ``"classical"`` (a fixed, training-free detector
     with the same logit interface).

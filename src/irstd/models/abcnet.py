@@ -51,8 +51,7 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, DoubleConv, upsample_like
-from .zoo2_blocks import BilinearUpConv
+from .layers.conv import ConvBNAct, DoubleConv, UpConv, upsample_like
 
 __all__ = ["ABCNet", "BilinearAttention", "CLFT", "UCDC"]
 
@@ -162,10 +161,10 @@ class ABCNet(IRSTDModel):
         self.enc3 = CLFT(w[1], w[2], ref_size // 4)
         self.enc4 = CLFT(w[2], w[3], ref_size // 8)
         self.enc5 = UCDC(w[3], w[4])
-        self.up5, self.dec5 = BilinearUpConv(w[4], w[3]), UCDC(2 * w[3], w[3])
-        self.up4, self.dec4 = BilinearUpConv(w[3], w[2]), DoubleConv(2 * w[2], w[2])
-        self.up3, self.dec3 = BilinearUpConv(w[2], w[1]), DoubleConv(2 * w[1], w[1])
-        self.up2, self.dec2 = BilinearUpConv(w[1], w[0]), DoubleConv(2 * w[0], w[0])
+        self.up5, self.dec5 = UpConv(w[4], w[3], mode="bilinear"), UCDC(2 * w[3], w[3])
+        self.up4, self.dec4 = UpConv(w[3], w[2], mode="bilinear"), DoubleConv(2 * w[2], w[2])
+        self.up3, self.dec3 = UpConv(w[2], w[1], mode="bilinear"), DoubleConv(2 * w[1], w[1])
+        self.up2, self.dec2 = UpConv(w[1], w[0], mode="bilinear"), DoubleConv(2 * w[0], w[0])
         self.head = nn.Conv2d(w[0], num_classes, 1)
         # deep supervision heads on D2, D3, D4, D5 and E5
         self.side_heads = nn.ModuleList(nn.Conv2d(c, num_classes, 3, padding=1) for c in (w[0], w[1], w[2], w[3], w[4]))

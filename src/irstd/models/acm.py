@@ -10,7 +10,7 @@ residual stages of ``layers=(3, 3, 3)`` basic blocks at widths ``channels=(8, 16
   the shallow one, a *local* point-wise bottom-up attention computed from the shallow feature
   modulates the deep one, ``2·xl·td(xh) + 2·xh·bu(xl)``, then 3×3 conv-BN-ReLU), then a stage of
   ``layers[i]`` residual blocks; twice, back to H/4 (stem to decoder:
-  :class:`~irstd.models.zoo_blocks.ResUNetBackbone`, shared with ISNet);
+  :class:`~irstd.models.layers.resunet.ResUNetBackbone`, shared with ISNet);
 * FCN head (3×3 conv to 4, BN, ReLU, dropout 0.1, 1×1 conv) at H/4 and ×4 bilinear up-sampling.
 
 Deviations: returns logits (the release applies a sigmoid in ``forward``); the BatchNorm after
@@ -31,11 +31,12 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .zoo_blocks import FCNHead, GlobalAttention, PointwiseAttention, ResUNetBackbone
+from .layers.attention import GlobalAttention, PointwiseAttention
+from .layers.conv import ConvBNAct, upsample_like
+from .layers.resunet import FCNHead, ResUNetBackbone
 
 __all__ = ["AsymBiFusion", "ACM"]
 
@@ -50,7 +51,8 @@ class AsymBiFusion(nn.Module):
         self.topdown = GlobalAttention(channels, mid)
         # bottom-up: point-wise (local) context of the shallow feature → weights for the deep one
         self.bottomup = PointwiseAttention(channels, mid)
-        self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(True))
+        # the release keeps the conv bias before the BatchNorm; so do we, for its parameter count
+        self.post = ConvBNAct(channels, channels, bias=True)
 
     def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
         td = self.topdown(deep)  # (B, C, 1, 1)
@@ -58,8 +60,12 @@ class AsymBiFusion(nn.Module):
         return self.post(2 * shallow * td + 2 * deep * bu)
 
 
+@register_model("acm", paper="Dai et al., Asymmetric Contextual Modulation, WACV 2021 (ASKC-ResUNet)")
 class ACM(IRSTDModel):
-    """ASKC ResUNet: ResNet encoder, transposed-conv decoder with asymmetric contextual modulation."""
+    """ASKC ResUNet: ResNet encoder, transposed-conv decoder with asymmetric contextual modulation.
+
+    Defaults are the standard configuration: 3 blocks per stage, widths 8-16-32-64.
+    """
 
     stride = 16
 
@@ -77,15 +83,5 @@ class ACM(IRSTDModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         up1 = self.backbone(x)[-1]  # (B, 16, H/4, W/4)
-        return F.interpolate(self.head(up1), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return upsample_like(self.head(up1), x)  # ×4 to (B, 1, H, W)
 
-
-@register_model("acm", paper="Dai et al., Asymmetric Contextual Modulation, WACV 2021 (ASKC-ResUNet)")
-def acm(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    layers: Sequence[int] = (3, 3, 3),
-    channels: Sequence[int] = (8, 16, 32, 64),
-) -> ACM:
-    """ACM (ASKC ResUNet), standard configuration: 3 blocks per stage, widths 8-16-32-64."""
-    return ACM(in_chans, num_classes, layers, channels)

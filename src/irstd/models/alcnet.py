@@ -42,8 +42,9 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, upsample_like
-from .zoo_blocks import DeepStem, FCNHead, PointwiseAttention, res_stage
+from .layers.attention import PointwiseAttention
+from .layers.conv import ConvBNAct, upsample_like
+from .layers.resunet import DeepStem, FCNHead, res_stage
 
 __all__ = ["patch_contrast", "multiscale_patch_contrast", "BLAM", "ALCNet"]
 
@@ -88,8 +89,12 @@ class BLAM(nn.Module):
         return self.bottomup(shallow) * deep + shallow
 
 
+@register_model("alcnet", paper="Dai et al., Attentional Local Contrast Networks, TGRS 2021")
 class ALCNet(IRSTDModel):
-    """ResNet backbone + multi-scale local contrast + bottom-up attentional pyramid fusion."""
+    """ResNet backbone + multi-scale local contrast + bottom-up attentional pyramid fusion.
+
+    Defaults are the release: full-resolution stem, 4 blocks per stage, widths 16-32-64, MPCM shifts 13/17.
+    """
 
     def __init__(
         self,
@@ -137,17 +142,3 @@ class ALCNet(IRSTDModel):
         p1 = multiscale_patch_contrast(c1, self.shifts)  # (B, 16, H', W')
         out = self.fuse12(upsample_like(p23, p1), p1)
         return upsample_like(self.head(out), x)
-
-
-@register_model("alcnet", paper="Dai et al., Attentional Local Contrast Networks, TGRS 2021")
-def alcnet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    layers: Sequence[int] = (4, 4, 4),
-    channels: Sequence[int] = (8, 16, 32, 64),
-    shifts: Sequence[int] = (13, 17),
-    stem: str = "full",
-) -> ALCNet:
-    """ALCNet as released: full-resolution stem, 4 blocks per stage, widths 16-32-64, MPCM shifts 13/17."""
-    return ALCNet(in_chans, num_classes, layers, channels, shifts, stem)
-

@@ -38,37 +38,10 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct
+from .layers.attention import ChannelAttention, SpatialAttention
+from .layers.conv import ConvBNAct, resize
 
-__all__ = ["ChannelAttention", "SpatialAttention", "CBAMResBlock", "DNANet"]
-
-
-class ChannelAttention(nn.Module):
-    """CBAM channel attention: sigmoid(MLP(avg-pool) + MLP(max-pool)) → (B, C, 1, 1)."""
-
-    def __init__(self, channels: int, ratio: int = 16) -> None:
-        super().__init__()
-        mid = max(channels // ratio, 1)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(channels, mid, 1, bias=False), nn.ReLU(), nn.Conv2d(mid, channels, 1, bias=False)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
-        mx = self.mlp(F.adaptive_max_pool2d(x, 1))
-        return torch.sigmoid(avg + mx)
-
-
-class SpatialAttention(nn.Module):
-    """CBAM spatial attention: sigmoid(conv_k([mean_c, max_c])) → (B, 1, H, W)."""
-
-    def __init__(self, kernel_size: int = 7) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return torch.sigmoid(self.conv(pooled))
+__all__ = ["CBAMResBlock", "DNANet"]
 
 
 class CBAMResBlock(nn.Module):
@@ -95,13 +68,15 @@ def _node(in_ch: int, out_ch: int, blocks: int = 1) -> nn.Sequential:
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear resampling with the release's ``align_corners=True``."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
+    return resize(x, size, align_corners=True)
 
 
+@register_model("dnanet", paper="Li et al., Dense Nested Attention Network, IEEE TIP 2022")
 class DNANet(IRSTDModel):
-    """Dense nested U-shaped grid of CBAM residual nodes with multi-level attention fusion."""
+    """Dense nested U-shaped grid of CBAM residual nodes with multi-level attention fusion.
+
+    Defaults are the release's: widths 16-256, 2 blocks per node below level 0.
+    """
 
     stride = 16
     extra_outputs = ("aux",)
@@ -162,14 +137,3 @@ class DNANet(IRSTDModel):
             return logits
         aux = [head(grid[0][j]) for j, head in zip(range(1, depth - 1), self.aux_heads)]  # X(0,1..3), (B, 1, H, W)
         return {"logits": logits, "aux": aux}
-
-
-@register_model("dnanet", paper="Li et al., Dense Nested Attention Network, IEEE TIP 2022")
-def dnanet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    num_blocks: Sequence[int] = (2, 2, 2, 2),
-    widths: Sequence[int] = (16, 32, 64, 128, 256),
-) -> DNANet:
-    """DNANet with the release's defaults (widths 16-256, 2 blocks per node below level 0)."""
-    return DNANet(in_chans, num_classes, num_blocks, widths)

@@ -40,8 +40,7 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, DoubleConv
-from .zoo2_blocks import BilinearUpConv
+from .layers.conv import ConvBNAct, DoubleConv, UpConv
 
 __all__ = ["EGPNet", "MFPFBlock", "LocalTargetAmplifier", "EdgeGuidedRefinement", "sobel_magnitude"]
 
@@ -129,7 +128,7 @@ class EGPNet(IRSTDModel):
         self.encoder = nn.ModuleList([MFPFBlock(in_chans, w[0])])
         self.encoder.extend(nn.Sequential(nn.MaxPool2d(2), MFPFBlock(a, b)) for a, b in zip(w[:-1], w[1:]))
         self.amplifiers = nn.ModuleList(LocalTargetAmplifier(c) for c in w[:-1])
-        self.ups = nn.ModuleList(BilinearUpConv(w[i + 1], w[i]) for i in reversed(range(4)))
+        self.ups = nn.ModuleList(UpConv(w[i + 1], w[i], mode="bilinear") for i in reversed(range(4)))
         self.decoder = nn.ModuleList(DoubleConv(2 * w[i], w[i]) for i in reversed(range(4)))
         self.eirm = EdgeGuidedRefinement(w[0], w[0], edge_ch)
         self.head = nn.Conv2d(w[0], num_classes, 1)

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, ResidualBlock, upsample_like
+from .layers.conv import ConvBNAct, ResidualBlock, upsample_like
 
 __all__ = ["IAANet", "RegionProposal", "SemanticStack", "RegionTransformerLayer", "sine_position_embedding"]
 

@@ -2,7 +2,7 @@
 
 Reproduced (the authors' release, ``layer_blocks=(4, 4, 4)``, ``channels=(8, 16, 32, 64)``):
 
-* backbone as ACM's ResUNet (:class:`~irstd.models.zoo_blocks.ResUNetBackbone`, shared with ACM):
+* backbone as ACM's ResUNet (:class:`~irstd.models.layers.resunet.ResUNetBackbone`, shared with ACM):
   deep stride-4 stem, residual stages at H/4 (16), H/8 (32), H/16 (64), 4×4 transposed-conv
   decoder with residual stages back to H/4;
 * TOAA (two-orientation attention aggregation) at both decoder fusions: the decoder and encoder
@@ -22,7 +22,7 @@ Outputs: the segmentation logits; in training mode also ``"edge"``, the edge log
 supervises σ(edge) with BCE against the mask's edge map).
 
 Deviations: logits instead of sigmoids; the deformable convolutions are
-:class:`~irstd.models.deform.DeformConv2d` (pure PyTorch ``grid_sample``; DCNv1 offsets, no
+:class:`~irstd.models.layers.deform.DeformConv2d` (pure PyTorch ``grid_sample``; DCNv1 offsets, no
 modulation, as the release's ``DeformConvPack``) instead of the compiled DCNv2 extension; the
 image gradient is taken on channel 0 (the release's one channel); modules that the release
 defines but never calls in ``forward`` are left out.
@@ -46,9 +46,9 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct
-from .deform import DeformConv2d
-from .zoo_blocks import FCNHead, ResUNetBackbone
+from .layers.conv import ConvBNAct, resize
+from .layers.deform import DeformConv2d
+from .layers.resunet import FCNHead, ResUNetBackbone
 
 __all__ = ["TOAA", "TFDBlock", "GatedSpatialConv", "ISNet"]
 
@@ -120,8 +120,12 @@ class TFDBlock(nn.Module):
         return 3 * du0 + u2 + self.gate(u2, side)
 
 
+@register_model("isnet", paper="Zhang et al., ISNet: Shape Matters for IRSTD, CVPR 2022")
 class ISNet(IRSTDModel):
-    """ACM-style ResUNet with TOAA fusions and a full-resolution TFD edge branch that re-weights the features."""
+    """ACM-style ResUNet with TOAA fusions and a full-resolution TFD edge branch that re-weights the features.
+
+    Defaults are the release's: 4 blocks per stage, widths 8-16-32-64, 64-channel edge branch.
+    """
 
     stride = 16
     extra_outputs = ("edge",)
@@ -162,23 +166,11 @@ class ISNet(IRSTDModel):
         # edge branch at full resolution
         u = self.grad_lift(self.image_gradient(x))  # (B, 64, H, W)
         for tfd, side, feat in zip(self.tfd, self.sides, (c3, up2, up1)):
-            s = F.interpolate(side(feat), size=size, mode="bilinear", align_corners=True)  # (B, 1, H, W)
+            s = resize(side(feat), size, align_corners=True)  # (B, 1, H, W), as the release
             u = tfd(u, s)
         edge = self.edge_head(u)  # (B, 1, H, W) logits
-        f = F.interpolate(up1, size=size, mode="bilinear", align_corners=False)  # (B, 16, H, W)
+        f = resize(up1, size)  # (B, 16, H, W)
         logits = self.head(f * torch.sigmoid(edge) + f)
         if not self.training:
             return logits
         return {"logits": logits, "edge": edge}
-
-
-@register_model("isnet", paper="Zhang et al., ISNet: Shape Matters for IRSTD, CVPR 2022")
-def isnet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    layer_blocks: Sequence[int] = (4, 4, 4),
-    channels: Sequence[int] = (8, 16, 32, 64),
-    edge_channels: int = 64,
-) -> ISNet:
-    """ISNet with the release's configuration (4 blocks per stage, widths 8-16-32-64, 64-channel edge branch)."""
-    return ISNet(in_chans, num_classes, layer_blocks, channels, edge_channels)

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
-from .blocks import ConvBNAct
+from .layers.conv import ConvBNAct
 from .unet import UNet
 
 __all__ = ["SGEM", "SGEMUNet"]
@@ -76,8 +76,21 @@ class SGEM(nn.Module):
         return enc + self.restore(out) + k_feat
 
 
+_PAPER = "Deng & Yang, High-Precision and Fast Inference for IRSTD through Semantic Gap Reduction, ACSS 2025"
+
+
+# Light variants for CPU users: the same SGEMUNet at half and a quarter of the base width. The SGEM
+# keeps the base model's 16 channels per head (E3 = 128 channels / 8 heads) rather than its head count,
+# as narrow transformer variants keep the head dimension: a head's correlation stays a 16×16 matrix,
+# and the head count must divide E3's width (widths[2]): 64 / 16 = 4 heads (S), 32 / 16 = 2 heads (T).
+@register_model("sgem_unet_t", paper=f"{_PAPER}; light variant (base width 8)", widths=(8, 16, 32, 64, 128), heads=2)
+@register_model("sgem_unet_s", paper=f"{_PAPER}; light variant (base width 16)", widths=(16, 32, 64, 128, 256), heads=4)
+@register_model("sgem_unet", paper=_PAPER)
 class SGEMUNet(UNet):
-    """U-Net with the SGEM in place of the skip at decoder level ``sgem_level`` (default 2: E3 → D2)."""
+    """U-Net with the SGEM in place of the skip at decoder level ``sgem_level`` (default 2: E3 → D2).
+
+    Registered as ``sgem_unet`` (base width 32), ``sgem_unet_s`` (16) and ``sgem_unet_t`` (8).
+    """
 
     def __init__(
         self,
@@ -96,23 +109,3 @@ class SGEMUNet(UNet):
         if level == self.sgem_level:
             return SGEM(enc_ch, deep_ch, heads=min(self.heads, enc_ch))
         return super().build_skip(level, enc_ch, deep_ch)
-
-
-# Light variants for CPU users: the same SGEMUNet at half and a quarter of the base width. The SGEM
-# keeps the base model's 16 channels per head (E3 = 128 channels / 8 heads) rather than its head count,
-# as narrow transformer variants keep the head dimension: a head's correlation stays a 16×16 matrix,
-# and the head count must divide E3's width (widths[2]): 64 / 16 = 4 heads (S), 32 / 16 = 2 heads (T).
-_PAPER = "Deng & Yang, High-Precision and Fast Inference for IRSTD through Semantic Gap Reduction, ACSS 2025"
-
-
-@register_model("sgem_unet_t", paper=f"{_PAPER}; light variant (base width 8)", widths=(8, 16, 32, 64, 128), heads=2)
-@register_model("sgem_unet_s", paper=f"{_PAPER}; light variant (base width 16)", widths=(16, 32, 64, 128, 256), heads=4)
-@register_model("sgem_unet", paper=_PAPER)
-def sgem_unet(
-    in_chans: int = 1,
-    num_classes: int = 1,
-    widths: Sequence[int] = (32, 64, 128, 256, 512),
-    heads: int = 8,
-) -> SGEMUNet:
-    """SGEM-UNet (base width 32); registered again as ``sgem_unet_s`` (16) and ``sgem_unet_t`` (8)."""
-    return SGEMUNet(in_chans, num_classes, widths, heads)

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import ConvBNAct, upsample_like
-from .zoo_blocks import GlobalAttention
+from .layers.attention import GlobalAttention, channel_mean_max
+from .layers.conv import ConvBNAct, upsample_like
 
 __all__ = ["RSU", "ICAFusion", "UIUNet"]
 
@@ -84,22 +84,24 @@ class ICAFusion(nn.Module):
     def __init__(self, deep_ch: int, channels: int, reduction: int = 4) -> None:
         super().__init__()
         mid = max(channels // reduction, 1)
-        self.proj_deep = nn.Sequential(nn.Conv2d(deep_ch, channels, 1), nn.BatchNorm2d(channels), nn.ReLU(True))
+        # the release keeps the biases of these convs before their BatchNorms (its parameter count does)
+        self.proj_deep = ConvBNAct(deep_ch, channels, 1, bias=True)
         self.topdown = GlobalAttention(channels, mid)
-        self.bottomup_reduce = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(True))
+        self.bottomup_reduce = ConvBNAct(channels, mid, 1, bias=True)
         self.bottomup_spatial = nn.Conv2d(2, 1, 3, padding=1, bias=False)
-        self.post = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(True))
+        self.post = ConvBNAct(channels, channels, bias=True)
 
     def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         deep = self.proj_deep(deep)
         td = self.topdown(deep)  # (B, C, 1, 1)
         r = self.bottomup_reduce(shallow * td)  # (B, C/4, H, W)
-        bu = torch.sigmoid(self.bottomup_spatial(torch.cat([r.mean(1, keepdim=True), r.amax(1, keepdim=True)], 1)))
+        bu = torch.sigmoid(self.bottomup_spatial(channel_mean_max(r)))  # (B, 1, H, W)
         return self.post(2 * shallow * td), self.post(2 * deep * bu)
 
 
+@register_model("uiunet", paper="Wu et al., UIU-Net: U-Net in U-Net, IEEE TIP 2022")
 class UIUNet(IRSTDModel):
-    """U-Net of RSU stages with interactive-cross attention skips and six deeply supervised side heads."""
+    """UIU-Net as released: U-Net of RSU stages, interactive-cross attention skips, six deeply supervised side heads."""
 
     stride = 32
     extra_outputs = ("aux",)
@@ -158,9 +160,3 @@ class UIUNet(IRSTDModel):
         if not self.training:
             return logits
         return {"logits": logits, "aux": sides}
-
-
-@register_model("uiunet", paper="Wu et al., UIU-Net: U-Net in U-Net, IEEE TIP 2022")
-def uiunet(in_chans: int = 1, num_classes: int = 1) -> UIUNet:
-    """UIU-Net as released (RSU stages, IC-A fusion, six side outputs)."""
-    return UIUNet(in_chans, num_classes)

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .base import IRSTDModel
-from .blocks import DoubleConv, UpConv
+from .layers.conv import DoubleConv, UpConv
 
 __all__ = ["UNet", "EncoderSkip"]
 
@@ -32,10 +32,13 @@ class EncoderSkip(nn.Module):
         return enc
 
 
+@register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
 class UNet(IRSTDModel):
-    """U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
+    """Plain base-32 U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
 
-    def __init__(self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)):
+    def __init__(
+        self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)
+    ) -> None:
         super().__init__(in_chans, num_classes)
         widths = tuple(int(w) for w in widths)
         if len(widths) < 2:
@@ -70,8 +73,3 @@ class UNet(IRSTDModel):
             deep = dec(torch.cat([up(deep), skip(enc, deep)], dim=1))  # D1 … D4
         return self.head(deep)
 
-
-@register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
-def unet(in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)) -> UNet:
-    """Plain base-32 U-Net."""
-    return UNet(in_chans, num_classes, widths)

@@ -1,10 +1,10 @@
-"""Layers shared by the ACM-family baselines (ACM, ALCNet, ISNet) and UIU-Net.
+"""The ResUNet of Dai et al.'s ACM release and its parts, shared by ACM, ALCNet and ISNet.
 
-These networks descend from the same code base (Dai et al.'s ACM release): a "deep stem" that
-reduces the input by 4, CIFAR-style ResNet stages, the ResUNet that ACM and ISNet build from them
-(:class:`ResUNetBackbone`, which differ only in the decoder fusion), the point-wise and global
-attention MLPs of ACM's fusion and ALCNet's BLAM, and an FCN head. UIU-Net and ACM both put a
-BatchNorm after global average pooling, which :class:`PooledBatchNorm2d` makes safe for batch 1.
+These networks descend from the same code base: a "deep stem" that reduces the input by 4,
+CIFAR-style ResNet stages, the ResUNet that ACM and ISNet build from them (:class:`ResUNetBackbone`;
+the two differ only in the decoder fusion), and an FCN head. ALCNet reuses the stem, the stages and
+the head around its own local-contrast pyramid. The attention MLPs of their fusions live in
+:mod:`irstd.models.layers.attention`.
 """
 
 from __future__ import annotations
@@ -13,34 +13,10 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .blocks import ConvBNAct, ResidualBlock
+from .conv import ConvBNAct, ResidualBlock
 
-__all__ = [
-    "PooledBatchNorm2d",
-    "DeepStem",
-    "res_stage",
-    "FCNHead",
-    "PointwiseAttention",
-    "GlobalAttention",
-    "ResUNetBackbone",
-]
-
-
-class PooledBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm for globally pooled (B, C, 1, 1) features.
-
-    In training mode PyTorch refuses a batch of one such vector ("expected more than 1 value per
-    channel"). With a single value per channel there are no batch statistics to take, so this layer
-    then normalises with its running statistics (and leaves them unchanged); with two or more values
-    it is an ordinary BatchNorm.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and x.numel() // x.shape[1] <= 1:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
-        return super().forward(x)
+__all__ = ["DeepStem", "res_stage", "FCNHead", "ResUNetBackbone"]
 
 
 class DeepStem(nn.Sequential):
@@ -71,35 +47,6 @@ class FCNHead(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, dropout: float = 0.1) -> None:
         inter = max(in_ch // 4, 1)
         super().__init__(ConvBNAct(in_ch, inter, 3), nn.Dropout(dropout), nn.Conv2d(inter, out_ch, 1))
-
-
-def _attention_mlp(channels: int, mid: int, norm: Callable[[int], nn.Module]) -> list[nn.Module]:
-    """1×1 conv to ``mid``, norm, ReLU, 1×1 conv back to ``channels``, norm, sigmoid."""
-    return [
-        nn.Conv2d(channels, mid, 1),
-        norm(mid),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(mid, channels, 1),
-        norm(channels),
-        nn.Sigmoid(),
-    ]
-
-
-class PointwiseAttention(nn.Sequential):
-    """Local ("bottom-up") attention: per-pixel weights in (0, 1), (B, C, H, W) → (B, C, H, W)."""
-
-    def __init__(self, channels: int, mid: int) -> None:
-        super().__init__(*_attention_mlp(channels, mid, nn.BatchNorm2d))
-
-
-class GlobalAttention(nn.Sequential):
-    """Global ("top-down") channel attention: average pooling, then the point-wise MLP, (B, C, H, W) → (B, C, 1, 1).
-
-    The BatchNorms see one value per channel and image, hence :class:`PooledBatchNorm2d`.
-    """
-
-    def __init__(self, channels: int, mid: int) -> None:
-        super().__init__(nn.AdaptiveAvgPool2d(1), *_attention_mlp(channels, mid, PooledBatchNorm2d))
 
 
 class ResUNetBackbone(nn.Module):

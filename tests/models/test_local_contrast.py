@@ -1,0 +1,17 @@
+"""ALCNet's parameter-free local contrast layer (cyclic-shift patch contrast and its multi-scale maximum)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from irstd.models.alcnet import multiscale_patch_contrast, patch_contrast
+
+
+def test_patch_contrast_responds_to_an_isolated_point_only() -> None:
+    x = torch.zeros(1, 1, 40, 40)
+    x[0, 0, 20, 20] = 2.0
+    pcm = patch_contrast(x, 13)
+    assert pcm[0, 0, 20, 20] == pytest.approx(4.0)  # (0 − 2)·(0 − 2) in every direction
+    assert pcm.flatten().topk(2).values[1] <= 0  # nowhere else positive
+    assert torch.count_nonzero(multiscale_patch_contrast(torch.full((1, 2, 30, 30), 3.0))) == 0
