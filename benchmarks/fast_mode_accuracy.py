@@ -25,7 +25,7 @@ from pathlib import Path
 
 from irstd.bench import environment, fast_mode_agreement
 from irstd.data.dataset import open_dataset
-from irstd.engine.runtime import resolve_device
+from irstd.core.device import resolve_device
 from irstd.errors import IRSTDError
 from irstd.inference import load_predictor_model
 

@@ -20,10 +20,10 @@ import torch
 from irstd.bench import save_report
 from irstd.bench.cases import count_runner_macs
 from irstd.bench.timing import environment, time_interleaved
-from irstd.engine.runtime import retain_freed_memory
+from irstd.core.memory import retain_freed_memory
 from irstd.inference import ModelRunner, resolve_mode
 from irstd.models import create_model
-from irstd.profiling import count_macs, count_params
+from irstd.core.profiling import count_macs, count_params
 
 VARIANTS = {  # label: (registered name, keyword arguments)
     "acm": ("acm", {}),

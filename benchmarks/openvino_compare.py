@@ -25,7 +25,7 @@ import torch
 
 from irstd.bench import save_report
 from irstd.bench.timing import environment, time_interleaved
-from irstd.engine.runtime import retain_freed_memory
+from irstd.core.memory import retain_freed_memory
 from irstd.export import export_onnx
 from irstd.inference import ModelRunner, resolve_mode
 from irstd.models import create_model

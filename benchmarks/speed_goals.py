@@ -28,7 +28,8 @@ from typing import Any
 import torch
 
 from irstd.bench import Case, run_cases, save_report, to_markdown
-from irstd.engine.runtime import resolve_device, retain_freed_memory
+from irstd.core.device import resolve_device
+from irstd.core.memory import retain_freed_memory
 from irstd.models import is_model
 
 FLOOR_GOAL = 1.3

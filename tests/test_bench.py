@@ -27,7 +27,7 @@ from irstd.errors import ConfigError
 from irstd.inference import Predictor
 from irstd.metrics import SegMetrics
 from irstd.models import create_model
-from irstd.profiling import count_macs
+from irstd.core.profiling import count_macs
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 's
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'sgem-irstd[export]')")
 
 from irstd.cli.main import main  # noqa: E402
-from irstd.engine.checkpoint import save_checkpoint  # noqa: E402
+from irstd.models.checkpoint import save_checkpoint  # noqa: E402
 from irstd.errors import CheckpointError  # noqa: E402
 from irstd.export import ATOL, RTOL, OnnxRunner, check_onnx_parity, export_onnx  # noqa: E402
 from irstd.inference import Predictor  # noqa: E402
@@ -57,7 +57,7 @@ def test_predictor_onnx_backend_matches_torch(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frames = [rng.normal(90, 25, (40, 56)).astype(np.float32) for _ in range(2)]
     onnx_pred = Predictor.from_onnx(path, threshold=0.5)
-    assert onnx_pred.normalization == (90.0, 25.0) and onnx_pred.mode.precision == "onnx"
+    assert onnx_pred.normalization == (90.0, 25.0) and onnx_pred.backend == "onnx" and onnx_pred.mode is None
     ref = Predictor(model, device="cpu", precision="fp32").probabilities(frames)
     got = onnx_pred.predict(frames)
     for r, g in zip(ref, got):

@@ -8,10 +8,11 @@ import torch
 import torch.nn as nn
 
 from irstd.errors import ConfigError
-from irstd.inference import ModelRunner, Predictor, RunMode, cpu_supports_bf16, fuse_conv_bn, resolve_mode
+from irstd.core.device import cpu_supports_bf16
+from irstd.inference import ModelRunner, Predictor, RunMode, fuse_conv_bn, resolve_mode
 from irstd.models import create_model
 from irstd.models.sgem_unet import SGEM
-from irstd.padding import pad_to_multiple
+from irstd.core.padding import pad_to_multiple
 
 CPU = torch.device("cpu")
 NORM = (100.0, 20.0)
@@ -113,7 +114,10 @@ def test_mode_resolution() -> None:
 
 def test_predictor_defaults_and_legacy_amp() -> None:
     model = create_model("unet")
-    assert Predictor(model, NORM, device="cpu").mode.precision == "fast"
+    # fp32 by default, as every command: the fast mode is asked for by precision or by a reduced amp dtype
+    assert Predictor(model, NORM, device="cpu").mode.precision == "fp32"
+    assert Predictor(model, NORM, device="cpu", precision="auto").mode.precision == "fast"
+    assert Predictor(model, NORM, device="cpu", amp="bf16").mode.precision == "fast"
     legacy = Predictor(model, NORM, device="cpu", amp="none")  # the detect command's default
     assert legacy.mode.precision == "fp32"
     with pytest.raises(ConfigError):

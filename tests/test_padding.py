@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from irstd.padding import crop_to, pad_to_multiple, padded_size
+from irstd.core.padding import crop_to, pad_to_multiple, padded_size
 
 
 def test_padded_size() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from irstd.profiling import count_macs, count_params
+from irstd.core.profiling import count_macs, count_params
 
 
 def test_counts_on_a_hand_computable_network() -> None:

@@ -1,4 +1,4 @@
-"""Exact inference rewrites (irstd.rewrites): each must keep the network's function."""
+"""Exact inference rewrites (irstd.inference.rewrites): each must keep the network's function."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch.nn as nn
 
 from irstd.inference import ModelRunner, RunMode
 from irstd.models import create_model
-from irstd.profiling import count_macs
-from irstd.rewrites import NearestUpConv, cast_parameters, fold_upsample_conv, fuse_conv_bn
+from irstd.core.profiling import count_macs
+from irstd.inference.rewrites import NearestUpConv, cast_parameters, fold_upsample_conv, fuse_conv_bn
 
 CPU = torch.device("cpu")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-__version__ = "0.1.0"
-
-from .models import create_model, list_models  # noqa: E402
+from .core.version import __version__
+from .models import create_model, list_models
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -1,28 +1,8 @@
-"""User-facing error types: the CLI prints their message on one line, without a traceback."""
+"""Public alias of :mod:`irstd.core.errors` (``from irstd.errors import IRSTDError``).
 
-from __future__ import annotations
+Library code imports :mod:`irstd.core.errors`; this module is for users.
+"""
+
+from .core.errors import CheckpointError, ConfigError, DataError, IRSTDError, UnknownModelError
 
 __all__ = ["IRSTDError", "UnknownModelError", "DataError", "ConfigError", "CheckpointError"]
-
-
-class IRSTDError(Exception):
-    """Base class of errors caused by the user's input (files, options, names)."""
-
-
-class UnknownModelError(IRSTDError, KeyError):
-    """A model name that is not registered."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class DataError(IRSTDError):
-    """A dataset, image or split file that cannot be used; the message names the file and the problem."""
-
-
-class ConfigError(IRSTDError):
-    """A bad option or configuration key."""
-
-
-class CheckpointError(IRSTDError):
-    """A checkpoint that cannot be read or rebuilt."""

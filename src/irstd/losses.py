@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from irstd.errors import ConfigError
+from .core.errors import ConfigError
 
 __all__ = [
     "BCELoss",

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from irstd.cli.main import main
-from irstd.engine.checkpoint import save_checkpoint
+from irstd.models.checkpoint import save_checkpoint
 from irstd.inference import Predictor, extract_targets
 from irstd.models import create_model
 

@@ -61,7 +61,7 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
     import numpy as np
 
     from irstd.data.io import save_image
-    from irstd.engine.checkpoint import save_checkpoint
+    from irstd.models.checkpoint import save_checkpoint
     from irstd.models import create_model
 
     text = (REPO / "README.md").read_text()

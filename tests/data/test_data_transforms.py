@@ -6,7 +6,7 @@ import torch
 
 from irstd.data import (Compose, RandomCrop, RandomFlip, RandomRot90, SyntheticDataset, build_loader,
                         open_dataset, pad_collate)
-from irstd.padding import crop_to
+from irstd.core.padding import crop_to
 
 
 def _item(h: int = 256, w: int = 256, target: tuple[int, int] = (200, 37)) -> dict:

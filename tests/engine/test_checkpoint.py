@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from irstd.engine.checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from irstd.core.files import atomic_write
+from irstd.models.checkpoint import load_model, read_checkpoint, save_checkpoint
 from irstd.errors import CheckpointError
 from irstd.models import create_model
 

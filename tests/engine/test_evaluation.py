@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from irstd.cli.main import main
-from irstd.engine.checkpoint import load_model, save_checkpoint
-from irstd.engine.evaluation import evaluate_checkpoint
+from irstd.models.checkpoint import load_model, save_checkpoint
+from irstd.engine.evaluation import evaluate_model
 from irstd.errors import ConfigError
 from irstd.metrics import SegMetrics
 from irstd.models import create_model
-from irstd.padding import crop_to, pad_to_multiple
+from irstd.core.padding import crop_to, pad_to_multiple
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def checkpoint(tmp_path: Path) -> Path:
 def test_evaluate_matches_metrics_fed_by_hand(plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:
     root, names = plain_dataset
     model = load_model(checkpoint)
-    report = evaluate_checkpoint(model, root, split="test", device="cpu", batch_size=3)
+    report = evaluate_model(model, root, split="test", device="cpu", batch_size=3)
 
     from irstd.data.io import load_image, load_mask
 
@@ -78,8 +78,8 @@ def test_evaluate_in_the_fast_mode(plain_dataset: tuple[Path, list[str]], checkp
     model = load_model(checkpoint)
     with torch.no_grad():
         model.head.weight.mul_(100.0)  # confident logits: few pixels near the threshold, where bf16 may flip them
-    ref = evaluate_checkpoint(model, root, device="cpu")
-    fast = evaluate_checkpoint(model, root, device="cpu", precision="fast", amp="bf16")
+    ref = evaluate_model(model, root, device="cpu")
+    fast = evaluate_model(model, root, device="cpu", precision="fast", amp="bf16")
     assert ref.precision == "fp32 eager" and fast.precision.startswith("fast (bfloat16")
     assert fast.result.n_images == ref.result.n_images == 4
     for r, f in zip(ref.per_image, fast.per_image):
@@ -87,7 +87,7 @@ def test_evaluate_in_the_fast_mode(plain_dataset: tuple[Path, list[str]], checkp
     assert fast.as_dict()["precision"] == fast.precision
     assert any(type(m) is torch.nn.BatchNorm2d for m in model.modules())  # the fast mode folded a copy
     with pytest.raises(ConfigError, match="precision"):
-        evaluate_checkpoint(model, root, device="cpu", precision="int8")
+        evaluate_model(model, root, device="cpu", precision="int8")
 
 
 def test_evaluate_cli_fast_mode(tmp_path: Path, plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from irstd.engine.runtime import memory_retained, retain_freed_memory
+from irstd.core.memory import memory_retained, retain_freed_memory
 
 _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -17,7 +17,7 @@ _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 # (its 8-channel float32 activations are 42 MB, above glibc's largest mmap threshold), in a fresh process
 _PROBE = """
 import resource, sys, torch
-from irstd.engine.runtime import retain_freed_memory
+from irstd.core.memory import retain_freed_memory
 torch.set_num_threads(1)
 if sys.argv[1] == "1":
     assert retain_freed_memory()

@@ -15,7 +15,7 @@ from irstd.metrics import image_counts
 from irstd.models import create_model, get_model_entry, list_models
 from irstd.models.classical import adaptive_threshold_logits, max_median_background, mpcm_score, white_tophat
 from irstd.models.classical_ipi import patch_positions, rpca_ialm, singular_value_threshold
-from irstd.profiling import count_params
+from irstd.core.profiling import count_params
 
 DETECTORS = ["ipi", "maxmedian", "mpcm", "tophat"]
 FA_BOUND = 1e-3  # false-alarm pixels / all pixels on the synthetic frames

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from irstd.models import create_model
 from irstd.models._published import published_for, reference_for
-from irstd.profiling import count_macs, count_params
+from irstd.core.profiling import count_macs, count_params
 
 FROM_RELEASE = ("acm", "alcnet", "dnanet", "uiunet", "isnet")
 RELEASE_TOLERANCE = 0.10

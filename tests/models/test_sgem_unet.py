@@ -8,7 +8,7 @@ import torch
 from irstd.models import create_model
 from irstd.models.sgem_unet import SGEM, SGEMUNet
 from irstd.models.unet import EncoderSkip
-from irstd.profiling import count_macs, count_params
+from irstd.core.profiling import count_macs, count_params
 
 # (params, MACs at 1x1x256x256): the paper's Table 1 for sgem_unet, the measured reference for unet
 REFERENCE = {"sgem_unet": (8.69e6, 15.92e9), "unet": (8.63e6, 16.42e9)}

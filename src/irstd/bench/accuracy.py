@@ -10,7 +10,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
+from ..inference import Predictor
+from ..metrics import SegMetrics
 
 __all__ = ["MIN_PIXEL_AGREEMENT", "MAX_IOU_DELTA_POINTS", "AgreementResult", "fast_mode_agreement"]
 
@@ -86,8 +88,6 @@ def fast_mode_agreement(
     """Run ``model`` in fp32 and in the fast mode on every (raw frame (H, W), mask (H, W)) pair and
     compare: mask agreement between the modes, and IoU/nIoU/Pd/Fa of each against the masks
     (:class:`irstd.metrics.SegMetrics`, probabilities thresholded at ``threshold``)."""
-    from ..inference import Predictor
-    from ..metrics import SegMetrics
 
     ref = Predictor(model, normalization, device=device, threshold=threshold, precision="fp32", batch_size=1)
     fast = Predictor(model, normalization, device=device, threshold=threshold, precision="fast", amp=amp, batch_size=1)

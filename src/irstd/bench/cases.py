@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import tempfile
@@ -14,15 +13,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from ..engine.runtime import resolve_device
-from ..errors import ConfigError
-from ..inference import ModelRunner, RunMode, _cudnn_benchmark, resolve_mode
+from ..core.device import cudnn_benchmark, resolve_device
+from ..core.errors import ConfigError
+from ..core.padding import padded_size
+from ..core.profiling import count_macs_at as _count_macs_of, count_macs_meta, count_params
+from ..export import export_onnx
+from ..inference import ModelRunner, OnnxRunner, resolve_mode
 from ..models import create_model, get_model_entry, list_models
 from ..models._published import SEED, published_for, reference_for
-from ..padding import padded_size
-from ..profiling import count_macs, count_params
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
 __all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "conv_rate_case", "run_cases", "run_benchmark"]
@@ -66,45 +65,27 @@ class Case:
 
 
 def count_macs_at(model_name: str, height: int, width: int, model: nn.Module | None = None) -> tuple[int, bool]:
-    """(MACs of one image of H×W, exact?) for a registered model.
+    """(MACs of one image of H×W, exact?) for a registered model (see :func:`irstd.core.profiling.count_macs_at`).
 
-    Counted on the meta device (shapes only, no compute). Models with data-dependent steps cannot be
-    traced there: they are counted for real at 256×256 and scaled by the pixel count (``exact=False``)
-    unless H×W is that small anyway.
+    The network is built on the meta device (no weights are initialised) unless ``model`` is given.
     """
-    try:
-        with torch.device("meta"):
-            meta_model = create_model(model_name).eval()
-            x = torch.zeros(1, int(getattr(meta_model, "in_chans", 1)), height, width)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            meta_model(x)
-        return counter.get_total_flops() // 2, True
-    except (NotImplementedError, RuntimeError, TypeError, ValueError) as exc:
-        log.debug("%s: meta-device MAC count failed (%s); counting on the CPU", model_name, exc)
-    real = model if model is not None else create_model(model_name)
-    real = copy.deepcopy(real).cpu()
-    in_chans = int(getattr(real, "in_chans", 1))
-    if height * width <= 256 * 256:
-        return count_macs(real, (1, in_chans, height, width)), True
-    stride = int(getattr(real, "stride", 1))
-    h0, w0 = padded_size(256, 256, stride)
-    return round(count_macs(real, (1, in_chans, h0, w0)) * height * width / (h0 * w0)), False
+    if model is None:
+        try:
+            with torch.device("meta"):
+                meta_model = create_model(model_name).eval()
+            macs = count_macs_meta(meta_model, (1, int(getattr(meta_model, "in_chans", 1)), height, width))
+            if macs is not None:
+                return macs, True
+        except (NotImplementedError, RuntimeError, TypeError, ValueError) as exc:
+            log.debug("%s: cannot be built on the meta device (%s)", model_name, exc)
+        return _count_macs_of(create_model(model_name), height, width, try_meta=False)  # needs real weights
+    return _count_macs_of(model, height, width)
 
 
 def count_runner_macs(model: nn.Module, height: int, width: int) -> int | None:
     """MACs of one H×W image through ``model`` as a runner holds it (for the fast mode: after its exact
     rewrites, which can remove work), counted on a meta-device copy; None when it cannot be traced there."""
-    try:
-        param = next(model.parameters(), None)
-        dtype = param.dtype if param is not None else torch.float32
-        meta_model = copy.deepcopy(model).to("meta")
-        x = torch.zeros(1, int(getattr(model, "in_chans", 1)), height, width, device="meta", dtype=dtype)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            meta_model(x)
-        return counter.get_total_flops() // 2
-    except (NotImplementedError, RuntimeError, TypeError, ValueError) as exc:
-        log.debug("meta-device MAC count of the runner's model failed (%s)", exc)
-        return None
+    return count_macs_meta(model, (1, int(getattr(model, "in_chans", 1)), height, width))
 
 
 def conv_rate_case(device: torch.device, dtype: torch.dtype | None) -> tuple[Callable[[], Any], int, dict[str, Any]]:
@@ -119,16 +100,12 @@ def conv_rate_case(device: torch.device, dtype: torch.dtype | None) -> tuple[Cal
     x = torch.randn(b, c, s, s, device=device).to(dtype=dt, memory_format=torch.channels_last)
 
     def call() -> torch.Tensor:
-        with torch.inference_mode(), _cudnn_benchmark(device, device.type == "cuda"):
+        with torch.inference_mode(), cudnn_benchmark(device, device.type == "cuda"):
             return conv(x)
 
     flops = 2 * b * c * c * 9 * s * s
     desc = {"shape": [b, c, s, s], "kernel": 3, "out_channels": c, "dtype": str(dt).replace("torch.", "")}
     return call, flops, desc
-
-
-def _fast_dtype(device: torch.device, amp: str | None) -> torch.dtype | None:
-    return resolve_mode("fast", device, amp=amp).amp_dtype
 
 
 class _ModelSlot:
@@ -146,17 +123,16 @@ class _ModelSlot:
     def runner(self, mode: str):
         if mode not in self.runners:
             if mode == "onnx":
-                run_mode = RunMode("onnx")
-                self.runners[mode] = self._onnx_runner()
+                runner = self._onnx_runner()
+                self.modes[mode] = {"precision": "onnx", "label": runner.label()}
             else:
                 run_mode = resolve_mode(mode, self.device, amp=self.amp, cuda_graphs=self.cuda_graphs)
-                self.runners[mode] = ModelRunner(self.model, self.device, run_mode)
-            self.modes[mode] = {**run_mode.as_dict(), "label": run_mode.label()}
+                runner = ModelRunner(self.model, self.device, run_mode)
+                self.modes[mode] = {**run_mode.as_dict(), "label": run_mode.label()}
+            self.runners[mode] = runner
         return self.runners[mode]
 
-    def _onnx_runner(self):
-        from ..export import OnnxRunner, export_onnx
-
+    def _onnx_runner(self) -> OnnxRunner:
         if self.device.type != "cpu":
             raise ConfigError("onnx mode runs ONNX Runtime on the CPU; use --device cpu")
         self._tmp = tempfile.TemporaryDirectory(prefix="irstd-bench-")
@@ -211,102 +187,136 @@ def run_cases(
         raise ConfigError(f"runs must be >= 1, warmup and settle >= 0, got runs={runs}, warmup={warmup}, settle={settle}")
     device = resolve_device(device)
     say = progress or (lambda msg: log.info("%s", msg))
-    env = environment(device)
-    fast_dtype = _fast_dtype(device, amp)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    report: dict[str, Any] = {
+    report = _new_report(device, command=command, note=note, settings={
+        "runs": runs, "warmup": warmup, "amp": amp, "cuda_graphs": cuda_graphs and device.type == "cuda",
+        "budget_s": budget_s, "interleave": interleave, "settle": settle if interleave else None, "seed": seed})
+    order = list(dict.fromkeys(c.model for c in cases))
+    for name in order:
+        get_model_entry(name)  # unknown names fail before any timing
+    timer = _Timer(device, runs=runs, warmup=warmup, budget_s=budget_s, interleave=interleave, settle=settle, say=say)
+    conv_flops = 0
+    if conv_rate:
+        conv_fn, conv_flops, report["conv_rate"] = conv_rate_case(device, resolve_mode("fast", device, amp=amp).amp_dtype)
+        timer.add("__conv__", conv_fn, report["conv_rate"], "the 3x3 convolution rate")
+    rows: dict[Case, dict[str, Any]] = {}
+    slots: list[_ModelSlot] = []
+    for name in order:
+        slot = _ModelSlot(name, device, amp, cuda_graphs, seed)
+        report["models"][name] = info = _model_info(slot)
+        for case in [c for c in cases if c.model == name]:
+            rows[case] = _prepare_case(slot, case, info, seed, timer)
+        if interleave:
+            slots.append(slot)
+        else:
+            slot.close()  # one model in memory at a time
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # hand back this model's activations and CUDA-graph pools
+    timer.run_interleaved()
+    for slot in slots:
+        slot.close()
+    _derive_figures(report.get("conv_rate"), conv_flops, rows)
+    report["results"] = [rows[c] for c in cases if c in rows]
+    _finish_environment(report, wall0, cpu0)
+    return report
+
+
+def _new_report(device: torch.device, *, command: str | None, note: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The report's header: schema, time, command, machine and settings; models and results to come."""
+    return {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "note": note,
-        "environment": env,
-        "settings": {"runs": runs, "warmup": warmup, "amp": amp, "cuda_graphs": cuda_graphs and device.type == "cuda",
-                     "budget_s": budget_s, "interleave": interleave, "settle": settle if interleave else None,
-                     "seed": seed},
+        "environment": environment(device),
+        "settings": settings,
         "conv_rate": None,
         "models": {},
         "results": [],
     }
-    order = list(dict.fromkeys(c.model for c in cases))
-    for name in order:
-        get_model_entry(name)  # unknown names fail before any timing
-    rows: dict[Case, dict[str, Any]] = {}
-    fns: dict[str, Callable[[], Any]] = {}
-    conv_flops = 0
-    if conv_rate:
-        conv_fn, conv_flops, conv_desc = conv_rate_case(device, fast_dtype)
-        report["conv_rate"] = conv_desc
-        if interleave:
-            fns["__conv__"] = conv_fn
-        else:
-            say("timing the 3x3 convolution rate")
-            report["conv_rate"].update(timing_stats(time_calls(conv_fn, runs=runs, warmup=warmup, device=device)))
-    slots: dict[str, _ModelSlot] = {}
-    for name in order:
-        slot = _ModelSlot(name, device, amp, cuda_graphs, seed)
-        slots[name] = slot
-        entry = get_model_entry(name)
-        info = {"params": count_params(slot.model), "paper": entry.paper, "kind": entry.kind,
-                "stride": int(getattr(slot.model, "stride", 1)), "macs": {}, "macs_exact": {},
-                "published": published_figures(name), "modes": slot.modes}
-        report["models"][name] = info
-        for case in [c for c in cases if c.model == name]:
-            row: dict[str, Any] = {**asdict(case), "error": None}
-            rows[case] = row
-            try:
-                fn, (h, w) = _case_fn(slot, case, seed)
-                row.update(height=h, width=w, label=slot.modes[case.mode]["label"])
-                size_key = f"{h}x{w}"
-                if size_key not in info["macs"]:
-                    info["macs"][size_key], info["macs_exact"][size_key] = count_macs_at(name, h, w, slot.model)
-                row["macs_per_image"] = info["macs"][size_key]
-                runner_model = getattr(slot.runners[case.mode], "model", None)
-                if case.mode == "fast" and runner_model is not None and info["macs_exact"][size_key]:
-                    run_macs = count_runner_macs(runner_model, h, w)
-                    if run_macs is not None:
-                        row["macs_run_per_image"] = run_macs
-                fn()  # first call: lazy initialisation, CUDA graph capture
-                graphs = getattr(slot.runners[case.mode], "_graphs", None)
-                if graphs is not None and graphs.failed:
-                    row["note"] = "CUDA graph capture failed: ran eagerly"
-                row["peak_mem_mb"] = peak_memory_mb(fn, device)
-                if interleave:
-                    fns[case.key] = fn
-                else:
-                    say(f"timing {case.key}")
-                    row.update(timing_stats(time_calls(fn, runs=runs, warmup=warmup, device=device, budget_s=budget_s)))
-                    row["truncated"] = row["n_runs"] < runs
-            except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
-                if not (_is_oom(exc) or isinstance(exc, (RuntimeError, ConfigError, ValueError))):
-                    raise
-                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-                log.warning("%s failed: %s", case.key, row["error"])
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-        if not interleave:
-            slot.close()
-            del slots[name]
-            if device.type == "cuda":
-                torch.cuda.empty_cache()  # hand back this model's activations and CUDA-graph pools
-    if interleave and fns:
-        say(f"timing {len(fns)} cases interleaved, {runs} rounds")
-        times = time_interleaved(fns, runs=runs, warmup=warmup, device=device, settle=settle)
-        if "__conv__" in times:
-            report["conv_rate"].update(timing_stats(times.pop("__conv__")))
-        for case, row in rows.items():
-            if case.key in times:
-                row.update(timing_stats(times[case.key]))
+
+
+class _Timer:
+    """Times cases at once (one after another) or, with ``interleave``, collects them and times them
+    round-robin in :meth:`run_interleaved`. Each case's figures land in the row dict given to :meth:`add`."""
+
+    def __init__(self, device: torch.device, *, runs: int, warmup: int, budget_s: float | None, interleave: bool,
+                 settle: int, say: Callable[[str], None]) -> None:
+        self.device, self.runs, self.warmup, self.budget_s = device, runs, warmup, budget_s
+        self.interleave, self.settle, self.say = interleave, settle, say
+        self.pending: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {}
+
+    def add(self, key: str, fn: Callable[[], Any], row: dict[str, Any], what: str | None = None) -> None:
+        if self.interleave:
+            self.pending[key] = (fn, row)
+            return
+        self.say(f"timing {what or key}")
+        times = time_calls(fn, runs=self.runs, warmup=self.warmup, device=self.device,
+                           budget_s=None if key == "__conv__" else self.budget_s)
+        row.update(timing_stats(times))
+        if key != "__conv__":
+            row["truncated"] = row["n_runs"] < self.runs
+
+    def run_interleaved(self) -> None:
+        if not self.pending:
+            return
+        self.say(f"timing {len(self.pending)} cases interleaved, {self.runs} rounds")
+        fns = {k: fn for k, (fn, _) in self.pending.items()}
+        times = time_interleaved(fns, runs=self.runs, warmup=self.warmup, device=self.device, settle=self.settle)
+        for key, (_, row) in self.pending.items():
+            row.update(timing_stats(times[key]))
+            if key != "__conv__":
                 row["truncated"] = False
-        for slot in slots.values():
-            slot.close()
-    rate = None
-    if report["conv_rate"] and "median_ms" in report["conv_rate"]:
-        cr = report["conv_rate"]
-        cr["flops"] = conv_flops
-        cr["gflops_median"] = conv_flops / cr["median_ms"] / 1e6
-        cr["gflops_best"] = conv_flops / cr["min_ms"] / 1e6
-        rate = conv_flops / cr["median_ms"]  # FLOP per ms
-        rate_best = conv_flops / cr["min_ms"]
+        self.pending.clear()
+
+
+def _model_info(slot: "_ModelSlot") -> dict[str, Any]:
+    """The report's entry for one model: params, paper, kind, stride, MACs per size (filled per case)."""
+    entry = get_model_entry(slot.name)
+    return {"params": count_params(slot.model), "paper": entry.paper, "kind": entry.kind,
+            "stride": int(getattr(slot.model, "stride", 1)), "macs": {}, "macs_exact": {},
+            "published": published_figures(slot.name), "modes": slot.modes}
+
+
+def _prepare_case(slot: "_ModelSlot", case: Case, info: dict[str, Any], seed: int, timer: _Timer) -> dict[str, Any]:
+    """Build one case, count its MACs and memory, and hand it to the timer; a failure becomes the row's ``error``."""
+    row: dict[str, Any] = {**asdict(case), "error": None}
+    try:
+        fn, (h, w) = _case_fn(slot, case, seed)
+        row.update(height=h, width=w, label=slot.modes[case.mode]["label"])
+        size_key = f"{h}x{w}"
+        if size_key not in info["macs"]:
+            info["macs"][size_key], info["macs_exact"][size_key] = count_macs_at(slot.name, h, w, slot.model)
+        row["macs_per_image"] = info["macs"][size_key]
+        runner_model = getattr(slot.runners[case.mode], "model", None)
+        if case.mode == "fast" and runner_model is not None and info["macs_exact"][size_key]:
+            run_macs = count_runner_macs(runner_model, h, w)
+            if run_macs is not None:
+                row["macs_run_per_image"] = run_macs
+        fn()  # first call: lazy initialisation, CUDA graph capture
+        graphs = getattr(slot.runners[case.mode], "_graphs", None)
+        if graphs is not None and graphs.failed:
+            row["note"] = "CUDA graph capture failed: ran eagerly"
+        row["peak_mem_mb"] = peak_memory_mb(fn, slot.device)
+        timer.add(case.key, fn, row)
+    except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
+        if not (_is_oom(exc) or isinstance(exc, (RuntimeError, ConfigError, ValueError))):
+            raise
+        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        log.warning("%s failed: %s", case.key, row["error"])
+        if slot.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def _derive_figures(conv: dict[str, Any] | None, conv_flops: int, rows: dict[Case, dict[str, Any]]) -> None:
+    """FPS, ms per megapixel and the ratios to the floor (2·MACs ÷ the conv rate) of every timed case."""
+    rate = rate_best = None
+    if conv and "median_ms" in conv:
+        conv["flops"] = conv_flops
+        conv["gflops_median"] = conv_flops / conv["median_ms"] / 1e6
+        conv["gflops_best"] = conv_flops / conv["min_ms"] / 1e6
+        rate, rate_best = conv_flops / conv["median_ms"], conv_flops / conv["min_ms"]  # FLOP per ms
     for case, row in rows.items():
         if "median_ms" not in row:
             continue
@@ -322,14 +332,17 @@ def run_cases(
             if row.get("macs_run_per_image"):
                 # the same against the MACs the fast mode actually executes (its rewrites remove work)
                 row["x_floor_run"] = med / (2 * row["macs_run_per_image"] * case.batch / rate)
-    report["results"] = [rows[c] for c in cases if c in rows]
+
+
+def _finish_environment(report: dict[str, Any], wall0: float, cpu0: float) -> None:
+    """Load at the end, the CPU share the process obtained, and the total time."""
+    env = report["environment"]
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     threads = max(torch.get_num_threads(), 1)
     env["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     # share of the thread-seconds the process got: well below 1 on a CPU shared with other work
     env["cpu_share"] = cpu / (wall * threads) if wall > 0 else None
     report["total_s"] = wall
-    return report
 
 
 def run_benchmark(

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..core.files import atomic_write_text
 from .cases import MODES
 
 __all__ = ["to_markdown", "save_report"]
@@ -32,7 +33,13 @@ def _reference(results: list[dict[str, Any]]) -> tuple[int, int, int] | None:
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: a header (machine, versions, command), a Table-1 view (Params, MACs,
     FPS per mode next to the published figures) and every case in detail."""
-    env, results = report["environment"], report["results"]
+    lines = _header(report) + _table1(report) + _all_cases(report)
+    return "\n".join(lines) + "\n"
+
+
+def _header(report: dict[str, Any]) -> list[str]:
+    """Machine, versions, command, timing settings and the floor's reference rate."""
+    env = report["environment"]
     lines = [f"# irstd bench — {env['device_name']} ({env['device']})", ""]
     if report.get("command"):
         lines += ["Command:", "", f"    {report['command']}", ""]
@@ -59,28 +66,38 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"Floor reference: 3×3 conv {'×'.join(map(str, cr['shape']))} → {cr['out_channels']} ch, {cr['dtype']}, channels-last: "
             f"{cr['gflops_median']:.0f} GFLOP/s median ({cr['gflops_best']:.0f} best)"
         )
-    lines.append("")
+    return lines + [""]
+
+
+def _table1(report: dict[str, Any]) -> list[str]:
+    """One row per model at the reference case: Params, MACs, FPS per mode, × floor, published figures."""
+    results = report["results"]
     ref = _reference(results)
-    if ref is not None:
-        b, h, w = ref
-        modes = [m for m in MODES if any(r["mode"] == m for r in results)]
-        lines += [f"## Table 1 view: batch {b}, {w}×{h}", ""]
-        head = ["Model", "Params (M)", "MACs (G)"] + [f"FPS {m}" for m in modes] + ["fast × floor", "Published Params / FLOPs / FPS"]
-        lines += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|"]
-        for name, info in report["models"].items():
-            sel = {r["mode"]: r for r in results if r["model"] == name and (r["batch"], r["height"], r["width"]) == ref}
-            macs = info["macs"].get(f"{h}x{w}")
-            cells = [name, f"{info['params'] / 1e6:.2f}", f"{macs / 1e9:.2f}" if macs is not None else "–"]
-            cells += [_fmt(sel[m].get("fps")) if m in sel else "–" for m in modes]
-            cells.append(_fmt(sel["fast"].get("x_floor"), 2) if "fast" in sel else "–")
-            pub = info.get("published")
-            cells.append(f"{pub['params_m']} / {pub['gflops']} / {pub['fps'] or '–'}" if pub else "–")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += ["## All cases", "",
-              "| model | mode | batch | W×H | median ms | p10–p90 ms | runs | FPS | ms/MPix | × floor | GMACs run | peak MB |",
-              "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
+    if ref is None:
+        return []
+    b, h, w = ref
+    modes = [m for m in MODES if any(r["mode"] == m for r in results)]
+    lines = [f"## Table 1 view: batch {b}, {w}×{h}", ""]
+    head = ["Model", "Params (M)", "MACs (G)"] + [f"FPS {m}" for m in modes] + ["fast × floor", "Published Params / FLOPs / FPS"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|"]
+    for name, info in report["models"].items():
+        sel = {r["mode"]: r for r in results if r["model"] == name and (r["batch"], r["height"], r["width"]) == ref}
+        macs = info["macs"].get(f"{h}x{w}")
+        cells = [name, f"{info['params'] / 1e6:.2f}", f"{macs / 1e9:.2f}" if macs is not None else "–"]
+        cells += [_fmt(sel[m].get("fps")) if m in sel else "–" for m in modes]
+        cells.append(_fmt(sel["fast"].get("x_floor"), 2) if "fast" in sel else "–")
+        pub = info.get("published")
+        cells.append(f"{pub['params_m']} / {pub['gflops']} / {pub['fps'] or '–'}" if pub else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _all_cases(report: dict[str, Any]) -> list[str]:
+    """Every case with its timing spread, MACs run and memory, then the modes' legend."""
+    lines = ["## All cases", "",
+             "| model | mode | batch | W×H | median ms | p10–p90 ms | runs | FPS | ms/MPix | × floor | GMACs run | peak MB |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["results"]:
         size = f"{r['width']}×{r['height']}"
         if r.get("error"):
             lines.append(f"| {r['model']} | {r['mode']} | {r['batch']} | {size} | error: {r['error']} ||||||||")
@@ -100,7 +117,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines.append("`*`: fewer runs than asked (time budget). × floor: median ÷ (2·MACs ÷ the conv rate above), with the "
                  "network's MACs. GMACs run: per image, what the mode executes; the fast mode's exact rewrites "
                  "(up-sampling + 3×3 conv as one 2×2 conv) execute fewer MACs than the network's count.")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def save_report(report: dict[str, Any], markdown: str, stem: str | Path) -> tuple[Path, Path]:
@@ -108,8 +125,8 @@ def save_report(report: dict[str, Any], markdown: str, stem: str | Path) -> tupl
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = stem.parent / f"{stem.name}.json", stem.parent / f"{stem.name}.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    md_path.write_text(markdown)
+    atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(md_path, markdown)
     return json_path, md_path
 
 

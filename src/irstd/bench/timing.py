@@ -11,9 +11,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .. import __version__
-from ..engine.runtime import libc_malloc, memory_retained
-from ..inference import cpu_supports_bf16
+from ..core.device import cpu_supports_bf16
+from ..core.memory import malloc_trim, memory_retained
+from ..core.version import __version__
 
 __all__ = ["timing_stats", "time_calls", "time_interleaved", "peak_memory_mb", "environment"]
 
@@ -119,13 +119,6 @@ def _read_status_kb(field: str) -> int | None:
     return None
 
 
-def _malloc_trim() -> None:
-    """glibc's ``malloc_trim(0)`` where available (Linux); a no-op elsewhere."""
-    libc = libc_malloc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> float | None:
     """Memory one call of ``fn`` needs.
 
@@ -140,7 +133,7 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> float | None:
         fn()
         _sync(device)
         return torch.cuda.max_memory_allocated(device) / 2**20
-    _malloc_trim()  # hand freed heap memory back, so that the call's allocations show up as RSS growth
+    malloc_trim()  # hand freed heap memory back, so that the call's allocations show up as RSS growth
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS

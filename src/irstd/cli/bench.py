@@ -10,21 +10,11 @@ from pathlib import Path
 import torch
 
 from ..bench import MODES, run_benchmark, save_report, to_markdown
-from ..errors import ConfigError
+from ..core.device import AMP_CHOICES
+from ..core.errors import ConfigError
+from ._common import BENCH_DIR, add_device, parse_size, retains_memory
 
 DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``N`` → (N, N); ``WxH`` (frame convention, width first) → (H, W)."""
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*", text)
-    if not m:
-        raise ConfigError(f"size must be N or WxH (e.g. 256 or 640x512), got {text!r}")
-    w = int(m.group(1))
-    h = int(m.group(2)) if m.group(2) else w
-    if h < 1 or w < 1:
-        raise ConfigError(f"size must be positive, got {text!r}")
-    return h, w
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], metavar="B", help="batch sizes (default: 1 8)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per case (default 30)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--amp", choices=["auto", "bf16", "fp16", "none"], help="dtype of the fast mode (default: the device's best)")
+    add_device(p)
+    p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
     p.add_argument("--budget", type=float, metavar="S", help="at most this many seconds per case (fewer runs if needed)")
     p.add_argument("--interleave", action="store_true", help="time all cases round-robin (fair comparison on a busy machine)")
@@ -46,9 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --interleave: untimed calls of a case before each timed one (default 1: steady state, warm caches)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--no-conv-rate", action="store_true", help="skip the 3x3-conv rate (no floor column)")
-    p.add_argument("--out", default="bench-results", help="output folder (default ./bench-results)")
+    p.add_argument("--out", default=BENCH_DIR, help=f"output folder (default ./{BENCH_DIR})")
     p.add_argument("--name", help="file stem of the outputs (default: from the device name)")
     p.add_argument("--note", default="", help="a sentence for the report's header (e.g. 'machine shared with other jobs')")
+    retains_memory(p)
     p.set_defaults(func=run)
 
 

@@ -6,9 +6,10 @@ import argparse
 
 import torch
 
-from ..demo import demo_config, run_demo
+from ..apps.demo import demo_config, run_demo
+from ..core.profiling import count_macs, count_params
 from ..models import create_model
-from ..profiling import count_macs, count_params
+from ._common import RUNS_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="sgem_unet", help="registered model (default sgem_unet)")
     p.add_argument("--epochs", type=int, default=12, help="training epochs of 240 scenes (default 12)")
     p.add_argument("--scenes", type=int, default=None, help="training scenes (default 240; fewer for a quick check)")
-    p.add_argument("--out", default="runs", help="parent of the run folder (default ./runs)")
+    p.add_argument("--out", default=RUNS_DIR, help=f"parent of the run folder (default ./{RUNS_DIR})")
     p.add_argument("--test-scenes", type=int, default=50, help="unseen synthetic test scenes (default 50)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")

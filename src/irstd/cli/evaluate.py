@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..engine.evaluation import evaluate_checkpoint
-from ..inference import load_predictor_model
+from ._common import RUNS_DIR, add_device, add_precision, output_beside, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,32 +18,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
     p.add_argument("--skip-invalid", action="store_true", help="skip unusable image/mask pairs (reported)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fast"],
-                   help="fp32 (default, the scores of record) or the predictor's fast mode (docs/speed.md)")
-    p.add_argument("--amp", choices=["none", "auto", "bf16", "fp16"],
-                   help="autocast dtype: with fp32, run the model under it (default none); with fast, the fast mode's dtype")
+    add_device(p)
+    add_precision(p, "autocast dtype: with fp32, run the model under it (default none); with fast, the fast mode's dtype")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--out", help="folder for metrics.json/.md (default: eval-<split> beside the checkpoint)")
     p.add_argument("--save-masks", metavar="DIR", help="write predicted masks as PNG")
     p.add_argument("--sweep", action="store_true", help="also write Pd-Fa and PR curves over thresholds")
+    retains_memory(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_predictor_model(args.checkpoint, "cpu")
     report = evaluate_checkpoint(
-        model, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
-        skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp, precision=args.precision,
-        batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep, progress=True,
+        args.checkpoint, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
+        skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
+        precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep, progress=True,
     )
     tag = Path(args.split_file).stem if args.split_file else args.split
     if args.out:
         out = Path(args.out)
     elif Path(args.checkpoint).is_file():
-        out = Path(args.checkpoint).parent / f"eval-{tag}"
+        out = output_beside(args.checkpoint, f"eval-{tag}")
     else:
-        out = Path("runs") / f"eval-{args.checkpoint}-{tag}"
+        out = Path(RUNS_DIR) / f"eval-{args.checkpoint}-{tag}"
     written = report.save(out)
     print(report.to_markdown())
     print("written: " + ", ".join(str(p) for p in written if p.exists()))

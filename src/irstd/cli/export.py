@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..export import ATOL, OPSET, RTOL, check_onnx_parity, export_onnx
 from ..inference import load_predictor_model
-from .bench import parse_size
+from ._common import output_beside, parse_size, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,24 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--atol", type=float, default=ATOL, help=f"parity tolerance, absolute part (default {ATOL:g})")
     p.add_argument("--rtol", type=float, default=RTOL, help=f"parity tolerance, relative to max|logit| (default {RTOL:g})")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    retains_memory(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.check_sizes]
     model = load_predictor_model(args.checkpoint, "cpu")
-    if args.out:
-        out = Path(args.out)
-    elif Path(args.checkpoint).is_file():
-        out = Path(args.checkpoint).with_suffix(".onnx")
-    else:
-        out = Path(f"{args.checkpoint}.onnx")
+    out = Path(args.out) if args.out else output_beside(args.checkpoint, ".onnx")
     export_onnx(model, out, example_size=sizes[0], opset=args.opset)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, opset {args.opset}, dynamic batch/height/width)")
     if args.no_check:
         return 0
     result = check_onnx_parity(model, out, sizes=sizes, atol=args.atol, rtol=args.rtol)
     print(result.summary())
-    report = out.with_suffix(".parity.json")
-    report.write_text(json.dumps(result.as_dict(), indent=2))
+    out.with_suffix(".parity.json").write_text(json.dumps(result.as_dict(), indent=2))
     return 0 if result.passed else 1

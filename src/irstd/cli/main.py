@@ -1,7 +1,9 @@
 """Entry point of the ``irstd`` command.
 
 Every module ``irstd.cli.<name>`` that defines ``register(subparsers)`` adds its sub-command;
-``register`` must call ``parser.set_defaults(func=run)`` where ``run(args) -> int | None``.
+``register`` sets ``func`` on its parser (``parser.set_defaults(func=run)``, or one per action)
+where ``func(args) -> int | None``; commands that run networks on large tensors also call
+``_common.retains_memory(parser)``.
 User errors (:class:`irstd.errors.IRSTDError`, missing files) end with one line on stderr and
 exit status 2, never a traceback.
 """
@@ -15,9 +17,9 @@ import os
 import pkgutil
 import sys
 
-from .. import __version__
-from ..engine.runtime import retain_freed_memory
-from ..errors import IRSTDError
+from ..core.errors import IRSTDError
+from ..core.memory import retain_freed_memory
+from ..core.version import __version__
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    if os.environ.get("IRSTD_RETAIN_MEMORY", "1") != "0":
-        retain_freed_memory()  # this process owns its memory: reuse large tensors' pages (docs/speed.md)
+    if getattr(args, "retain_memory", False) and os.environ.get("IRSTD_RETAIN_MEMORY", "1") != "0":
+        retain_freed_memory()  # an inference process owns its memory: reuse large tensors' pages (docs/speed.md)
     try:
         return int(args.func(args) or 0)
     except (IRSTDError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:

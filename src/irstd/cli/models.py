@@ -10,7 +10,7 @@ import argparse
 
 from ..models import create_model, get_model_entry, list_models
 from ..models._published import published_for
-from ..profiling import count_macs, count_params
+from ..core.profiling import count_macs_at, count_params
 
 TABLE_SIZE = 256  # the published figures are all at 1×1×256×256
 
@@ -29,19 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def measure(name: str, size: int) -> tuple[int, int]:
-    """(parameters, MACs at 1×C×size×size) of ``create_model(name)``.
-
-    Shapes are traced on the meta device when the model allows it (no arithmetic, so a 400-GMAC
-    model costs milliseconds); value-dependent models are rebuilt and run on the CPU.
-    """
+    """(parameters, MACs at 1×C×size×size) of ``create_model(name)`` (:func:`irstd.core.profiling.count_macs_at`)."""
     model = create_model(name)
-    params = count_params(model)
-    shape = (1, getattr(model, "in_chans", 1), size, size)
-    try:
-        macs = count_macs(model.to("meta"), shape)
-    except Exception:  # e.g. data-dependent proposals or .item() calls
-        macs = count_macs(create_model(name), shape)
-    return params, macs
+    return count_params(model), count_macs_at(model, size, size)[0]
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -88,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'model':<14} {'params (M)':>10} {'GMACs@' + str(args.size):>12}  paper")
     for name in names:
-        model = create_model(name)
-        macs = count_macs(model, (1, model.in_chans, args.size, args.size))
-        print(f"{name:<14} {count_params(model) / 1e6:>10.3f} {macs / 1e9:>12.2f}  {get_model_entry(name).paper}")
+        params, macs = measure(name, args.size)
+        print(f"{name:<14} {params / 1e6:>10.3f} {macs / 1e9:>12.2f}  {get_model_entry(name).paper}")
     return 0

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 
-from ..engine.config import load_config, parse_overrides
+from ..engine.config import TrainConfig, load_config, parse_overrides
 from ..engine.trainer import fit, load_run_config
 
-# command-line flag -> config key; only flags the user gives override the YAML file
-FLAGS = {
-    "model": str, "data": str, "split": str, "split_file": str, "mask_dir": str, "epochs": int, "batch_size": int,
-    "lr": float, "optimizer": str, "scheduler": str, "crop_size": int, "device": str, "amp": str, "seed": int,
-    "out": str, "name": str, "threads": int, "num_workers": int, "val_every": int, "loss": str,
-}
+#: config keys that get a flag of their own (every key is reachable through --set); types come from TrainConfig
+FLAG_KEYS = ("model", "data", "split", "split_file", "mask_dir", "epochs", "batch_size", "lr", "optimizer", "scheduler",
+             "crop_size", "device", "amp", "seed", "out", "name", "threads", "num_workers", "val_every", "loss")
+#: boolean keys, as switches
+SWITCHES = {"skip_invalid": ("--skip-invalid", "skip unusable image/mask pairs"),
+            "channels_last": ("--channels-last", "channels_last memory format")}
+
+
+def _flag_type(key: str) -> type:
+    """The scalar type of a TrainConfig field (``int | None`` → int)."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="train a model", description="Train a model. Precedence: defaults < --config YAML < flags/--set."
     )
     p.add_argument("--config", help="YAML recipe (see configs/)")
-    for key, kind in FLAGS.items():
-        p.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, default=None, help=f"config key {key}")
-    p.add_argument("--skip-invalid", action="store_true", default=None, help="skip unusable image/mask pairs")
-    p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for key in FLAG_KEYS:
+        p.add_argument(f"--{key.replace('_', '-')}", dest=key, type=_flag_type(key), default=None,
+                       help=f"config key {key} (default {defaults[key]})")
+    for key, (flag, text) in SWITCHES.items():
+        p.add_argument(flag, dest=key, action="store_true", default=None, help=text)
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bar")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="any config key")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder exactly where it stopped")
@@ -31,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: getattr(args, k) for k in [*FLAGS, "skip_invalid", "channels_last", "progress"]}
+    overrides = {k: getattr(args, k) for k in [*FLAG_KEYS, *SWITCHES, "progress"]}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     overrides.update(parse_overrides(args.overrides))
     if args.resume:

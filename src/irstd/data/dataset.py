@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .io import load_image, load_mask
 from .items import Sample, Transform, check_normalization, make_item
 from .layouts import Layout, detect_layout, index_mask_override

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.components import connected_components
-from ..errors import DataError
+from ..core.errors import DataError
 from .io import load_image, load_mask, read_header, read_split_file
 from .layouts import Layout, detect_layout, index_images, index_mask_override
 from .validate import Problem, check_items, collect_items

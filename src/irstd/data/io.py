@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 __all__ = [
     "IMAGE_EXTENSIONS",

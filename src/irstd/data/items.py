@@ -15,7 +15,7 @@ from typing import TypedDict
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..core.errors import DataError
 
 __all__ = [
     "MIN_STD",

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .io import IMAGE_EXTENSIONS
 
 __all__ = ["Layout", "SplitSpec", "detect_layout", "index_images", "index_masks", "index_mask_override",

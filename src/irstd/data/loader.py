@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ..padding import padded_size
+from ..core.padding import padded_size
 
 __all__ = ["pad_collate", "PadCollate", "build_loader", "seed_worker"]
 
@@ -21,7 +21,7 @@ class PadCollate:
     """Collate items of different sizes: zero-pad bottom/right to a common stride multiple.
 
     Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …], "name": [...],
-    "path": [...]}``; crop each prediction back with ``irstd.padding.crop_to(pred[i], size[i])``.
+    "path": [...]}``; crop each prediction back with ``irstd.core.padding.crop_to(pred[i], size[i])``.
     A class (not a closure) so that it pickles into worker processes.
     """
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..core.errors import DataError
+from ..core.files import atomic_write_text
 from .io import load_image
 from .items import floor_std
 
@@ -63,10 +64,7 @@ def _read_cache(path: Path) -> tuple[float, float] | None:
 
 def _write_cache(path: Path, record: dict[str, Any]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, path)  # atomic: parallel workers never read a half-written file
+        atomic_write_text(path, json.dumps(record, indent=1))  # parallel workers never read a half-written file
     except OSError as exc:
         log.warning("could not write the statistics cache %s (%s); continuing without it", path, exc)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .io import save_image, save_mask
 from .items import Sample, Transform, check_normalization, floor_std, make_item
 from .layouts import Layout

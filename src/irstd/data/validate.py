@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .io import IMAGE_EXTENSIONS, load_image, load_mask, multi_page_reason, read_header, read_split_file
 from .layouts import SplitSpec, index_images, index_masks
 

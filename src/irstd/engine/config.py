@@ -14,12 +14,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..errors import ConfigError
+from ..core.device import AMP_CHOICES
+from ..core.errors import ConfigError
 
 __all__ = ["TrainConfig", "load_config", "parse_overrides"]
 
 #: common names from other toolkits, used only to suggest the right key
-_SYNONYMS = {"learning_rate": "lr", "learning_rat": "lr", "bs": "batch_size", "batch": "batch_size",
+_SYNONYMS = {"learning_rate": "lr", "bs": "batch_size", "batch": "batch_size",
              "max_epochs": "epochs", "nepochs": "epochs", "arch": "model", "dataset": "data",
              "dataset_dir": "data", "crop": "crop_size", "base_size": "crop_size", "wd": "weight_decay"}
 
@@ -88,8 +89,9 @@ class TrainConfig:
         for key, value in values.items():
             key = key.replace("-", "_")
             if key not in known:
-                close = [_SYNONYMS[key]] if key in _SYNONYMS else difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                # a misspelt synonym ("learning_rat") suggests the key its synonym stands for
+                close = difflib.get_close_matches(key, [*known, *_SYNONYMS], n=1)
+                hint = f"; did you mean {_SYNONYMS.get(close[0], close[0])!r}?" if close else ""
                 raise ConfigError(f"{source}: unknown key {key!r}{hint}")
             setattr(self, key, _coerce(key, value, getattr(self, key), known[key].type, source))
         self.validate()
@@ -103,7 +105,7 @@ class TrainConfig:
             (0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)"),
             (0 <= self.target_crop_prob <= 1, "target_crop_prob must be in [0, 1]"),
             (self.crop_size >= 16, "crop_size must be >= 16"),
-            (self.amp in ("auto", "bf16", "fp16", "none"), "amp must be auto, bf16, fp16 or none"),
+            (self.amp in AMP_CHOICES, f"amp must be one of {', '.join(AMP_CHOICES)}"),
             (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
             (self.scheduler in ("constant", "cosine", "multistep"), "scheduler must be constant, cosine or multistep"),
             (self.val_every >= 1, "val_every must be >= 1"),

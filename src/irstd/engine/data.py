@@ -19,6 +19,7 @@ from ..data import (
     open_synthetic,
     pad_collate,
 )
+from ..core.seeding import epoch_seed
 from .config import TrainConfig
 
 __all__ = ["TrainData", "build_train_val"]
@@ -42,7 +43,7 @@ class TrainData:
         """Shuffled loader whose order depends only on (seed, epoch)."""
         return build_loader(
             self.train, self.cfg.batch_size, shuffle=True, num_workers=self.cfg.num_workers,
-            seed=self.cfg.seed * 100_003 + epoch, drop_last=len(self.train) > self.cfg.batch_size,
+            seed=epoch_seed(self.cfg.seed, epoch), drop_last=len(self.train) > self.cfg.batch_size,
             device=self.device,
         )
 

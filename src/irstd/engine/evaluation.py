@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.device import resolve_amp, resolve_device
+from ..core.errors import ConfigError, DataError
+from ..core.files import atomic_write_text
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
-from ..errors import ConfigError, DataError
+from ..inference import ModelRunner, load_predictor_model, resolve_mode
 from ..metrics import SegMetrics, SegResult, SweepResult, ThresholdSweep
-from .checkpoint import atomic_write
-from .runtime import resolve_amp, resolve_device
+from ..visualize import plot_sweep
 from .trainer import evaluate
 
-__all__ = ["EvalReport", "evaluate_checkpoint"]
+__all__ = ["EvalReport", "evaluate_model", "evaluate_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +75,16 @@ class EvalReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = [out_dir / "metrics.json", out_dir / "metrics.md", out_dir / "per_image.csv"]
-        atomic_write(written[0], lambda t: Path(t).write_text(json.dumps(self.as_dict(), indent=2, default=_json_default)))
-        atomic_write(written[1], lambda t: Path(t).write_text(self.to_markdown()))
+        atomic_write_text(written[0], json.dumps(self.as_dict(), indent=2, default=_json_default))
+        atomic_write_text(written[1], self.to_markdown())
         if self.per_image:
             keys = list(self.per_image[0])
             rows = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in self.per_image]
-            atomic_write(written[2], lambda t: Path(t).write_text("\n".join(rows) + "\n"))
+            atomic_write_text(written[2], "\n".join(rows) + "\n")
         if self.sweep is not None:
-            written.append(_plot_sweep(self.sweep, out_dir / "sweep.png", self.model))
+            sw = self.sweep
+            plot_sweep(sw.fa, sw.pd, sw.recall, sw.precision, out_dir / "sweep.png", title=self.model, pr_auc=sw.pr_auc())
+            written.append(out_dir / "sweep.png")
         return written
 
 
@@ -90,32 +94,12 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
-def _plot_sweep(sweep: SweepResult, path: Path, title: str) -> Path:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed: no sweep plot (pip install matplotlib)")
-        return path
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(sweep.fa, sweep.pd, "o-")
-    a.set_xlabel("Fa (×1e-6)")
-    a.set_ylabel("Pd")
-    a.set_title("Pd–Fa over thresholds")
-    b.plot(sweep.recall, sweep.precision, "o-")
-    b.set_xlabel("pixel recall")
-    b.set_ylabel("pixel precision")
-    b.set_title(f"PR (AUC {sweep.pr_auc():.3f})")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+def evaluate_checkpoint(spec: str | Path, data: str | Path | None = None, **kwargs: Any) -> EvalReport:
+    """Score a checkpoint file (or a classical detector named ``spec``) on ``data``; see :func:`evaluate_model`."""
+    return evaluate_model(load_predictor_model(spec, "cpu"), data, **kwargs)
 
 
-def evaluate_checkpoint(
+def evaluate_model(
     model: torch.nn.Module,
     data: str | Path | None = None,
     *,
@@ -135,7 +119,7 @@ def evaluate_checkpoint(
     synthetic_seed: int = 0,
     progress: bool = False,
 ) -> EvalReport:
-    """Score ``model`` (from :func:`irstd.engine.load_model` or a classical detector) on ``data``.
+    """Score ``model`` (from :func:`irstd.models.load_model` or a classical detector) on ``data``.
 
     ``data=None`` scores the synthetic test scenes (a random stream disjoint from training and validation).
     The model's stored normalisation is used; a model without one (classical) uses the dataset's.
@@ -143,24 +127,16 @@ def evaluate_checkpoint(
     ``"fast"`` runs the predictor's fast mode (``irstd.inference``; ``amp`` picks its dtype, default
     the device's best). Scores of record use fp32.
     """
-    from ..inference import ModelRunner, resolve_mode  # inference imports the engine: import late
-
     dev = resolve_device(device)
     model = model.to(dev).eval()
-    norm = getattr(model, "normalization", None)
-    if data is None:
-        dataset = open_synthetic("test", synthetic_n, synthetic_seed, normalization=norm)
-        data_name, split_name, skipped = "synthetic", f"test (seed {synthetic_seed})", 0
-    else:
-        dataset = open_dataset(
-            data, split=split, split_file=split_file, mask_dir=mask_dir, skip_invalid=skip_invalid, normalization=norm
-        )
-        data_name, split_name, skipped = str(data), str(split_file or split), dataset.skipped
-    if len(dataset) == 0:
-        raise DataError(f"{data_name} [{split_name}]: no images to evaluate")
+    dataset, data_name, split_name, skipped = _open_eval_data(
+        data, getattr(model, "normalization", None), split=split, split_file=split_file, mask_dir=mask_dir,
+        skip_invalid=skip_invalid, synthetic_n=synthetic_n, synthetic_seed=synthetic_seed,
+    )
     loader = build_loader(
         dataset, batch_size, shuffle=False, num_workers=num_workers, collate_fn=pad_collate(model.stride), device=str(dev)
     )
+    net, amp_dtype, label = _network(model, dev, precision, amp)
     metrics = SegMetrics(threshold=threshold)
     sweeper = ThresholdSweep() if sweep else None
     names: list[str] = []
@@ -175,14 +151,6 @@ def evaluate_checkpoint(
         if mask_dir_out is not None:
             save_mask(mask_dir_out / f"{name}.png", (torch.sigmoid(logits[0]) > threshold).numpy())
 
-    if precision == "fast":
-        mode = resolve_mode("fast", dev, amp=amp)
-        net, amp_dtype, label = ModelRunner(model, dev, mode), None, mode.label()
-    elif precision == "fp32":
-        net, amp_dtype = model, resolve_amp(amp or "none", dev)
-        label = "fp32 eager" if amp_dtype is None else f"eager under {str(amp_dtype).replace('torch.', '')} autocast"
-    else:
-        raise ConfigError(f"precision must be fp32 or fast, got {precision!r}")
     result = evaluate(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=on_image, progress=progress)
     per_image = [
         {"name": n, "iou": c.iou, "n_targets": c.n_targets, "n_detected": c.n_matched_targets, "fa_pixels": c.fa_pixels}
@@ -192,3 +160,32 @@ def evaluate_checkpoint(
         result, getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
         per_image, sweeper.compute() if sweeper else None, label,
     )
+
+
+def _open_eval_data(data: str | Path | None, norm: tuple[float, float] | None, *, split: str,
+                    split_file: str | Path | None, mask_dir: str | Path | None, skip_invalid: bool,
+                    synthetic_n: int, synthetic_seed: int):
+    """(dataset, data name, split name, images skipped as invalid) of what is scored."""
+    if data is None:
+        dataset = open_synthetic("test", synthetic_n, synthetic_seed, normalization=norm)
+        data_name, split_name, skipped = "synthetic", f"test (seed {synthetic_seed})", 0
+    else:
+        dataset = open_dataset(
+            data, split=split, split_file=split_file, mask_dir=mask_dir, skip_invalid=skip_invalid, normalization=norm
+        )
+        data_name, split_name, skipped = str(data), str(split_file or split), dataset.skipped
+    if len(dataset) == 0:
+        raise DataError(f"{data_name} [{split_name}]: no images to evaluate")
+    return dataset, data_name, split_name, skipped
+
+
+def _network(model: torch.nn.Module, dev: torch.device, precision: str, amp: str | None):
+    """(callable to score, autocast dtype for the evaluation loop, label of how it runs)."""
+    if precision == "fast":
+        mode = resolve_mode("fast", dev, amp=amp)
+        return ModelRunner(model, dev, mode), None, mode.label()
+    if precision == "fp32":
+        amp_dtype = resolve_amp(amp or "none", dev)
+        label = "fp32 eager" if amp_dtype is None else f"eager under {str(amp_dtype).replace('torch.', '')} autocast"
+        return model, amp_dtype, label
+    raise ConfigError(f"precision must be fp32 or fast, got {precision!r}")

@@ -26,19 +26,22 @@ import torch
 import torch.nn as nn
 import yaml
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, ConfigError
+from ..core.device import autocast, resolve_amp, resolve_device
+from ..core.distributed import is_main_process
+from ..core.errors import CheckpointError, ConfigError
+from ..core.files import atomic_write, atomic_write_text
+from ..core.padding import crop_to
+from ..core.progress import progress_bar
+from ..core.seeding import epoch_seed, seed_everything
 from ..losses import ModelLoss
 from ..metrics import SegMetrics, SegResult
 from ..models import create_model, main_logits
-from ..padding import crop_to
-from .checkpoint import atomic_write, load_model, read_checkpoint, save_checkpoint
+from ..models.checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import build_train_val
-from .runtime import autocast, resolve_amp, resolve_device, seed_everything
+from .data import TrainData, build_train_val
 
-__all__ = ["train_one_epoch", "evaluate", "fit", "FitResult", "build_optimizer", "build_scheduler"]
+__all__ = ["train_one_epoch", "evaluate", "fit", "FitResult", "build_optimizer", "build_scheduler", "load_run_config"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ def train_one_epoch(
     """One pass over ``loader``; returns mean loss, images/s and seconds."""
     model.train()
     total, n_images, start = 0.0, 0, time.perf_counter()
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(loader, enabled=progress, desc=desc, leave=False)
     for batch in bar:
         images = batch["image"].to(device, non_blocking=True)  # (B, 1, crop, crop)
         masks = batch["mask"].to(device, non_blocking=True)
@@ -148,7 +151,7 @@ def evaluate(
     if isinstance(model, nn.Module):
         model.eval()
     metrics = SegMetrics() if metrics is None else metrics  # an empty SegMetrics is falsy (__len__)
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True):
+    for batch in progress_bar(loader, enabled=progress, desc=desc, leave=False):
         images = batch["image"].to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -178,11 +181,55 @@ def _state_path(ckpt: Path) -> Path:
     return ckpt.with_suffix(".state.pt")
 
 
+@dataclass
+class _Run:
+    """Everything one training run holds between epochs."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    model: nn.Module
+    data: TrainData
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler | None
+    start_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.safetensors"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.safetensors"
+
+
 def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
     """Train ``cfg.model`` on ``cfg.data`` (or synthetic data), validating every ``val_every`` epochs.
 
     ``resume``: a run folder (or its ``last.safetensors``) to continue exactly where it stopped.
+    Files are written by the main process only.
     """
+    run = _start_run(cfg, resume)
+    log.info(
+        "training %s on %s (%d train / %d val images) on %s, amp=%s, run folder %s",
+        cfg.model, run.data.description, len(run.data.train), len(run.data.val), run.device, run.amp_dtype, run.run_dir,
+    )
+    for epoch in range(run.start_epoch, cfg.epochs):
+        row = _run_epoch(run, epoch)
+        run.history.append(row)
+        log.info(_format_row(row))
+        if is_main_process():
+            _save_epoch(run, epoch, row)
+    return FitResult(run.run_dir, run.best_path, run.last_path, run.best, run.history)
+
+
+def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
+    """Build the model, data, optimiser and schedule; restore them when resuming."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -193,59 +240,68 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
     run_dir, start_epoch, state = _prepare_run(cfg, resume)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = ModelLoss(cfg.loss, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight)
     optimizer = build_optimizer(cfg, model.parameters())
-    scheduler = build_scheduler(cfg, optimizer)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    history: list[dict[str, Any]] = []
-    best = {"val_iou": -1.0}
-    if state is not None:
-        weights, _ = read_checkpoint(run_dir / "last.safetensors")
-        model.load_state_dict(weights)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history, best = state["history"], state["best"]
-        log.info("resumed %s at epoch %d", run_dir, start_epoch)
-    log.info(
-        "training %s on %s (%d train / %d val images) on %s, amp=%s, run folder %s",
-        cfg.model, data.description, len(data.train), len(data.val), device, amp_dtype, run_dir,
+    run = _Run(
+        cfg, run_dir, device, amp_dtype, model, data,
+        ModelLoss(cfg.loss, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight),
+        optimizer, build_scheduler(cfg, optimizer),
+        torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None, start_epoch,
     )
-    last_path, best_path = run_dir / "last.safetensors", run_dir / "best.safetensors"
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_everything(cfg.seed * 100_003 + epoch)  # exact resume: each epoch's randomness depends on (seed, epoch) only
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-        stats = train_one_epoch(
-            model, data.train_loader(epoch), optimizer, loss_fn, device,
-            amp_dtype=amp_dtype, scaler=scaler, grad_clip=cfg.grad_clip, channels_last=cfg.channels_last,
-            progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-        )
-        scheduler.step()
-        row.update({"loss": stats["loss"], "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]})
-        is_last = epoch + 1 == cfg.epochs
-        if len(data.val) and ((epoch + 1) % cfg.val_every == 0 or is_last):
-            result = evaluate(model, data.val_loader(), device, amp_dtype=amp_dtype, channels_last=cfg.channels_last)
-            row.update({f"val_{k}": v for k, v in result.as_dict().items()})
-        history.append(row)
-        log.info(_format_row(row))
-        meta_metrics = {k: v for k, v in row.items() if k.startswith("val_")}
-        save_checkpoint(last_path, model, normalization=data.normalization, config=cfg.to_dict(), metrics=meta_metrics, epoch=epoch + 1)
-        val_iou = row.get("val_iou", float("nan"))
-        if not len(data.val) or (val_iou == val_iou and val_iou > best["val_iou"]):
-            best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
-            save_checkpoint(best_path, model, normalization=data.normalization, config=cfg.to_dict(), metrics=best, epoch=epoch + 1)
-        train_state = {
-            "epoch": epoch + 1,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "history": history,
-            "best": best,
-        }
-        atomic_write(_state_path(last_path), lambda tmp: torch.save(train_state, tmp))
-        _write_logs(run_dir, history)
-    return FitResult(run_dir, best_path, last_path, best, history)
+    if state is not None:
+        _restore(run, state)
+    return run
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    """Load the weights, optimiser, schedule, scaler and history saved after the last finished epoch."""
+    weights, _ = read_checkpoint(run.last_path)
+    run.model.load_state_dict(weights)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if run.scaler is not None and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    run.history, run.best = state["history"], state["best"]
+    log.info("resumed %s at epoch %d", run.run_dir, run.start_epoch)
+
+
+def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """Train one epoch (then validate when due); returns the epoch's log row."""
+    cfg = run.cfg
+    seed_everything(epoch_seed(cfg.seed, epoch))  # exact resume: each epoch's randomness depends on (seed, epoch) only
+    row: dict[str, Any] = {"epoch": epoch + 1, "lr": run.optimizer.param_groups[0]["lr"]}
+    stats = train_one_epoch(
+        run.model, run.data.train_loader(epoch), run.optimizer, run.loss_fn, run.device,
+        amp_dtype=run.amp_dtype, scaler=run.scaler, grad_clip=cfg.grad_clip, channels_last=cfg.channels_last,
+        progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+    )
+    run.scheduler.step()
+    row.update({"loss": stats["loss"], "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]})
+    if len(run.data.val) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+        result = evaluate(run.model, run.data.val_loader(), run.device, amp_dtype=run.amp_dtype,
+                          channels_last=cfg.channels_last)
+        row.update({f"val_{k}": v for k, v in result.as_dict().items()})
+    return row
+
+
+def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
+    """Write last (and best, when validation improved), the resume state and the logs."""
+    cfg, norm = run.cfg.to_dict(), run.data.normalization
+    meta_metrics = {k: v for k, v in row.items() if k.startswith("val_")}
+    save_checkpoint(run.last_path, run.model, normalization=norm, config=cfg, metrics=meta_metrics, epoch=epoch + 1)
+    val_iou = row.get("val_iou", float("nan"))
+    if not len(run.data.val) or (val_iou == val_iou and val_iou > run.best["val_iou"]):
+        run.best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
+        save_checkpoint(run.best_path, run.model, normalization=norm, config=cfg, metrics=run.best, epoch=epoch + 1)
+    train_state = {
+        "epoch": epoch + 1,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict() if run.scaler is not None else None,
+        "history": run.history,
+        "best": run.best,
+    }
+    atomic_write(_state_path(run.last_path), lambda tmp: torch.save(train_state, tmp))
+    _write_logs(run.run_dir, run.history)
 
 
 def _prepare_run(cfg: TrainConfig, resume: str | Path | None) -> tuple[Path, int, dict[str, Any] | None]:
@@ -255,8 +311,9 @@ def _prepare_run(cfg: TrainConfig, resume: str | Path | None) -> tuple[Path, int
         run_dir = Path(cfg.out) / name
         if (run_dir / "last.safetensors").exists():
             raise ConfigError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False)))
+        if is_main_process():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         return run_dir, 0, None
     resume = Path(resume)
     run_dir = resume.parent if resume.is_file() else resume
@@ -278,7 +335,7 @@ def _format_row(row: dict[str, Any]) -> str:
 
 def _write_logs(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Rewrite log.jsonl and log.csv from the whole history (small; keeps resume consistent)."""
-    atomic_write(run_dir / "log.jsonl", lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in history)))
+    atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     keys = list(dict.fromkeys(k for r in history for k in r))
 
     def write_csv(tmp: str) -> None:
@@ -297,6 +354,3 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
         raise CheckpointError(f"{path} not found (is {run_dir} a run folder?)")
     return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {}, str(path))
 
-
-# re-exported for users of the engine
-__all__ += ["load_model", "load_run_config"]

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 import numpy as np
 import torch
 
-from irstd.errors import ConfigError
+from ..core.errors import ConfigError
 from ..core.components import connected_components
 from .counting import COUNT_FIELDS, ImageCounts, check_connectivity, counts_to_rows, counts_with_gt
 from .curves import SweepResult

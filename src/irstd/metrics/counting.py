@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from irstd.errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError
 from ..core.components import CONNECTIVITIES, Components, connected_components
 
 __all__ = ["COUNT_FIELDS", "ImageCounts", "counts_to_rows", "image_counts", "match_targets"]

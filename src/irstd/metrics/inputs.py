@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from irstd.errors import ConfigError, DataError
+from ..core.errors import ConfigError, DataError
 
 __all__ = ["ArrayLike", "check_inputs", "paired", "probabilities"]
 

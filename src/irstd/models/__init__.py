@@ -10,6 +10,7 @@ import pkgutil
 
 from ._registry import ModelEntry, create_model, get_model_entry, is_model, list_models, register_model
 from .base import IRSTDModel, main_logits
+from .checkpoint import FORMAT_VERSION, load_model, model_metadata, read_checkpoint, save_checkpoint
 
 for _info in pkgutil.iter_modules(__path__):
     # networks are top-level modules; subpackages (``layers``) hold building blocks and register nothing
@@ -17,12 +18,17 @@ for _info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
+    "FORMAT_VERSION",
     "IRSTDModel",
     "ModelEntry",
     "create_model",
     "get_model_entry",
     "is_model",
     "list_models",
+    "load_model",
     "main_logits",
+    "model_metadata",
+    "read_checkpoint",
     "register_model",
+    "save_checkpoint",
 ]

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from ..errors import UnknownModelError
+from ..core.errors import UnknownModelError
 
 __all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_model_entry", "is_model"]
 

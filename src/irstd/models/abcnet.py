@@ -37,7 +37,7 @@ Deviations:
 * Deep-supervision side outputs are computed in training mode only and returned as ``"aux"``;
   the evaluation forward is the main head alone.
 
-Measured at 1×1×256×256 with :mod:`irstd.profiling`: 9.09 M parameters, 5.22 GMACs (seed's Table 1:
+Measured at 1×1×256×256 with :mod:`irstd.core.profiling`: 9.09 M parameters, 5.22 GMACs (seed's Table 1:
 9.09 M, 5.31 G).
 """
 

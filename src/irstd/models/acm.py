@@ -17,7 +17,7 @@ Deviations: returns logits (the release applies a sigmoid in ``forward``); the B
 global pooling falls back to running statistics for a batch of one (:class:`PooledBatchNorm2d`),
 which PyTorch otherwise refuses; the ×4 up-sampling targets the input size exactly.
 
-Counts (``irstd.profiling``, 1×1×256×256): 0.398 M params, 0.343 GMACs, against the standard
+Counts (``irstd.core.profiling``, 1×1×256×256): 0.398 M params, 0.343 GMACs, against the standard
 config's published 0.398 M / 0.40 G. That 0.40 "GFLOPs" comes from thop, which charges a stride-2
 transposed convolution for every *output* pixel, i.e. 4× its true multiply-accumulates; adding
 that surplus (0.050 G) to our count gives 0.394 G. The seed's Table 1 quotes 1.54 M / 1.31 G

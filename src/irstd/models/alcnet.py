@@ -20,7 +20,7 @@ Deviations: returns logits; the cyclic shift is ``torch.roll``, which equals the
 slice-and-concatenate for shifts smaller than the map and stays defined (modular) for larger
 shifts (deep maps of small inputs); up-sampling targets exact sizes.
 
-Configurations and counts (``irstd.profiling``, 1×1×256×256):
+Configurations and counts (``irstd.core.profiling``, 1×1×256×256):
 
 * ``alcnet`` (``stem="full"``, the release): 0.372 M params, 3.57 GMACs. The seed's Table 1
   lists 0.37 M / 4.34 G for ALCNet: the parameter count identifies this network, but its MACs
@@ -46,7 +46,20 @@ from .layers.attention import PointwiseAttention
 from .layers.conv import ConvBNAct, upsample_like
 from .layers.resunet import DeepStem, FCNHead, res_stage
 
-__all__ = ["patch_contrast", "multiscale_patch_contrast", "BLAM", "ALCNet"]
+__all__ = ["cyclic_shift", "patch_contrast", "multiscale_patch_contrast", "BLAM", "ALCNet"]
+
+
+def cyclic_shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``torch.roll(x, (dy, dx), dims=(2, 3))`` as two index gathers, for any shift and map size.
+
+    The indices ``(i - d) mod n`` are computed from the map's own size, so an exported ONNX graph
+    stays right at every input size; ``torch.roll``'s export assumes ``|shift| < size`` and gives
+    wrong values on maps smaller than the shift (a 16×16 map with shift 17).
+    """
+    h, w = x.shape[-2:]
+    rows = torch.remainder(torch.arange(h, device=x.device) - dy, h)  # (H,) source row of each output row
+    cols = torch.remainder(torch.arange(w, device=x.device) - dx, w)  # (W,)
+    return x.index_select(2, rows).index_select(3, cols)
 
 
 def patch_contrast(x: torch.Tensor, shift: int) -> torch.Tensor:
@@ -60,8 +73,8 @@ def patch_contrast(x: torch.Tensor, shift: int) -> torch.Tensor:
     directions = ((1, 1), (1, 0), (1, -1), (0, -1))
     out = None
     for dy, dx in directions:
-        a = torch.roll(x, shifts=(-dy * shift, -dx * shift), dims=(2, 3)) - x
-        b = torch.roll(x, shifts=(dy * shift, dx * shift), dims=(2, 3)) - x
+        a = cyclic_shift(x, -dy * shift, -dx * shift) - x
+        b = cyclic_shift(x, dy * shift, dx * shift) - x
         s = a * b
         out = s if out is None else torch.minimum(out, s)
     return out

@@ -26,7 +26,7 @@ __all__ = ["IRSTDModel", "main_logits"]
 class IRSTDModel(nn.Module):
     """Base class: holds the stride and the output contract; subclasses wire the parts."""
 
-    #: H and W of the input must be multiples of this (callers pad with :func:`irstd.padding.pad_to_multiple`).
+    #: H and W of the input must be multiples of this (callers pad with :func:`irstd.core.padding.pad_to_multiple`).
     stride: int = 16
     #: names of extra outputs returned in training mode, e.g. ("aux",) or ("edge",)
     extra_outputs: tuple[str, ...] = ()
@@ -46,7 +46,7 @@ class IRSTDModel(nn.Module):
         if h % self.stride or w % self.stride:
             raise ValueError(
                 f"{type(self).__name__} needs H and W to be multiples of {self.stride}, got {h}x{w}; "
-                "pad with irstd.padding.pad_to_multiple and crop back"
+                "pad with irstd.core.padding.pad_to_multiple and crop back"
             )
 
 

@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ._registry import register_model
 from .base import IRSTDModel
 

@@ -28,7 +28,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 from ._registry import register_model
 from .classical import ClassicalDetector
 

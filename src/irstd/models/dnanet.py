@@ -23,7 +23,7 @@ Deviations: logits instead of sigmoids; convolutions followed by BatchNorm carry
 (redundant before BN; 4.4 k fewer parameters); bilinear resampling targets exact sizes with
 ``align_corners=True`` as in the release.
 
-Counts (``irstd.profiling``, 1×1×256×256, eval mode, so without the auxiliary heads' MACs):
+Counts (``irstd.core.profiling``, 1×1×256×256, eval mode, so without the auxiliary heads' MACs):
 4.692 M params (+ the 4.4 k dropped biases = the published 4.697 M), 13.91 GMACs; published
 4.70 M / 14.28 G (thop, which also charges BatchNorm and up-sampling arithmetic).
 """

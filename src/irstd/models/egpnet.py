@@ -27,7 +27,7 @@ Deviations: the whole structure is a reconstruction (see above): branch dilation
 window and gating, the Sobel cue and the EIRM's gating are our choices, not published details.
 The edge output is returned in training mode only, as the model contract requires.
 
-Measured at 1×1×256×256 with :mod:`irstd.profiling`: 3.54 M parameters, 19.58 GMACs.
+Measured at 1×1×256×256 with :mod:`irstd.core.profiling`: 3.54 M parameters, 19.58 GMACs.
 """
 
 from __future__ import annotations

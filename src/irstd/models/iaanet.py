@@ -41,7 +41,7 @@ Deviations (each needed for the project's model contract or for a well-defined o
 * No "fast" inference mode (the paper's option to compute semantic features on crops only): the
   coarse map needs them on the whole frame.
 
-Measured at 1×1×256×256 with :mod:`irstd.profiling`: 14.04 M parameters, 439.8 GMACs (seed's Table 1:
+Measured at 1×1×256×256 with :mod:`irstd.core.profiling`: 14.04 M parameters, 439.8 GMACs (seed's Table 1:
 14.05 M, 436.79 G); 428 G of it is the full-resolution semantic stack and 1.7 G the proposal trunk, the
 rest depends on how many pixels the proposals cover (at most ``max_regions · region_size²`` = 2 880
 tokens, which would give ≈ 460 G).

@@ -27,7 +27,7 @@ modulation, as the release's ``DeformConvPack``) instead of the compiled DCNv2 e
 image gradient is taken on channel 0 (the release's one channel); modules that the release
 defines but never calls in ``forward`` are left out.
 
-Counts (``irstd.profiling``, 1×1×256×256): 0.986 M params, 31.12 GMACs (convolutions including
+Counts (``irstd.core.profiling``, 1×1×256×256): 0.986 M params, 31.12 GMACs (convolutions including
 the three gated 1×1 convs, the deformable convolutions' weighted sums, transposed convolutions at
 their true cost). The seed's 1.09 M also counts 0.104 M parameters of modules the release builds
 but never calls (a second edge branch ``res1-3``/``d1-3``/``gate1-3``, ``head2``, ``SA``,

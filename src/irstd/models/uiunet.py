@@ -26,7 +26,7 @@ running statistics for a batch of one; bilinear up-sampling with ``align_corners
 targets the exact skip size. Stride 32: H and W must be multiples of 32; training with batch 1
 needs H, W ≥ 64 (BatchNorm needs more than one value per channel at H/32).
 
-Counts (``irstd.profiling``, 1×1×256×256): 50.526 M params (+ the 14.4 k dropped biases = the
+Counts (``irstd.core.profiling``, 1×1×256×256): 50.526 M params (+ the 14.4 k dropped biases = the
 published 50.540 M), 54.22 GMACs; published 50.54 M / 54.50 G (thop, which also charges
 BatchNorm and up-sampling arithmetic).
 """

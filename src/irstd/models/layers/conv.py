@@ -85,9 +85,12 @@ def resize(x: torch.Tensor, size: Sequence[int], mode: str = "bilinear", align_c
     ``align_corners`` applies to the linear modes only (DNANet's and ISNet's releases use ``True``
     in places; everything else ``False``).
     """
-    size = tuple(int(s) for s in size)
-    if tuple(x.shape[-2:]) == size:
-        return x
+    if not torch.jit.is_tracing():
+        size = tuple(int(s) for s in size)
+        if tuple(x.shape[-2:]) == size:
+            return x
+    # under an ONNX trace ``size`` stays the traced shape of the reference (no ints, no shortcut), so
+    # the exported graph resizes to whatever size the input has; a same-size interpolation is exact
     kw = {"align_corners": align_corners} if mode in ("bilinear", "bicubic") else {}
     return F.interpolate(x, size=size, mode=mode, **kw)
 

@@ -1,46 +1,46 @@
-"""Checkpoints that rebuild their model alone.
+"""Checkpoints that rebuild their model alone, and the metadata every saved model carries.
 
 A checkpoint is a safetensors file: the weights, plus one metadata entry ``irstd`` holding JSON with the
 model name and arguments, the input normalisation, the stride, the training config, metrics and library
-versions. :func:`load_model` needs nothing else. Training state for ``--resume`` (optimizer, scheduler,
-epoch) lives beside it in ``<name>.state.pt``. Every write goes to a temporary file first and is renamed,
-so a crash never leaves a half-written checkpoint.
+versions. :func:`load_model` needs nothing else. :func:`model_metadata` is the part that describes the
+model itself; ONNX files written by :mod:`irstd.export` carry the same dictionary. Every write goes to a
+temporary file first and is renamed, so a crash never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
-from ..errors import CheckpointError
-from ..models import create_model
+from ..core.errors import CheckpointError
+from ..core.files import atomic_write
+from ..core.version import __version__
+from ._registry import create_model
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "atomic_write", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def model_metadata(model: nn.Module, normalization: tuple[float, float] | None = None) -> dict[str, Any]:
+    """What a saved model needs to be rebuilt and used alone: name, arguments, normalisation, stride,
+    input channels, versions. ``normalization`` defaults to ``model.normalization`` (None if absent)."""
+    norm = normalization if normalization is not None else getattr(model, "normalization", None)
+    return {
+        "model_name": getattr(model, "model_name", None),
+        "model_kwargs": getattr(model, "model_kwargs", {}),
+        "normalization": [float(norm[0]), float(norm[1])] if norm is not None else None,
+        "stride": int(getattr(model, "stride", 1)),
+        "in_chans": int(getattr(model, "in_chans", 1)),
+        "irstd_version": __version__,
+        "torch_version": torch.__version__,
+    }
 
 
 def save_checkpoint(
@@ -55,16 +55,10 @@ def save_checkpoint(
     """Write ``model``'s weights and everything needed to rebuild and use it."""
     meta = {
         "format_version": FORMAT_VERSION,
-        "model_name": getattr(model, "model_name", None),
-        "model_kwargs": getattr(model, "model_kwargs", {}),
-        "normalization": [float(normalization[0]), float(normalization[1])],
-        "stride": int(getattr(model, "stride", 1)),
-        "in_chans": int(getattr(model, "in_chans", 1)),
+        **model_metadata(model, normalization),
         "config": config or {},
         "metrics": metrics or {},
         "epoch": epoch,
-        "irstd_version": __version__,
-        "torch_version": torch.__version__,
     }
     if meta["model_name"] is None:
         raise CheckpointError("model was not built with irstd.models.create_model (no model_name to record)")
@@ -79,8 +73,6 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("irstd")
         state = load_file(str(path))

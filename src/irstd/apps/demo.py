@@ -10,17 +10,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from ..core.device import cpu_supports_bf16
+from ..data.synthetic import generate_scene
+from ..engine.config import TrainConfig
+from ..engine.evaluation import EvalReport, evaluate_model
+from ..engine.trainer import FitResult, fit
+from ..inference import Prediction, Predictor
+from ..models import load_model
+from ..visualize import draw_overlay
 
-from .data.synthetic import generate_scene
-from .engine.checkpoint import load_model
-from .engine.config import TrainConfig
-from .engine.evaluation import EvalReport, evaluate_checkpoint
-from .engine.trainer import FitResult, fit
-from .inference import Prediction, Predictor
-from .visualize import draw_overlay
-
-__all__ = ["DemoResult", "demo_config", "run_demo", "cpu_has_fast_bf16"]
+__all__ = ["DemoResult", "demo_config", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +27,9 @@ log = logging.getLogger(__name__)
 DETECT_STREAM = 3
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has bf16 instructions (AVX512-BF16 / AMX), where bf16 autocast pays off."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def demo_config(out: str | Path = "runs", epochs: int = 12, model: str = "sgem_unet") -> TrainConfig:
     """The demo's training recipe: small target-centred crops, bf16 + channels_last where the CPU has bf16."""
-    fast = cpu_has_fast_bf16()
+    fast = cpu_supports_bf16()
     return TrainConfig(
         model=model,
         data=None,
@@ -79,7 +70,7 @@ def run_demo(cfg: TrainConfig | None = None, test_images: int = 50) -> DemoResul
     result = fit(cfg)
     model = load_model(result.best_path)
     amp = cfg.amp if cfg.amp != "auto" else "none"
-    report = evaluate_checkpoint(model, None, synthetic_n=test_images, synthetic_seed=cfg.synthetic_seed, amp=amp)
+    report = evaluate_model(model, None, synthetic_n=test_images, synthetic_seed=cfg.synthetic_seed, amp=amp)
     report.save(result.run_dir / "eval-synthetic")
     frame, gt, _ = generate_scene((cfg.synthetic_seed, DETECT_STREAM, 0))
     prediction = Predictor(model, device="cpu", amp=amp).predict(frame)[0]

@@ -26,9 +26,9 @@ def draw_overlay(
     gt: np.ndarray | None = None,
     scale: int = 1,
 ) -> Image.Image:
-    """RGB image: the stretched frame, predicted mask tinted red, ground truth outlined green, boxes red.
+    """RGB image: the stretched frame, predicted mask tinted red, ground truth tinted green, targets boxed red.
 
-    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.Target`).
+    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.targets.Target`).
     """
     gray = stretch(frame)
     rgb = np.stack([gray] * 3, axis=-1).astype(np.float32)

@@ -1,10 +1,10 @@
-"""ONNX export with dynamic batch/height/width, an ONNX Runtime parity check, and the ONNX Runtime
-backend of :class:`irstd.inference.Predictor`.
+"""ONNX export with dynamic batch/height/width and an ONNX Runtime parity check.
 
 The exported graph maps a normalised frame batch ``image`` (B, C, H, W) float32, H and W multiples of
 the model's stride, to ``logits`` (B, num_classes, H, W) float32 — the eval-mode main output, no
-sigmoid. The file carries a metadata entry ``irstd`` (JSON: model name and arguments, normalisation,
-stride, versions) so that it can be used without its checkpoint.
+sigmoid. The file carries a metadata entry ``irstd`` (JSON: :func:`irstd.models.checkpoint.model_metadata`,
+the same description a checkpoint holds) so that it can be used without its checkpoint; the ONNX
+Runtime backend :class:`irstd.inference.backends.onnx.OnnxRunner` reads it.
 
 The TorchScript-based exporter (``dynamo=False``) is used: it needs only ``onnx``, while the dynamo
 exporter also needs ``onnxscript``.
@@ -23,20 +23,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import __version__
-from .engine.checkpoint import atomic_write
-from .errors import CheckpointError, ConfigError, IRSTDError
-from .models import main_logits
-from .padding import padded_size
+from ..core.errors import CheckpointError, ConfigError, IRSTDError
+from ..core.files import atomic_write
+from ..core.padding import padded_size
+from ..inference.backends.onnx import OnnxRunner, require_onnxruntime
+from ..models import main_logits
+from ..models.checkpoint import model_metadata
 
-__all__ = [
-    "OPSET",
-    "export_onnx",
-    "check_onnx_parity",
-    "ParityResult",
-    "OnnxRunner",
-    "require_onnxruntime",
-]
+__all__ = ["OPSET", "ATOL", "RTOL", "export_onnx", "check_onnx_parity", "ParityResult"]
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +38,6 @@ OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
 #: parity tolerance: |onnx − torch| ≤ ATOL + RTOL · max|torch| on every logit (fp32 on both sides)
 ATOL, RTOL = 1e-4, 1e-4
-
-
-def require_onnxruntime():
-    """The ``onnxruntime`` module, or an :class:`IRSTDError` telling how to install it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise IRSTDError("onnxruntime is not installed: pip install 'sgem-irstd[export]'") from None
-    return onnxruntime
 
 
 class _Logits(nn.Module):
@@ -64,20 +49,6 @@ class _Logits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return main_logits(self.model(x))
-
-
-def model_metadata(model: nn.Module) -> dict[str, Any]:
-    """What an ONNX file needs to be used alone: name, arguments, normalisation, stride, versions."""
-    norm = getattr(model, "normalization", None)
-    return {
-        "model_name": getattr(model, "model_name", None),
-        "model_kwargs": getattr(model, "model_kwargs", {}),
-        "normalization": [float(norm[0]), float(norm[1])] if norm is not None else None,
-        "stride": int(getattr(model, "stride", 1)),
-        "in_chans": int(getattr(model, "in_chans", 1)),
-        "irstd_version": __version__,
-        "torch_version": torch.__version__,
-    }
 
 
 def export_onnx(
@@ -132,45 +103,6 @@ def export_onnx(
         model.train(was_training)
     log.info("wrote %s (%.1f MB, opset %d)", path, path.stat().st_size / 2**20, opset)
     return path
-
-
-class OnnxRunner:
-    """An ONNX Runtime session with the :class:`irstd.inference.ModelRunner` interface:
-    ``runner(x)`` maps a (B, C, H, W) float32 tensor to float32 logits on the CPU.
-
-    ``threads`` defaults to torch's intra-op thread count, so both runtimes use the same cores.
-    ``spinning=False`` (default) makes ONNX Runtime's idle worker threads sleep instead of spinning
-    after each call: spinning threads would steal the cores from PyTorch work in the same process.
-    """
-
-    def __init__(
-        self, path: str | Path, *, threads: int | None = None, providers: Sequence[str] | None = None,
-        spinning: bool = False,
-    ) -> None:
-        ort = require_onnxruntime()
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"ONNX file not found: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=list(providers or ["CPUExecutionProvider"]))
-        except Exception as exc:  # noqa: BLE001 — onnxruntime raises its own, unexported error types
-            raise CheckpointError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
-        self.path = path
-        raw = self.session.get_modelmeta().custom_metadata_map.get("irstd")
-        self.metadata: dict[str, Any] = json.loads(raw) if raw else {}
-        self.stride = int(self.metadata.get("stride", 1))
-        norm = self.metadata.get("normalization")
-        self.normalization = (float(norm[0]), float(norm[1])) if norm else None
-        self.input_name = self.session.get_inputs()[0].name
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
 
 
 @dataclass

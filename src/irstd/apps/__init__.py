@@ -1,0 +1,1 @@
+"""Applications built on the library (the main job's demo); the CLI gives each a command."""

@@ -1,0 +1,56 @@
+"""Options and defaults shared by several commands: one definition each."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ..core.device import AMP_CHOICES
+from ..core.errors import ConfigError
+from ..engine.config import TrainConfig
+
+#: default parent folder of run folders and of evaluations of models given by name
+RUNS_DIR = TrainConfig.out
+#: default output folder of ``irstd detect``
+DETECTIONS_DIR = "detections"
+#: default output folder of ``irstd bench``
+BENCH_DIR = "bench-results"
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+
+
+def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
+    """``--precision fp32|fast`` (fp32 by default everywhere, as in the library) and ``--amp``."""
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fast"],
+                   help="fp32 (default, the scores of record) or the device's fast mode (docs/speed.md)")
+    p.add_argument("--amp", choices=AMP_CHOICES, help=amp_help)
+
+
+def retains_memory(p: argparse.ArgumentParser) -> None:
+    """Mark a command that runs networks on large tensors: ``main`` lets its process keep freed
+    memory (:func:`irstd.core.memory.retain_freed_memory`; ``IRSTD_RETAIN_MEMORY=0`` turns it off)."""
+    p.set_defaults(retain_memory=True)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``N`` → (N, N); ``WxH`` (frame convention, width first) → (H, W)."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[x×X]\s*(\d+))?\s*", text)
+    if not m:
+        raise ConfigError(f"size must be N or WxH (e.g. 256 or 640x512), got {text!r}")
+    w = int(m.group(1))
+    h = int(m.group(2)) if m.group(2) else w
+    if h < 1 or w < 1:
+        raise ConfigError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> Path:
+    """Where a command writes what it made of model ``spec``: beside the file (its stem + ``suffix``)
+    when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a detector given by name)."""
+    path = Path(spec)
+    if path.is_file():
+        return path.with_name(path.stem + suffix) if suffix.startswith(".") else path.parent / suffix
+    return Path(fallback_parent) / f"{spec}{suffix}"

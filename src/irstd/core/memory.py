@@ -1,0 +1,73 @@
+"""glibc's memory policy for processes that own their memory (inference and benchmark commands).
+
+Process-wide, so the library never applies it on its own: the commands that gain from it
+(``irstd detect``, ``evaluate``, ``bench``, ``export``) opt in at start-up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+import os
+
+__all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim"]
+
+log = logging.getLogger(__name__)
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_retained = False
+
+
+@functools.lru_cache(maxsize=1)
+def libc_malloc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    path = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(path) if path else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def retain_freed_memory() -> bool:
+    """Let the process keep and reuse freed memory for large tensors (glibc only; returns whether set).
+
+    glibc serves blocks above its mmap threshold (at most 32 MiB) with a fresh ``mmap`` and returns
+    them on ``free``, so every large activation (a 32-channel bf16 map of a 1280×1024 frame is 84 MB)
+    is page-faulted and zeroed again on every call: at that size CPU inference cost 9 % more per
+    pixel than at 256×256 (``docs/speed.md``). This asks malloc to serve such blocks from its heap and
+    not to trim freed memory back to the system, so the second frame reuses the first one's memory,
+    as a caching allocator would. The process's memory then stays at its peak until it exits, which
+    suits an inference or benchmark process; the ``irstd`` commands that run networks do it at
+    start-up (set ``IRSTD_RETAIN_MEMORY=0`` to keep malloc's defaults). Process-wide: libraries do not call it on
+    their own, applications opt in. Same effect from outside: ``MALLOC_MMAP_MAX_=0
+    MALLOC_TRIM_THRESHOLD_=2147483647``.
+    """
+    global _retained
+    if _retained:
+        return True
+    libc = libc_malloc()
+    if libc is None:  # not glibc (musl, macOS, Windows)
+        log.debug("mallopt not available: freed memory is managed by the system allocator")
+        return False
+    # no mmap for large blocks (glibc still falls back to mmap when the heap cannot grow), no trimming
+    ok = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    _retained = ok
+    log.debug("malloc keeps freed memory: %s", ok)
+    return ok
+
+
+def memory_retained() -> bool:
+    """True once :func:`retain_freed_memory` has applied its setting in this process, or when the
+    environment sets the same glibc options."""
+    return _retained or os.environ.get("MALLOC_MMAP_MAX_") == "0"
+
+
+def malloc_trim() -> None:
+    """glibc's ``malloc_trim(0)`` (hand freed heap memory back to the OS) where available; a no-op elsewhere."""
+    libc = libc_malloc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -1,0 +1,1 @@
+"""Inference backends other than PyTorch eager: each offers the :class:`irstd.inference.runner.Runner` interface."""

@@ -1,0 +1,179 @@
+"""Run a model on raw frames: normalise, pad to the stride, predict, crop back, extract targets.
+
+:class:`Predictor` is the one inference path used by ``irstd detect``, the service and the Python API.
+Frames are 2-D arrays in their native range (8-bit, 16-bit, float); the model's normalisation (from
+its checkpoint) is applied here, so callers never normalise by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..core.device import resolve_device
+from ..core.errors import CheckpointError, ConfigError, DataError
+from ..core.padding import crop_to, pad_to_multiple
+from ..data.items import frame_normalization, normalize
+from ..models import create_model, get_model_entry, is_model, load_model
+from .backends.onnx import OnnxRunner
+from .modes import RunMode, resolve_mode
+from .runner import ModelRunner, Runner
+from .targets import Target, extract_targets
+
+__all__ = ["Prediction", "Predictor", "load_predictor_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one frame, at the frame's own size."""
+
+    prob: np.ndarray  # (H, W) float32 in [0, 1]
+    mask: np.ndarray  # (H, W) bool, prob > threshold
+    targets: list[Target] = field(default_factory=list)
+
+
+def load_predictor_model(spec: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """A checkpoint path, or the name of a classical (training-free) detector."""
+    if isinstance(spec, str) and is_model(spec) and not Path(spec).exists():
+        if get_model_entry(spec).kind != "classical":
+            raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file, not its name")
+        return create_model(spec).to(device).eval()
+    return load_model(spec, device)
+
+
+class Predictor:
+    """Batched inference on frames of any size.
+
+    Args:
+        model: a network built by ``create_model`` (eval mode is set here; never modified), or a
+            ready :class:`~irstd.inference.runner.Runner` (e.g. an ONNX Runtime session).
+        normalization: (mean, std) applied to raw frames; default: the model's (from its checkpoint),
+            or per-frame statistics for a model without one (classical detectors).
+        device: ``auto``, ``cpu``, ``cuda``… (a runner brings its own).
+        threshold: probability threshold for masks and targets.
+        precision: ``fp32`` (the reference), ``fast`` (the device's fast mode) or ``auto``; see
+            :func:`~irstd.inference.modes.resolve_mode`. Default None: ``fp32``, unless ``amp`` names a
+            reduced dtype, which asks for the fast mode in that dtype — the same default as every command.
+        amp: the fast mode's dtype: ``auto``, ``bf16``, ``fp16`` or ``none``.
+        batch_size: frames of the same size are run together, this many at a time.
+        cuda_graphs: on CUDA, replay the fast mode from CUDA graphs (one per batch shape).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Runner,
+        normalization: tuple[float, float] | None = None,
+        *,
+        device: str | torch.device = "auto",
+        threshold: float = 0.5,
+        amp: str | None = None,
+        batch_size: int = 8,
+        connectivity: int = 8,
+        precision: str | None = None,
+        cuda_graphs: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(model, nn.Module):
+            dev = resolve_device(device)
+            if precision is None:
+                precision = "fp32" if amp in (None, "none") else "auto"
+            self.model: nn.Module | None = model.to(dev).eval()
+            runner: Runner = ModelRunner(self.model, dev, resolve_mode(precision, dev, amp=amp, cuda_graphs=cuda_graphs))
+        elif isinstance(model, Runner):
+            self.model, runner = None, model
+        else:
+            raise ConfigError(f"Predictor takes an nn.Module or a runner, got {type(model).__name__}")
+        self.runner = runner
+        self.device = runner.device
+        self.stride = runner.stride
+        self.normalization = tuple(normalization) if normalization is not None else runner.normalization
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.connectivity = connectivity
+        log.debug("predictor on %s, %s", self.device, runner.label())
+
+    @property
+    def mode(self) -> RunMode | None:
+        """The PyTorch run mode (None for another backend)."""
+        return getattr(self.runner, "mode", None)
+
+    @property
+    def backend(self) -> str:
+        """``torch`` or ``onnx``."""
+        return "onnx" if isinstance(self.runner, OnnxRunner) else "torch"
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype the network runs under (None: fp32)."""
+        return self.mode.amp_dtype if self.mode is not None else None
+
+    def label(self) -> str:
+        """How the network runs, e.g. ``fp32 eager`` or ``fast (bfloat16, …)``."""
+        return self.runner.label()
+
+    @classmethod
+    def from_checkpoint(cls, spec: str | Path, **kwargs) -> "Predictor":
+        """A predictor for a checkpoint file or a classical detector's name."""
+        device = resolve_device(kwargs.pop("device", "auto"))
+        return cls(load_predictor_model(spec, device), device=device, **kwargs)
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: str | Path,
+        normalization: tuple[float, float] | None = None,
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] | None = None,
+        **kwargs,
+    ) -> "Predictor":
+        """A predictor backed by ONNX Runtime on a file written by ``irstd export``.
+
+        ``normalization`` and the stride default to the values ``irstd export`` stored in the file.
+        Outputs are computed by ONNX Runtime and copied to CPU tensors.
+        """
+        return cls(OnnxRunner(path, threads=threads, providers=providers), normalization, **kwargs)
+
+    def _normalise(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W) raw frame → normalised float32, by the model's statistics or the frame's own."""
+        frame = np.asarray(frame)
+        if frame.ndim != 2:
+            raise DataError(f"expected a single-channel (H, W) frame, got shape {frame.shape}")
+        return normalize(frame, self.normalization if self.normalization is not None else frame_normalization(frame))
+
+    @torch.inference_mode()
+    def probabilities(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Probability maps (H, W) float32, one per frame, each at its frame's size."""
+        out: list[np.ndarray | None] = [None] * len(frames)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, frame in enumerate(frames):
+            by_shape.setdefault(np.shape(frame), []).append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                x = torch.from_numpy(np.stack([self._normalise(frames[i]) for i in chunk]))[:, None]  # (B,1,H,W)
+                x, size = pad_to_multiple(x.to(self.device), self.stride)
+                logits = self.runner(x)  # (B, 1, H', W') float32
+                probs = torch.sigmoid(crop_to(logits, size))[:, 0].cpu().numpy()
+                for i, p in zip(chunk, probs):
+                    out[i] = p
+        return out  # type: ignore[return-value]
+
+    def predict(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[Prediction]:
+        """Probabilities, masks and targets for one frame (H, W) or a sequence of frames."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 2:
+            frames = [frames]
+        results = []
+        for prob in self.probabilities(list(frames)):
+            mask = prob > self.threshold
+            results.append(Prediction(prob, mask, extract_targets(prob, mask, self.connectivity)))
+        return results
