@@ -59,8 +59,8 @@ class ApiError(Exception):
         self.status, self.message, self.reason, self.headers = status, message, reason, headers or {}
 
 
-def model_card(predictor: Predictor, name: str) -> dict[str, Any]:
-    """What ``GET /v1/models`` says about the model."""
+def model_card(predictor: Predictor, name: str, threshold: float | None = None) -> dict[str, Any]:
+    """What ``GET /v1/models`` says about the model (``threshold``: the server's default)."""
     model = predictor.model
     meta = getattr(model, "checkpoint_meta", {}) if model is not None else {}
     norm = predictor.normalization
@@ -75,7 +75,7 @@ def model_card(predictor: Predictor, name: str) -> dict[str, Any]:
         "device": str(predictor.device),
         "backend": predictor.backend,
         "precision": predictor.label(),
-        "default_threshold": predictor.threshold,
+        "default_threshold": predictor.threshold if threshold is None else threshold,
         "epoch": meta.get("epoch"),
         "irstd_version": __version__,
     }
@@ -326,7 +326,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
 
     @app.get("/v1/models", dependencies=[Depends(authorised)], summary="the model this server runs")
     async def models() -> dict[str, Any]:
-        return {"models": [model_card(predictor, name)]}
+        return {"models": [model_card(predictor, name, cfg.threshold)]}
 
     @app.get("/healthz", summary="the process answers")
     async def healthz() -> dict[str, str]:
