@@ -198,3 +198,11 @@ def test_learned_checkpoint_model_card_and_detect(make_app, learned_checkpoint) 
         assert r.status_code == 200, r.text
         rec = r.json()["frames"][0]
         assert (rec["height"], rec["width"]) == (72, 72) and isinstance(rec["targets"], list)
+
+
+def test_cli_serve_refuses_a_missing_checkpoint_on_one_line(tmp_path, capsys) -> None:
+    from irstd.cli.main import main
+
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("irstd serve: error:") and "missing.safetensors" in err and "\n" not in err
