@@ -8,6 +8,7 @@ survives until normalisation by the dataset's statistics.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ from ..core.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageHeader",
+    "ImageTooLargeError",
+    "UnsupportedImageError",
     "load_image",
+    "load_image_bytes",
     "load_mask",
     "multi_page_reason",
     "read_header",
@@ -145,6 +149,51 @@ def load_image(path: str | Path) -> np.ndarray:
         im.close()
     if not np.isfinite(arr).all():
         raise DataError(f"{path}: contains NaN or infinite pixel values")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+class UnsupportedImageError(DataError):
+    """Bytes that are not an image in a format PIL reads."""
+
+
+class ImageTooLargeError(DataError):
+    """An image whose header announces more pixels than the caller accepts."""
+
+
+def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> np.ndarray:
+    """:func:`load_image` for an encoded image held in memory (an upload): same modes, same output.
+
+    ``name`` is used in error messages. ``max_pixels`` is checked on the header, before any pixel is
+    decoded, so that a small file announcing a huge frame costs nothing. Raises
+    :class:`UnsupportedImageError` (not an image), :class:`ImageTooLargeError` or :class:`DataError`
+    (truncated, undecodable, multi-page, non-finite).
+    """
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(f"{name}: not an image or an unsupported format") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{name}: unreadable ({exc})") from exc
+    try:
+        if max_pixels is not None and im.width * im.height > max_pixels:
+            raise ImageTooLargeError(f"{name}: {im.width}x{im.height} = {im.width * im.height} pixels, "
+                                     f"more than the limit of {max_pixels}")
+        pages = int(getattr(im, "n_frames", 1) or 1)
+        if pages > 1:
+            raise DataError(f"{name}: {multi_page_reason(pages)}")
+        im.load()
+        arr = _channels_to_gray(_to_array(im))
+    except DataError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        what = "truncated file" if "truncat" in str(exc).lower() else "cannot decode pixels"
+        raise DataError(f"{name}: {what} ({exc})") from exc
+    finally:
+        im.close()
+    if not np.isfinite(arr).all():
+        raise DataError(f"{name}: contains NaN or infinite pixel values")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 

@@ -172,8 +172,9 @@ class Predictor:
         """Probabilities, masks and targets for one frame (H, W) or a sequence of frames."""
         if isinstance(frames, np.ndarray) and frames.ndim == 2:
             frames = [frames]
-        results = []
-        for prob in self.probabilities(list(frames)):
-            mask = prob > self.threshold
-            results.append(Prediction(prob, mask, extract_targets(prob, mask, self.connectivity)))
-        return results
+        return [self.prediction(prob) for prob in self.probabilities(list(frames))]
+
+    def prediction(self, prob: np.ndarray, threshold: float | None = None) -> Prediction:
+        """Mask and targets of one probability map (H, W) at ``threshold`` (default: the predictor's)."""
+        mask = prob > (self.threshold if threshold is None else threshold)
+        return Prediction(prob, mask, extract_targets(prob, mask, self.connectivity))

@@ -2,7 +2,8 @@
 
 JSON: ``{"schema": "irstd-detections/1", "checkpoint": ..., "threshold": ..., "frames": [record, ...]}``
 where a record is ``{"file", "height", "width", "targets": [{"x", "y", "area", "bbox", "peak"}]}``
-for a frame that was read, or ``{"file", "error"}`` for one that was not. CSV: one row per target,
+for a frame that was read (the service may add ``overlay`` and ``mask``, PNG ``data:`` URLs), or
+``{"file", "error"}`` for one that was not. CSV: one row per target,
 columns :data:`CSV_COLUMNS`.
 """
 
@@ -24,10 +25,12 @@ SCHEMA = "irstd-detections/1"
 CSV_COLUMNS = ("file", "target", "x", "y", "area", "x0", "y0", "x1", "y1", "peak")
 
 
-def frame_record(name: str, prediction: Prediction) -> dict[str, Any]:
-    """The record of one frame that was run."""
+def frame_record(name: str, prediction: Prediction, **extra: Any) -> dict[str, Any]:
+    """The record of one frame that was run; ``extra`` adds optional fields (the service's
+    ``overlay`` and ``mask``: PNG images as ``data:`` URLs)."""
     h, w = prediction.prob.shape
-    return {"file": name, "height": int(h), "width": int(w), "targets": [t.as_dict() for t in prediction.targets]}
+    return {"file": name, "height": int(h), "width": int(w), "targets": [t.as_dict() for t in prediction.targets],
+            **extra}
 
 
 def error_record(name: str, message: str) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""``irstd serve``: the HTTP service and its browser page for one model (docs/serve.md)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+
+from ..core.device import AMP_CHOICES
+from ..core.errors import ConfigError
+from ..inference import Predictor
+from ._common import add_device, retains_memory
+
+log = logging.getLogger(__name__)
+
+#: the environment variable read when --api-key is not given
+API_KEY_ENV = "IRSTD_API_KEY"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve a model over HTTP, with a page for people at /")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    add_device(p)
+    # a service runs the device's fast mode by default (every other command defaults to fp32)
+    p.add_argument("--precision", default="fast", choices=["fast", "fp32"],
+                   help="fast (default: the device's fast mode, docs/speed.md) or fp32")
+    p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
+    p.add_argument("--threshold", type=float, default=0.5, help="default threshold (a request may give its own)")
+    p.add_argument("--max-batch", type=int, default=16, help="frames per model call; 1 turns micro-batching off")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more frames")
+    p.add_argument("--max-queue", type=int, default=64, help="frames waiting before 503 (default 64)")
+    p.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MB (default 32)")
+    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    p.add_argument("--api-key", help=f"require this key (X-API-Key or Bearer); default ${API_KEY_ENV} if set")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser calls from ORIGIN (repeatable; CORS is off by default)")
+    retains_memory(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from ..serve import ServeConfig, create_app, run_server
+    except ImportError as exc:
+        raise ConfigError(f"irstd serve needs the serve extra: pip install 'sgem-irstd[serve]' ({exc})") from None
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+                         max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_pixels=args.max_pixels,
+                         timeout_s=args.timeout, threshold=args.threshold, api_key=api_key,
+                         cors_origins=args.cors_origin)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
+                                          precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
+                                          batch_size=args.max_batch)
+    try:
+        public = not ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        public = args.host != "localhost"
+    if public and api_key is None:
+        log.warning("listening on %s without an API key: anyone who reaches it can use it", args.host)
+    print(f"serving {args.checkpoint} ({predictor.label()}) on http://{args.host}:{args.port}/ "
+          f"(API docs at /docs); Ctrl-C stops")
+    run_server(create_app(predictor, config, name=str(args.checkpoint)), args.host, args.port)
+    return 0

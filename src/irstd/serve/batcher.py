@@ -1,0 +1,210 @@
+"""Micro-batching: frames from concurrent requests are gathered and run in one model call.
+
+One worker thread owns the predictor (one model instance per process, never touched concurrently);
+the event loop only queues frames and hands back results, so health checks stay responsive while
+the model runs. Frames of the same size are stacked into one batch; frames of other sizes in the same
+gathering run as their own batches (``Predictor.probabilities`` groups by shape) rather than padded,
+so every frame gets exactly the answer it would get alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..inference import Predictor
+from ..inference.schema import frame_record
+from ..visualize import draw_overlay
+
+__all__ = ["Job", "JobResult", "MicroBatcher", "QueueFullError"]
+
+log = logging.getLogger(__name__)
+
+
+class QueueFullError(Exception):
+    """More frames are waiting than the queue holds."""
+
+
+@dataclass
+class Job:
+    """One frame to run and what the client asked back."""
+
+    name: str
+    frame: np.ndarray  # (H, W) float32, native range
+    threshold: float
+    overlay: bool = False
+    mask: bool = False
+    enqueued: float = field(default_factory=time.perf_counter)
+    future: asyncio.Future | None = None
+
+
+@dataclass
+class JobResult:
+    """A frame record (the ``irstd detect`` schema) and where its time went."""
+
+    record: dict[str, Any]
+    queue_ms: float
+    inference_ms: float
+    batch_size: int
+
+
+def _png_data_url(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _finish(predictor: Predictor, job: Job, prob: np.ndarray) -> dict[str, Any]:
+    """Threshold, targets and the optional pictures of one frame."""
+    pred = predictor.prediction(prob, job.threshold)
+    extra = {}
+    if job.overlay:
+        extra["overlay"] = _png_data_url(draw_overlay(job.frame, pred.targets, pred.mask))
+    if job.mask:
+        extra["mask"] = _png_data_url(Image.fromarray(np.where(pred.mask, 255, 0).astype(np.uint8)))
+    return frame_record(job.name, pred, **extra)
+
+
+class MicroBatcher:
+    """Gathers up to ``max_batch`` frames (waiting at most ``max_wait_ms`` after the first) per model call.
+
+    ``on_batch(size, seconds)`` is called from the worker thread after every model call (metrics).
+    """
+
+    def __init__(self, predictor: Predictor, *, max_batch: int = 16, max_wait_ms: float = 2.0, max_queue: int = 64,
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
+        self.predictor = predictor
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[Job] | None = None
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irstd-model")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def depth(self) -> int:
+        """Frames waiting for the model."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    async def start(self) -> None:
+        """Start gathering on the running loop."""
+        self._queue = asyncio.Queue(self.max_queue)
+        self._task = asyncio.create_task(self._gather_loop(), name="irstd-batcher")
+
+    async def stop(self) -> None:
+        """Stop gathering; frames still queued fail with ``RuntimeError``."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while self._queue is not None and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job.future is not None and not job.future.done():
+                job.future.set_exception(RuntimeError("server is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def run_in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on the model's thread (warm-up, anything that touches the predictor)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def submit(self, jobs: Sequence[Job]) -> list[asyncio.Future]:
+        """Queue all of ``jobs`` or none (QueueFullError); returns one future per job."""
+        if self._queue is None or not self.running:
+            raise RuntimeError("the batcher is not running")
+        if self._queue.qsize() + len(jobs) > self.max_queue:
+            raise QueueFullError(f"{self._queue.qsize()} frames waiting (limit {self.max_queue})")
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            job.future = loop.create_future()
+            self._queue.put_nowait(job)
+        return [job.future for job in jobs]  # type: ignore[misc]
+
+    async def _gather(self) -> list[Job]:
+        """The next batch: the first waiting job, then whatever arrives within max_wait, up to max_batch."""
+        assert self._queue is not None
+        batch = [await self._queue.get()]
+        deadline = time.perf_counter() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            # polling, not wait_for(queue.get()): a get cancelled by its timeout can lose an item
+            await asyncio.sleep(min(remaining, 0.0005))
+        return [job for job in batch if job.future is not None and not job.future.done()]  # drop timed-out ones
+
+    async def _gather_loop(self) -> None:
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            try:
+                results = await self.run_in_worker(self._run, batch)
+            except Exception as exc:  # never leave a client hanging; _run guards each frame already
+                log.exception("batch of %d failed", len(batch))
+                results = [exc] * len(batch)
+            for job, result in zip(batch, results):
+                if job.future is not None and not job.future.done():
+                    if isinstance(result, BaseException):
+                        job.future.set_exception(result)
+                    else:
+                        job.future.set_result(result)
+
+    def _probabilities(self, frames: list[np.ndarray]) -> list[np.ndarray | Exception]:
+        try:
+            return list(self.predictor.probabilities(frames))
+        except Exception:
+            if len(frames) == 1:
+                raise
+            # a frame that breaks the model must not fail the frames batched with it: run each alone
+            out: list[np.ndarray | Exception] = []
+            for frame in frames:
+                try:
+                    out.append(self.predictor.probabilities([frame])[0])
+                except Exception as exc:  # noqa: PERF203 (rare path)
+                    out.append(exc)
+            return out
+
+    def _run(self, batch: list[Job]) -> list[JobResult | Exception]:
+        """Worker thread: one model call for the batch, then each frame's targets and pictures."""
+        start = time.perf_counter()
+        try:
+            probs = self._probabilities([job.frame for job in batch])
+        except Exception as exc:
+            log.exception("model failed on a frame")
+            probs = [exc]
+        seconds = time.perf_counter() - start
+        if self.on_batch is not None:
+            self.on_batch(len(batch), seconds)
+        results: list[JobResult | Exception] = []
+        for job, prob in zip(batch, probs):
+            if isinstance(prob, Exception):
+                results.append(prob)
+                continue
+            try:
+                record = _finish(self.predictor, job, prob)
+            except Exception as exc:
+                log.exception("post-processing failed for %s", job.name)
+                results.append(exc)
+                continue
+            results.append(JobResult(record, (start - job.enqueued) * 1000, seconds * 1000, len(batch)))
+        return results

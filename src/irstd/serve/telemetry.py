@@ -1,0 +1,31 @@
+"""Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+__all__ = ["Telemetry", "CONTENT_TYPE_LATEST"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class Telemetry:
+    """Requests, latency, batch sizes, errors and queue depth, exposed as Prometheus text."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("irstd_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.latency = Histogram("irstd_http_request_duration_seconds", "time from request to response",
+                                 ["route"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("irstd_batch_size", "frames per model call", buckets=_BATCH_BUCKETS, registry=r)
+        self.inference = Histogram("irstd_inference_seconds", "model time per batch", buckets=_LATENCY_BUCKETS, registry=r)
+        self.frames = Counter("irstd_frames", "frames run through the model", registry=r)
+        self.errors = Counter("irstd_errors", "rejected or failed requests by reason", ["reason"], registry=r)
+        self.queue_depth = Gauge("irstd_queue_depth", "frames waiting for the model", registry=r)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
