@@ -15,7 +15,10 @@ from irstd.losses import (
     SoftIoULoss,
     bce_loss,
     create_loss,
+    PROJECT_LOSS,
     mask_edges,
+    mask_gradient_edges,
+    model_loss_settings,
     soft_iou_bce_loss,
     soft_iou_loss,
 )
@@ -158,3 +161,93 @@ def test_model_loss_plain_tensor_and_bad_keys() -> None:
         ml({"aux": out["aux"]}, target)
     with pytest.raises(ConfigError, match="unknown loss"):
         ModelLoss(base="focal")
+
+
+# ---------------------------------------------------------------- each baseline's own training loss
+
+
+def test_mask_gradient_edges_by_hand() -> None:
+    # a 2x2 target at rows/cols 3..4 of an 8x8 mask: central differences are ±1 on the pixels
+    # just inside and just outside each side (rows 2..5 × cols 3..4 and rows 3..4 × cols 2..5)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 3:5, 3:5] = 1.0
+    edges = mask_gradient_edges(mask)
+    expected = torch.zeros(1, 1, 8, 8)
+    expected[..., 2:6, 3:5] = 1.0
+    expected[..., 3:5, 2:6] = 1.0
+    assert torch.equal(edges, expected)  # |∇| = √2 at the 4 inner pixels, clamped to 1
+    assert mask_gradient_edges(torch.zeros(1, 1, 5, 5)).sum() == 0
+
+
+def test_sum_reduction_adds_every_map() -> None:
+    out, target = _outputs()
+    ml = ModelLoss(base="bce", aux_reduction="sum")
+    main = bce_loss(out["logits"], target)
+    a1, a2 = (bce_loss(a, target) for a in out["aux"])
+    edge = bce_loss(out["edge"], mask_edges(target))
+    assert ml(out, target).item() == pytest.approx((main + a1 + a2 + edge).item(), rel=1e-6)
+
+
+def test_recipes_and_overrides() -> None:
+    release = {"base": "bce", "aux_reduction": "sum"}
+    assert model_loss_settings(release, "project") == PROJECT_LOSS
+    assert model_loss_settings(release) == {**PROJECT_LOSS, **release}
+    got = model_loss_settings(release, "release", base="softiou", aux_weight=0.5, edge_weight=3.0)
+    assert got == {**PROJECT_LOSS, "aux_reduction": "sum", "aux_weight": 0.5, "edge_weight": 3.0}
+    with pytest.raises(ConfigError, match="loss_recipe"):
+        model_loss_settings({}, "paper")
+    with pytest.raises(ConfigError, match="unknown ModelLoss"):
+        model_loss_settings({"edge_gain": 2.0})
+    with pytest.raises(ConfigError, match="aux_reduction"):
+        ModelLoss(aux_reduction="max")
+    with pytest.raises(ConfigError, match="edge_target"):
+        ModelLoss(edge_target="canny")
+
+
+def _trained_loss(model: str, **overrides: str) -> ModelLoss:
+    """The loss the trainer builds for ``model`` from a config with ``overrides``."""
+    from irstd.engine.config import load_config
+
+    cfg = load_config(overrides={"model": model, **overrides})
+    assert cfg.to_dict()["loss_settings"] == cfg.resolve_loss()  # what the checkpoints record
+    return ModelLoss(**cfg.resolve_loss())
+
+
+def test_isnet_trains_with_its_release_loss() -> None:
+    # SoftIoU(mask) + 10·BCE(edge, |∇mask|) + SoftIoU(edge, |∇mask|)
+    out, target = _outputs()
+    out = {"logits": out["logits"], "edge": out["edge"]}
+    grad = mask_gradient_edges(target)
+    expected = soft_iou_loss(out["logits"], target) + 10 * bce_loss(out["edge"], grad) + soft_iou_loss(out["edge"], grad)
+    assert _trained_loss("isnet")(out, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    # the previous settings stay selectable: 1·BCE against the binary edge band
+    project = soft_iou_loss(out["logits"], target) + bce_loss(out["edge"], mask_edges(target))
+    assert _trained_loss("isnet", loss_recipe="project")(out, target).item() == pytest.approx(project.item(), rel=1e-6)
+
+
+def test_uiunet_trains_with_the_sum_of_its_bce_terms() -> None:
+    target = torch.zeros(2, 1, 8, 8)
+    target[..., 2:4, 5:7] = 1.0
+    gen = torch.Generator().manual_seed(0)
+    out = {"logits": torch.randn(2, 1, 8, 8, generator=gen), "aux": [torch.randn(2, 1, 8, 8, generator=gen) for _ in range(6)]}
+    expected = sum(bce_loss(m, target) for m in [out["logits"], *out["aux"]])  # 7 terms
+    assert _trained_loss("uiunet")(out, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    mean = sum(soft_iou_loss(m, target) for m in [out["logits"], *out["aux"]]) / 7
+    assert _trained_loss("uiunet", loss_recipe="project")(out, target).item() == pytest.approx(mean.item(), rel=1e-6)
+
+
+def test_abcnet_trains_with_the_sum_of_its_softiou_terms() -> None:
+    target = torch.zeros(2, 1, 8, 8)
+    target[..., 1:3, 1:3] = 1.0
+    gen = torch.Generator().manual_seed(1)
+    out = {"logits": torch.randn(2, 1, 8, 8, generator=gen), "aux": [torch.randn(2, 1, 8, 8, generator=gen) for _ in range(5)]}
+    expected = sum(soft_iou_loss(m, target) for m in [out["logits"], *out["aux"]])  # 6 terms
+    assert _trained_loss("abcnet")(out, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    # an explicit base loss overrides the release's
+    bce = sum(bce_loss(m, target) for m in [out["logits"], *out["aux"]])
+    assert _trained_loss("abcnet", loss="bce")(out, target).item() == pytest.approx(bce.item(), rel=1e-6)
+
+
+def test_models_without_a_declaration_train_with_the_project_loss() -> None:
+    assert _trained_loss("sgem_unet").settings() == PROJECT_LOSS
+    assert _trained_loss("dnanet", loss="softiou_bce").settings() == {**PROJECT_LOSS, "base": "softiou_bce"}

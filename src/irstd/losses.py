@@ -4,7 +4,10 @@
 * :func:`bce_loss`: binary cross-entropy with logits, mean over every pixel;
 * :func:`soft_iou_bce_loss`: their sum;
 * :class:`ModelLoss`: scores a model's whole output (main logits, deep-supervision ``"aux"`` logits,
-  ``"edge"`` logits, see :mod:`irstd.models.base`).
+  ``"edge"`` logits, see :mod:`irstd.models.base`);
+* :func:`model_loss_settings`: the :class:`ModelLoss` arguments of a training run, from a recipe
+  (``"release"``: the settings a model declares in ``release_loss``, i.e. its authors' training
+  loss; ``"project"``: the same settings for every model) and explicit overrides.
 
 Targets are float maps in [0, 1] of the logits' shape, typically (B, 1, H, W).
 """
@@ -25,8 +28,12 @@ __all__ = [
     "SoftIoUBCELoss",
     "SoftIoULoss",
     "bce_loss",
+    "LOSS_RECIPES",
+    "PROJECT_LOSS",
     "create_loss",
     "mask_edges",
+    "mask_gradient_edges",
+    "model_loss_settings",
     "soft_iou_bce_loss",
     "soft_iou_loss",
 ]
@@ -132,36 +139,92 @@ def mask_edges(mask: torch.Tensor) -> torch.Tensor:
     return edges.to(mask.dtype if mask.is_floating_point() else torch.float32)
 
 
+@torch.no_grad()
+def mask_gradient_edges(mask: torch.Tensor) -> torch.Tensor:
+    """Gradient-magnitude edge map of a (B, 1, H, W) mask (ISNet's edge target).
+
+    The mask is binarised (non-zero = target), differentiated by central differences
+    (``m[y+1] − m[y−1]`` and ``m[x+1] − m[x−1]``, zero padding outside the image, as the release's
+    ``Get_gradient_nopadding`` kernels), and the magnitude ``sqrt(dy² + dx²)`` is clamped to 1: it is
+    1 on the pixels just inside and just outside a boundary, 0 elsewhere (the release's map reaches
+    √2 at corners and carries a 1e-3 floor from its ``sqrt(· + 1e-6)``; a BCE target must lie in
+    [0, 1], and the floor only serves the gradient of a learned map). Returns a float tensor.
+    """
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"mask_gradient_edges expects a (B, 1, H, W) mask, got shape {tuple(mask.shape)}")
+    m = (mask != 0).float()
+    dy = F.pad(m, (0, 0, 1, 1))[:, :, 2:] - F.pad(m, (0, 0, 1, 1))[:, :, :-2]  # (B, 1, H, W)
+    dx = F.pad(m, (1, 1, 0, 0))[..., 2:] - F.pad(m, (1, 1, 0, 0))[..., :-2]
+    edges = torch.sqrt(dy * dy + dx * dx).clamp(max=1.0)
+    return edges.to(mask.dtype if mask.is_floating_point() else torch.float32)
+
+
+_EDGE_TARGETS = {"band": mask_edges, "gradient": mask_gradient_edges}
+_AUX_REDUCTIONS = ("mean", "sum")
+
+
 class ModelLoss(nn.Module):
     """Loss of a model's full output, tensor or training-mode dict (see :mod:`irstd.models.base`).
 
-    * ``"logits"`` and each ``"aux"`` logit map are scored by the ``base`` loss against the mask
-      and averaged with weight 1 for the main map and ``aux_weight`` for each side map:
-      ``(L_main + aux_weight·Σ L_aux) / (1 + aux_weight·n_aux)`` — the plain mean of DNANet's deep
-      supervision when ``aux_weight = 1``;
-    * ``"edge"`` logits (one map, or a list whose BCEs are averaged) are scored by BCE against
-      :func:`mask_edges` of the mask and added times ``edge_weight``: ``total = seg + edge_weight · L_edge``;
+    * ``"logits"`` and each ``"aux"`` logit map are scored by the ``base`` loss against the mask,
+      weight 1 for the main map and ``aux_weight`` for each side map, then ``aux_reduction="mean"``
+      averages, ``(L_main + aux_weight·Σ L_aux) / (1 + aux_weight·n_aux)`` (the plain mean of DNANet's
+      deep supervision when ``aux_weight = 1``), and ``"sum"`` adds, ``L_main + aux_weight·Σ L_aux``
+      (UIU-Net's 7 and ABC's 6 terms);
+    * ``"edge"`` logits (one map, or a list whose terms are averaged) are scored against an edge map
+      of the mask (``edge_target``: ``"band"``, :func:`mask_edges`; ``"gradient"``,
+      :func:`mask_gradient_edges`) by ``edge_weight·BCE + edge_iou_weight·SoftIoU`` and added:
+      ``total = seg + L_edge`` (ISNet's release: 10·BCE + 1·SoftIoU against the gradient map);
     * any other key is an error (a silently ignored head would never train).
     """
 
     KNOWN_KEYS = ("logits", "aux", "edge")
 
-    def __init__(self, base: str = "softiou", aux_weight: float = 1.0, edge_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        base: str = "softiou",
+        aux_weight: float = 1.0,
+        edge_weight: float = 1.0,
+        aux_reduction: str = "mean",
+        edge_iou_weight: float = 0.0,
+        edge_target: str = "band",
+    ) -> None:
         super().__init__()
         self.base_name = base
         self.base = create_loss(base)
-        if aux_weight < 0 or edge_weight < 0:
-            raise ConfigError(f"loss weights must be >= 0, got aux_weight={aux_weight}, edge_weight={edge_weight}")
+        if min(aux_weight, edge_weight, edge_iou_weight) < 0:
+            raise ConfigError(
+                f"loss weights must be >= 0, got aux_weight={aux_weight}, edge_weight={edge_weight}, "
+                f"edge_iou_weight={edge_iou_weight}"
+            )
+        if aux_reduction not in _AUX_REDUCTIONS:
+            raise ConfigError(f"aux_reduction must be one of {', '.join(_AUX_REDUCTIONS)}, got {aux_reduction!r}")
+        if edge_target not in _EDGE_TARGETS:
+            raise ConfigError(f"edge_target must be one of {', '.join(_EDGE_TARGETS)}, got {edge_target!r}")
         self.aux_weight = float(aux_weight)
         self.edge_weight = float(edge_weight)
+        self.aux_reduction = aux_reduction
+        self.edge_iou_weight = float(edge_iou_weight)
+        self.edge_target = edge_target
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments, e.g. for a run's log: ``ModelLoss(**loss.settings())`` rebuilds it."""
+        return {
+            "base": self.base_name,
+            "aux_weight": self.aux_weight,
+            "edge_weight": self.edge_weight,
+            "aux_reduction": self.aux_reduction,
+            "edge_iou_weight": self.edge_iou_weight,
+            "edge_target": self.edge_target,
+        }
 
     @staticmethod
     def _as_list(x: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
         return [x] if isinstance(x, torch.Tensor) else list(x)
 
     def parts(self, output: torch.Tensor | dict[str, Any], target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every term, for logging: ``main``, ``aux`` (mean of side losses, if any), ``edge`` (if any),
-        ``total`` (the value :meth:`forward` returns; the others are detached)."""
+        """Every term, for logging: ``main``, ``aux`` (mean of side losses, if any), ``edge`` (its BCE,
+        if any), ``edge_iou`` (its SoftIoU, if weighted), ``total`` (the value :meth:`forward` returns; the others are detached)."""
         if isinstance(output, torch.Tensor):
             main = self.base(output, target)
             return {"main": main.detach(), "total": main}
@@ -176,20 +239,71 @@ class ModelLoss(nn.Module):
         aux = [self.base(a, target) for a in self._as_list(output.get("aux", []))]
         if aux:
             aux_sum = torch.stack(aux).sum()
-            seg = (main + self.aux_weight * aux_sum) / (1.0 + self.aux_weight * len(aux))
+            seg = main + self.aux_weight * aux_sum
+            if self.aux_reduction == "mean":
+                seg = seg / (1.0 + self.aux_weight * len(aux))
             out["aux"] = (aux_sum / len(aux)).detach()
         else:
             seg = main
         total = seg
         if "edge" in output:
             edge_maps = self._as_list(output["edge"])
-            edge_target = mask_edges(target)
+            edge_target = _EDGE_TARGETS[self.edge_target](target)
             edge = torch.stack([bce_loss(e, edge_target) for e in edge_maps]).mean()
             out["edge"] = edge.detach()
             total = total + self.edge_weight * edge
+            if self.edge_iou_weight:
+                edge_iou = torch.stack([soft_iou_loss(e, edge_target) for e in edge_maps]).mean()
+                out["edge_iou"] = edge_iou.detach()
+                total = total + self.edge_iou_weight * edge_iou
         out["total"] = total
         return out
 
     def forward(self, output: torch.Tensor | dict[str, Any], target: torch.Tensor) -> torch.Tensor:
         """Scalar loss of ``output`` against the (B, 1, H, W) mask ``target``."""
         return self.parts(output, target)["total"]
+
+
+#: the settings every model trains with under the ``"project"`` recipe (and models without a
+#: declaration under ``"release"``)
+PROJECT_LOSS: dict[str, Any] = {
+    "base": "softiou",
+    "aux_weight": 1.0,
+    "edge_weight": 1.0,
+    "aux_reduction": "mean",
+    "edge_iou_weight": 0.0,
+    "edge_target": "band",
+}
+LOSS_RECIPES = ("release", "project")
+
+
+def model_loss_settings(
+    release_loss: dict[str, Any],
+    recipe: str = "release",
+    base: str = "auto",
+    aux_weight: float | None = None,
+    edge_weight: float | None = None,
+) -> dict[str, Any]:
+    """The :class:`ModelLoss` arguments for a model whose release trains with ``release_loss``.
+
+    ``recipe="release"`` starts from :data:`PROJECT_LOSS` updated with ``release_loss`` (a model's
+    ``release_loss`` class attribute: only the keys its authors' training differs in);
+    ``"project"`` ignores it. Explicit ``base`` (not ``"auto"``), ``aux_weight`` and ``edge_weight``
+    (not ``None``) override either.
+    """
+    if recipe not in LOSS_RECIPES:
+        raise ConfigError(f"loss_recipe must be one of {', '.join(LOSS_RECIPES)}, got {recipe!r}")
+    unknown = sorted(set(release_loss) - set(PROJECT_LOSS))
+    if unknown:
+        raise ConfigError(f"release_loss declares unknown ModelLoss setting(s) {unknown}")
+    settings = dict(PROJECT_LOSS)
+    if recipe == "release":
+        settings.update(release_loss)
+    if base != "auto":
+        settings["base"] = base
+    if aux_weight is not None:
+        settings["aux_weight"] = float(aux_weight)
+    if edge_weight is not None:
+        settings["edge_weight"] = float(edge_weight)
+    ModelLoss(**settings)  # validate now, with the key names in the message, not at the first step
+    return settings

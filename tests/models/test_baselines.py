@@ -1,6 +1,6 @@
 """Forward and gradient sweep over every learned baseline: strides, shapes, determinism, training outputs.
 
-``FROM_RELEASE`` (ACM, ALCNet, DNANet, UIU-Net, ISNet) and ``FROM_PAPER`` (ABC, EGPNet, IAANet), as in
+``FROM_RELEASE`` (ACM, ACM-FPN, ALCNet, DNANet, UIU-Net, ISNet) and ``FROM_PAPER`` (ABC, EGPNet, IAANet), as in
 ``test_published_counts.py``. The release group trains at batch 1 (which exercises the pooled
 BatchNorm fallback) with one shared instance per model; the paper group trains through the
 project's loss.
@@ -15,13 +15,13 @@ import torch.nn as nn
 from irstd.losses import ModelLoss
 from irstd.models import create_model, get_model_entry
 
-FROM_RELEASE = ("acm", "alcnet", "dnanet", "uiunet", "isnet")
-EXPECTED_EXTRAS = {"acm": (), "alcnet": (), "dnanet": ("aux",), "uiunet": ("aux",), "isnet": ("edge",)}
+FROM_RELEASE = ("acm", "acm_fpn", "alcnet", "dnanet", "uiunet", "isnet")
+EXPECTED_EXTRAS = {"acm": (), "acm_fpn": (), "alcnet": (), "dnanet": ("aux",), "uiunet": ("aux",), "isnet": ("edge",)}
 # DNANet: heads on X(0,1), X(0,2), X(0,3); UIU-Net: six side outputs; ISNet: one edge map
 EXPECTED_MAPS = {"dnanet": 3, "uiunet": 6, "isnet": 1}
 # a batch of two at a non-square size; smaller for the two networks that cost > 30 GMACs at 256²
 SECOND_SHAPE = {"uiunet": (2, 1, 32, 64), "isnet": (2, 1, 48, 80)}
-EXPECTED_STRIDE = {"acm": 16, "alcnet": 4, "dnanet": 16, "uiunet": 32, "isnet": 16}
+EXPECTED_STRIDE = {"acm": 16, "acm_fpn": 16, "alcnet": 4, "dnanet": 16, "uiunet": 32, "isnet": 16}
 
 FROM_PAPER = ["abcnet", "egpnet", "iaanet"]
 N_AUX = {"abcnet": 5, "iaanet": 2}

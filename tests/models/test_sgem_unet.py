@@ -1,4 +1,5 @@
-"""SGEM-UNet and its U-Net twin: counts against the paper, SGEM's size independence and linear cost."""
+"""SGEM-UNet (both readings of the SGEM) and its U-Net twin: counts against the paper, size
+independence, gradients, linear cost, the residual and skip options."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import pytest
 import torch
 
 from irstd.models import create_model
-from irstd.models.sgem_unet import SGEM, SGEMUNet
+from irstd.models.layers.conv import resample_matrix
+from irstd.models.sgem_unet import SGEM, BilinearSGEM, SGEMUNet
 from irstd.models.unet import EncoderSkip
 from irstd.core.profiling import count_macs, count_params
 
 # (params, MACs at 1x1x256x256): the paper's Table 1 for sgem_unet, the measured reference for unet
-REFERENCE = {"sgem_unet": (8.69e6, 15.92e9), "unet": (8.63e6, 16.42e9)}
+REFERENCE = {"sgem_unet": (8.69e6, 15.92e9), "sgem_unet_bilinear": (8.69e6, 15.92e9), "unet": (8.63e6, 16.42e9)}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -79,3 +81,107 @@ def test_sgem_unet_differs_from_unet_only_at_level_2() -> None:
     unet_keys = {k for k in unet.state_dict() if not k.startswith("skips.")}
     sgem_keys = {k for k in sgem.state_dict() if not k.startswith("skips.1.")}
     assert unet_keys == sgem_keys
+
+
+# ---------------------------------------------------------------- the bilinear reading and the options
+
+
+def test_bilinear_sgem_replaces_the_same_skip() -> None:
+    model = create_model("sgem_unet_bilinear")
+    assert [type(s) for s in model.skips] == [EncoderSkip, BilinearSGEM, EncoderSkip, EncoderSkip]
+    sgem = model.skips[1]
+    # different Linear layers for E3 (64×64 at 256²) and D1 (32×32), both to E3's 64 rows
+    assert (sgem.query_line.in_features, sgem.query_line.out_features) == (64 * 64, 64)
+    assert (sgem.key_line.in_features, sgem.key_line.out_features) == (32 * 32, 64)
+    assert float(sgem.gamma.detach()) == 0.0  # ABC's residual: starts as the plain skip
+
+
+def test_bilinear_sgem_is_the_three_equations_at_the_reference_size() -> None:
+    torch.manual_seed(0)
+    sgem = BilinearSGEM(enc_ch=8, deep_ch=16, ref_side=12).eval()
+    with torch.no_grad():
+        sgem.gamma.fill_(0.7)
+        enc, deep = torch.randn(2, 8, 12, 12), torch.randn(2, 16, 6, 6)
+        q = sgem.query_line(sgem.query_conv(enc).flatten(1))  # (B, 12)
+        k = sgem.key_line(sgem.key_conv(deep).flatten(1))  # (B, 12)
+        corr = q[:, :, None] * k[:, None, :]  # (B, 12, 12)
+        matrix = torch.softmax(sgem.spread(corr[:, None]), dim=-1)  # (B, 8, 12, 12)
+        expected = enc + 0.7 * (matrix @ enc)
+        torch.testing.assert_close(sgem(enc, deep), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("residual", ["abc", "sum"])
+def test_bilinear_sgem_output_shape_at_any_size(residual: str) -> None:
+    sgem = BilinearSGEM(enc_ch=16, deep_ch=32, ref_side=16, residual=residual).eval()
+    for h, w in [(4, 4), (16, 16), (12, 20), (40, 24), (64, 64)]:  # below, at and above the reference
+        enc, deep = torch.randn(2, 16, h, w), torch.randn(2, 32, h // 2, w // 2)
+        out = sgem(enc, deep)
+        assert out.shape == (2, 16, h, w) and torch.isfinite(out).all()
+
+
+def test_resample_matrix_is_identity_at_equal_sizes_and_averages_otherwise() -> None:
+    like = torch.zeros(1)
+    assert torch.equal(resample_matrix(9, 9, like), torch.eye(9))
+    for n_out, n_in in [(4, 16), (16, 4), (5, 7)]:
+        m = resample_matrix(n_out, n_in, like)
+        assert m.shape == (n_out, n_in) and (m >= 0).all()
+        torch.testing.assert_close(m.sum(1), torch.ones(n_out))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"reading": "channel"},
+        {"reading": "channel", "residual": "abc", "skip_mode": "replace"},
+        {"reading": "bilinear"},
+        {"reading": "bilinear", "residual": "sum", "skip_mode": "replace"},
+    ],
+)
+def test_gradients_reach_every_parameter(kwargs: dict) -> None:
+    torch.manual_seed(0)
+    model = SGEMUNet(widths=(8, 16, 32, 64, 128), heads=2, ref_size=64, **kwargs).train()
+    for p in model.parameters():  # γ starts at 0, which would stop the attention's gradient at step 0
+        if p.ndim == 1 and p.numel() == 1:
+            torch.nn.init.constant_(p, 0.5)
+    model(torch.randn(2, 1, 64, 96)).sigmoid().mean().backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent, f"parameters without gradient: {silent}"
+
+
+def test_bilinear_sgem_cost_is_linear_in_pixels() -> None:
+    sgem = BilinearSGEM(enc_ch=128, deep_ch=256, ref_side=64)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sgem = sgem
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h, w = x.shape[-2:]
+            return self.sgem(x, torch.zeros(1, 256, h // 2, w // 2))
+
+    costs = [count_macs(Wrap(), (1, 128, s, s)) for s in (64, 128, 256)]  # 1x, 4x, 16x the pixels
+    assert costs[0] > 0
+    # no term grows faster than the pixel count (an H×H matrix, as ABC's, would make 256² cost 64x)
+    assert costs[1] <= 4 * costs[0] * 1.01 and costs[2] <= 4 * costs[1] * 1.01
+    assert costs[2] >= 8 * costs[0]  # and it does grow with the pixels (the resampling products)
+
+
+def test_replace_mode_feeds_decoder_2_with_the_sgem_alone() -> None:
+    concat, replace = create_model("sgem_unet_bilinear"), create_model("sgem_unet_bilinear", skip_mode="replace")
+    assert isinstance(replace.ups[1], torch.nn.Identity) and not isinstance(concat.ups[1], torch.nn.Identity)
+    assert replace.decoder[1][0][0].in_channels == 128 and concat.decoder[1][0][0].in_channels == 256
+    assert count_params(concat) - count_params(replace) == count_params(concat.ups[1]) + 128 * 128 * 9
+    replace.eval()
+    assert replace(torch.randn(1, 1, 64, 48)).shape == (1, 1, 64, 48)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="reading"):
+        SGEMUNet(reading="pixel")
+    with pytest.raises(ValueError, match="residual"):
+        SGEMUNet(residual="none")
+    with pytest.raises(ValueError, match="skip_mode"):
+        SGEMUNet(skip_mode="add")
+    with pytest.raises(ValueError, match="ref_size"):
+        SGEMUNet(reading="bilinear", ref_size=100)

@@ -16,6 +16,8 @@ import yaml
 
 from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
+from ..losses import model_loss_settings
+from ..models import get_model_entry
 
 __all__ = ["TrainConfig", "load_config", "parse_overrides"]
 
@@ -32,9 +34,11 @@ class TrainConfig:
     # model and loss
     model: str = "sgem_unet"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
-    loss: str = "softiou"  # softiou | bce | softiou_bce
-    aux_weight: float = 1.0  # deep-supervision side outputs, for models that declare them
-    edge_weight: float = 1.0  # edge head, for models that declare one
+    loss: str = "auto"  # auto | softiou | bce | softiou_bce (auto: the recipe's base loss)
+    loss_recipe: str = "release"  # release (the model's own training loss, if it declares one) | project
+    aux_weight: float | None = None  # deep-supervision side outputs (None: the recipe's, 1)
+    edge_weight: float | None = None  # edge head's BCE weight (None: the recipe's; ISNet's release: 10)
+    loss_settings: dict[str, Any] = field(default_factory=dict)  # derived: the ModelLoss arguments used
     # data (data=None: the built-in synthetic generator)
     data: str | None = None
     split: str = "train"
@@ -72,6 +76,9 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None  # run folder name (default: <model>-<timestamp>)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.loss_settings = self.resolve_loss()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +120,15 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.loss_settings = self.resolve_loss()
+
+    def resolve_loss(self) -> dict[str, Any]:
+        """The :class:`~irstd.losses.ModelLoss` arguments of this run: the model's declared training loss
+        (``release_loss`` on its class) under ``loss_recipe="release"``, the project's otherwise, with
+        ``loss``/``aux_weight``/``edge_weight`` overriding. Stored as ``loss_settings`` (so run folders
+        and checkpoints record what was trained with); recomputed on every update."""
+        release = getattr(get_model_entry(self.model).factory, "release_loss", {})
+        return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight)
 
 
 def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) -> Any:

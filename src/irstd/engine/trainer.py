@@ -243,7 +243,7 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     optimizer = build_optimizer(cfg, model.parameters())
     run = _Run(
         cfg, run_dir, device, amp_dtype, model, data,
-        ModelLoss(cfg.loss, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight),
+        ModelLoss(**cfg.resolve_loss()),
         optimizer, build_scheduler(cfg, optimizer),
         torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None, start_epoch,
     )

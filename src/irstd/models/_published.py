@@ -47,17 +47,27 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {
             "ASKC-ResUNet, 3 blocks/stage, widths 8-16-32-64",
             note="thop charges transposed convs 4x their MACs (+0.05 G)",
         ),
+    ),
+    # the seed's ACM row: its 1.54 M is the release's ASKC-ResNet-FPN at 4 blocks/stage, widths 16-128
+    "acm_fpn": (
         Published(
-            "acm",
+            "acm_fpn",
             1.54,
             1.31,
             SEED,
-            "not stated; closest: acm(channels=(16, 32, 64, 128))",
-            matches_default=False,
+            "ASKC-ResNet-FPN, 4 blocks/stage, widths 16-32-64-128",
+            note="the seed's ACM row; its GMACs are 1.20x ours, as for alcnet",
         ),
     ),
     "alcnet": (
-        Published("alcnet", 0.37, 4.34, SEED, "MPCM-ResNet-FPN, full-resolution stem, 4 blocks/stage"),
+        Published(
+            "alcnet",
+            0.37,
+            4.34,
+            SEED,
+            "MPCM-ResNet-FPN, full-resolution stem, 4 blocks/stage",
+            note="the seed's GMACs are 1.21x ours",
+        ),
         Published(
             "alcnet",
             0.427,
@@ -81,7 +91,11 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {
         ),
     ),
     "abcnet": (Published("abcnet", 9.09, 5.31, SEED),),
-    "egpnet": (Published("egpnet", 3.54, 19.55, SEED),),
+    "egpnet": (
+        Published(
+            "egpnet", 3.54, 19.55, SEED, "EGPNet-like: rebuilt from the paper's text (no public code)"
+        ),
+    ),
     "iaanet": (Published("iaanet", 14.05, 436.79, SEED),),
 }
 

@@ -36,6 +36,15 @@ Deviations:
   thousand parameters fewer than a biased version.
 * Deep-supervision side outputs are computed in training mode only and returned as ``"aux"``;
   the evaluation forward is the main head alone.
+* **Training loss** (``release_loss``, used by default): the sum of the SoftIoU of the six maps, as
+  the release; the project's SoftIoU is taken per image and averaged, the release's pools the
+  batch (see :func:`irstd.losses.soft_iou_loss`).
+* **``ref_size`` stays 256 whatever the training crop.** The release sets its reference size
+  (``ori_h``) to the training size, so its 512 px configurations have linear layers for 512² inputs
+  (four times the H/2 stage's weights). Here ``ref_size`` is a model argument, not derived from the
+  crop: the default is the 256 px configuration that the published count describes, and a 512 px
+  run reproduces the release's 512 px network with ``model_kwargs: {ref_size: 512}``. A crop that
+  differs from ``ref_size`` still trains (the resampling above), with the published parameter count.
 
 Measured at 1×1×256×256 with :mod:`irstd.core.profiling`: 9.09 M parameters, 5.22 GMACs (seed's Table 1:
 9.09 M, 5.31 G).
@@ -140,6 +149,7 @@ class ABCNet(IRSTDModel):
 
     stride = 16
     extra_outputs = ("aux",)
+    release_loss = {"base": "softiou", "aux_reduction": "sum"}  # the release sums its 6 SoftIoU terms
 
     def __init__(
         self,

@@ -11,26 +11,27 @@ multi-scale local contrast and bottom-up local attention fusion):
   ``PCM_d = min over 4 directions of (B_d − X)(B_{d+4} − X)`` with ``B_d`` the map cyclically
   shifted by ``s`` pixels in direction d, and ``MPCM = max(PCM_13, PCM_17)``;
 * top-down pyramid: 1×1 conv-BN-ReLU of the deep contrast maps to 16 channels, bilinear
-  up-sampling, and the bottom-up local attentional modulation (BLAM): a shared BN on both
-  inputs, a point-wise attention (1×1 conv to C/2, BN, ReLU, 1×1 conv, BN, sigmoid) computed
+  up-sampling, and the bottom-up local attentional modulation (BLAM, the release's
+  ``BottomUpLocal_FPNFuse``): one BN per input (the deep and the shallow map have their own
+  statistics), a point-wise attention (1×1 conv to C, BN, ReLU, 1×1 conv, BN, sigmoid) computed
   from the *shallow* map weights the deep one, plus the shallow map as residual;
 * FCN head (3×3 conv to 4, BN, ReLU, dropout, 1×1 conv) and bilinear up-sampling to the input.
 
-Deviations: returns logits; the cyclic shift is ``torch.roll``, which equals the release's
-slice-and-concatenate for shifts smaller than the map and stays defined (modular) for larger
-shifts (deep maps of small inputs); up-sampling targets exact sizes.
+Deviations: returns logits; the cyclic shift (:func:`cyclic_shift`, ``torch.roll`` as index
+gathers) equals the release's slice-and-concatenate for shifts smaller than the map and stays
+defined (modular) for larger shifts (deep maps of small inputs); up-sampling targets exact sizes.
 
 Configurations and counts (``irstd.core.profiling``, 1×1×256×256):
 
-* ``alcnet`` (``stem="full"``, the release): 0.372 M params, 3.57 GMACs. The seed's Table 1
+* ``alcnet`` (``stem="full"``, the release): 0.372 M params, 3.59 GMACs. The seed's Table 1
   lists 0.37 M / 4.34 G for ALCNet: the parameter count identifies this network, but its MACs
-  are 1.22× ours and no counting convention we know explains the gap (there are no transposed
+  are 1.21× ours and no counting convention we know explains the gap (there are no transposed
   convolutions here; BatchNorm arithmetic adds < 0.1 G); see ``docs/baselines.md``.
 * The widely quoted "standard" 0.427 M / 0.38 G (BasicIRSTD's table) belongs to a different
   network: BasicIRSTD's ``ALCNet`` is ACM's ASKC-ResNet-FPN (AsymBi fusion, transposed convs,
   deep stride-4 stem, no local contrast layer) with two unused stages excluded by thop. This file
   does not reproduce it. ``ALCNet(stem="deep")`` puts ALCNet on the ACM-family stride-4 stem
-  (0.373 M, 0.25 GMACs), the cost regime of that table, for users who want a CPU-cheap ALCNet.
+  (0.374 M, 0.25 GMACs), the cost regime of that table, for users who want a CPU-cheap ALCNet.
 """
 
 from __future__ import annotations
@@ -89,16 +90,22 @@ def multiscale_patch_contrast(x: torch.Tensor, shifts: Sequence[int] = (13, 17))
 
 
 class BLAM(nn.Module):
-    """Bottom-up local attentional modulation: ``bu(BN(shallow)) · BN(deep) + BN(shallow)``."""
+    """Bottom-up local attentional modulation: ``bu(BN₂(shallow)) · BN₁(deep) + BN₂(shallow)``.
+
+    As the release's ``BottomUpLocal_FPNFuse``: each input has its own BatchNorm and the attention's
+    inner width is C. The two inputs' variances differ by orders of magnitude (an up-sampled
+    projected contrast map against a raw one), so one shared set of running statistics would
+    mis-normalise both in eval mode.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        mid = max(channels // 2, 1)
-        self.bn = nn.BatchNorm2d(channels)  # shared by both inputs, as in the release
-        self.bottomup = PointwiseAttention(channels, mid)
+        self.bn_deep = nn.BatchNorm2d(channels)  # the release's bn1 (its input x)
+        self.bn_shallow = nn.BatchNorm2d(channels)  # bn2 (its input residual)
+        self.bottomup = PointwiseAttention(channels, channels)
 
     def forward(self, deep: torch.Tensor, shallow: torch.Tensor) -> torch.Tensor:
-        deep, shallow = self.bn(deep), self.bn(shallow)
+        deep, shallow = self.bn_deep(deep), self.bn_shallow(shallow)  # (B, C, H, W) each
         return self.bottomup(shallow) * deep + shallow
 
 

@@ -10,12 +10,15 @@ Contract shared by every registered model:
   ``extra_outputs`` and, in *training mode only*, returns a dict ``{"logits": main, <name>: ...}``
   where each extra entry is a logit tensor or a list of logit tensors at the input's resolution.
   The loss combines them by name (``"aux"``: deep-supervision side outputs scored against the
-  mask, ``"edge"``: edge logits scored against the mask's edge map), never by model name.
+  mask, ``"edge"``: edge logits scored against the mask's edge map), never by model name;
+* a model whose authors train it with other loss settings than the project's declares them in
+  ``release_loss`` (keyword arguments of :class:`irstd.losses.ModelLoss`, only the ones that
+  differ); training uses them under ``loss_recipe="release"``, the default.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn as nn
@@ -30,6 +33,8 @@ class IRSTDModel(nn.Module):
     stride: int = 16
     #: names of extra outputs returned in training mode, e.g. ("aux",) or ("edge",)
     extra_outputs: tuple[str, ...] = ()
+    #: the authors' training loss, as :class:`irstd.losses.ModelLoss` arguments (empty: the project's)
+    release_loss: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, in_chans: int = 1, num_classes: int = 1) -> None:
         super().__init__()

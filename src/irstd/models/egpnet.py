@@ -1,8 +1,9 @@
 """EGPNet (Li, Zhang, Yang, Yuan & Wang, "Edge-Guided Perceptual Network for Infrared Small Target
 Detection", IEEE TGRS 2024, doi:10.1109/TGRS.2024.3471865).
 
-No code or layer table of the paper is public; this is a reconstruction from the paper's description
-of its three parts, with widths chosen to meet the published counts:
+**EGPNet-like.** No code or layer table of the paper is public; this is a reconstruction from the
+paper's description of its three parts, with widths chosen to meet the published counts. It cannot be
+faithful in its details, so tables call it "EGPNet-like" and its results are not the paper's:
 
 * **MFPF encoder** (multiscale feature progressive fusion): five stages at H … H/16; each stage is a
   3×3 projection followed by four 3×3 branches of dilation 1, 2, 3, 4 over channel groups, fused
@@ -106,7 +107,9 @@ class EdgeGuidedRefinement(nn.Module):
         return self.out(refined), edge
 
 
-@register_model("egpnet", paper="Li et al., Edge-Guided Perceptual Network for IRSTD, TGRS 2024")
+@register_model(
+    "egpnet", paper="EGPNet-like: rebuilt from Li et al., Edge-Guided Perceptual Network for IRSTD, TGRS 2024 (no public code)"
+)
 class EGPNet(IRSTDModel):
     """MFPF encoder, LTA-amplified skips, U-Net decoder and edge-guided refinement; ``"edge"`` in training."""
 

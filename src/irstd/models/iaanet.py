@@ -17,7 +17,17 @@ Widths: ``d_model = 512`` (the authors' default hidden size), 4 heads, feed-forw
 encoder layers: with these the parameter count meets the seed's Table 1 (14.05 M); the authors'
 4-layer default would give 18.2 M.
 
+What cannot be faithful, in short: the release starts its trunk from an **ImageNet-pretrained
+ResNet-18**, predicts **only inside regressed boxes** kept after NMS, and trains with **random
+negative boxes**; here the trunk trains from scratch (the project ships no pretrained weights and
+its inputs have one channel), proposals are fixed windows around scored cells, and a whole-frame
+coarse map covers everything outside them. Results of ``iaanet`` are those of an IAANet-style
+network under this project's protocol, not a reproduction of the paper's numbers.
+
 Deviations (each needed for the project's model contract or for a well-defined output):
+
+* **No pretraining.** The trunk is randomly initialised and trains with the rest of the network;
+  the release loads ImageNet ResNet-18 weights.
 
 * **Whole-frame output (semantic-context fusion).** The paper predicts only inside the proposed
   boxes (everything else is background). Here a *coarse map* gives a logit for every pixel: a 1×1

@@ -18,8 +18,10 @@ Reproduced (the authors' release, ``layer_blocks=(4, 4, 4)``, ``channels=(8, 16,
 * the backbone's H/4 feature, bilinearly up-sampled to H, is re-weighted ``f·σ(edge) + f``;
   FCN head at full resolution.
 
-Outputs: the segmentation logits; in training mode also ``"edge"``, the edge logits (the release
-supervises σ(edge) with BCE against the mask's edge map).
+Outputs: the segmentation logits; in training mode also ``"edge"``, the edge logits. Training loss
+(``release_loss``, used by default): SoftIoU on the mask plus 10·BCE + SoftIoU on the edge logits
+against the mask's gradient magnitude, as the release (``loss_recipe="project"``: 1·BCE against a
+binary edge band).
 
 Deviations: logits instead of sigmoids; the deformable convolutions are
 :class:`~irstd.models.layers.deform.DeformConv2d` (pure PyTorch ``grid_sample``; DCNv1 offsets, no
@@ -129,6 +131,9 @@ class ISNet(IRSTDModel):
 
     stride = 16
     extra_outputs = ("edge",)
+    # the release: SoftIoU on the mask, 10·BCE + SoftIoU on the edge map against the gradient
+    # magnitude of the mask (its Get_gradient_nopadding), see irstd.losses.mask_gradient_edges
+    release_loss = {"base": "softiou", "edge_weight": 10.0, "edge_iou_weight": 1.0, "edge_target": "gradient"}
 
     def __init__(
         self,

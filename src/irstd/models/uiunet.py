@@ -18,7 +18,8 @@ Reproduced (the authors' release):
   encoder stage), up-sampled to H, and a 1×1 conv fusing the six side maps.
 
 Outputs: the fused logits; in training mode also ``"aux"``, the six side logits at full
-resolution (the release sums the BCE of all seven maps).
+resolution. Training loss (``release_loss``, used by default): the sum of the BCE of all seven
+maps, as the release (``loss_recipe="project"``: the mean of the base loss over the maps).
 
 Deviations: logits instead of sigmoids; convolutions followed by BatchNorm carry no bias
 (redundant before BN; 14.4 k fewer parameters); the BatchNorm after global pooling falls back to
@@ -105,6 +106,7 @@ class UIUNet(IRSTDModel):
 
     stride = 32
     extra_outputs = ("aux",)
+    release_loss = {"base": "bce", "aux_reduction": "sum"}  # the release sums 7 BCE terms
 
     def __init__(self, in_chans: int = 1, num_classes: int = 1) -> None:
         super().__init__(in_chans, num_classes)

@@ -8,7 +8,8 @@ the skip, then two 3×3 conv-BN-ReLU; a 1×1 head gives logits. 8.63 M params an
 Naming (as in the SGEM paper): encoder levels E1..E5 at H, H/2, H/4, H/8, H/16; decoder levels
 D1..D4 at H/8, H/4, H/2, H. Decoder level j concatenates ``skip_j(E_{5-j}, D_{j-1})`` with the
 up-sampled D_{j-1} (D0 = E5). The skip of a plain U-Net is the identity on the encoder feature;
-subclasses replace individual skips (see :mod:`irstd.models.sgem_unet`).
+subclasses replace individual skips (see :mod:`irstd.models.sgem_unet`), and may feed a level from
+its skip alone (:meth:`UNet.concatenates`: no up-conv, and a decoder stage of the skip's width).
 """
 
 from __future__ import annotations
@@ -50,16 +51,23 @@ class UNet(IRSTDModel):
             self.encoder.append(nn.Sequential(nn.MaxPool2d(2), DoubleConv(c_in, c_out)))
         self.ups, self.skips, self.decoder = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         # decoder level j = 1..L-1 goes from width widths[-j] up to widths[-j-1]
-        for level in range(1, len(widths)):
+        self.concat = tuple(self.concatenates(level) for level in range(1, len(widths)))
+        for level, concat in zip(range(1, len(widths)), self.concat):
             deep_ch, enc_ch = widths[-level], widths[-level - 1]
-            self.ups.append(UpConv(deep_ch, enc_ch))
+            # a level fed by its skip alone has no up-conv (Identity keeps the list's indices)
+            self.ups.append(UpConv(deep_ch, enc_ch) if concat else nn.Identity())
             self.skips.append(self.build_skip(level, enc_ch, deep_ch))
-            self.decoder.append(DoubleConv(2 * enc_ch, enc_ch))
+            self.decoder.append(DoubleConv(2 * enc_ch if concat else enc_ch, enc_ch))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def build_skip(self, level: int, enc_ch: int, deep_ch: int) -> nn.Module:
         """The module feeding decoder ``level`` from (encoder feature, previous decoder feature)."""
         return EncoderSkip()
+
+    def concatenates(self, level: int) -> bool:
+        """Whether decoder ``level`` concatenates its skip with the up-sampled deep feature (the U-Net's
+        rule) or takes the skip's output alone (which must then carry the deep features itself)."""
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -68,8 +76,9 @@ class UNet(IRSTDModel):
             x = stage(x)
             feats.append(x)  # E1 (B,32,H,W) … E5 (B,512,H/16,W/16)
         deep = feats.pop()
-        for up, skip, dec in zip(self.ups, self.skips, self.decoder):
+        for concat, up, skip, dec in zip(self.concat, self.ups, self.skips, self.decoder):
             enc = feats.pop()  # E4, E3, E2, E1
-            deep = dec(torch.cat([up(deep), skip(enc, deep)], dim=1))  # D1 … D4
+            skipped = skip(enc, deep)  # (B, C_enc, h, w)
+            deep = dec(torch.cat([up(deep), skipped], dim=1) if concat else skipped)  # D1 … D4
         return self.head(deep)
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ConvBNAct", "DoubleConv", "UpConv", "ResidualBlock", "resize", "upsample_like"]
+__all__ = ["ConvBNAct", "DoubleConv", "UpConv", "ResidualBlock", "resample_matrix", "resize", "upsample_like"]
 
 
 class ConvBNAct(nn.Sequential):
@@ -100,3 +100,23 @@ def upsample_like(
 ) -> torch.Tensor:
     """Resize ``x`` to ``ref``'s spatial size (see :func:`resize`)."""
     return resize(x, ref.shape[-2:], mode, align_corners)
+
+
+def resample_matrix(n_out: int, n_in: int, like: torch.Tensor) -> torch.Tensor:
+    """(n_out, n_in) matrix that resamples a length-``n_in`` axis to ``n_out`` by matrix product.
+
+    Triangle (linear) filter of support ``max(n_in / n_out, 1)`` input samples, rows normalised to sum
+    1 (PIL's antialiased bilinear): linear interpolation when up-sampling, an antialiased average when
+    down-sampling, exactly the identity when ``n_out == n_in``. Built from ``arange`` so that an ONNX
+    trace keeps ``n_out`` dynamic when it comes from a tensor's shape (no branch on the sizes).
+    ``like`` gives the device and dtype.
+    """
+    dtype = like.dtype if like.is_floating_point() else torch.float32
+    pos = torch.arange(n_out, device=like.device, dtype=dtype)  # (n_out,)
+    count = torch.ones_like(pos).sum()  # n_out as a tensor: stays dynamic under tracing
+    scale = n_in / count
+    centres = (pos + 0.5) * scale  # output sample centres in input coordinates
+    support = torch.clamp(scale, min=1.0)
+    taps = torch.arange(n_in, device=like.device, dtype=dtype) + 0.5  # (n_in,) input sample centres
+    weights = torch.relu(1.0 - (taps[None, :] - centres[:, None]).abs() / support)  # (n_out, n_in)
+    return weights / weights.sum(dim=1, keepdim=True)
