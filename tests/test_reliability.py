@@ -72,8 +72,7 @@ def test_detect_keeps_the_good_frames(hostile_folder, tmp_path: Path, capsys: py
     out = tmp_path / "out"
     assert main(["detect", "tophat", str(folder), "--out", str(out)]) == 0
     doc = json.loads((out / "detections.json").read_text())
-    records = {Path(r["file"]).name: r for r in doc["frames"]} if "frames" in doc else {
-        Path(r["file"]).name: r for r in doc["records"]}
+    records = {Path(r["file"]).name: r for r in doc["frames"]}
     assert sorted(records) == sorted(good + bad)
     for name in good:
         assert "error" not in records[name] and records[name]["targets"], name
