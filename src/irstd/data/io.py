@@ -83,6 +83,12 @@ def max_pixels(limit: int | None = None) -> int:
     return int(limit)
 
 
+def _log_warnings(path: str | Path, caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        if not issubclass(w.category, Image.DecompressionBombWarning):
+            log.debug("%s: %s", path, w.message)
+
+
 def _open(path: str | Path, limit: int | None = None) -> Image.Image:
     """Open lazily (header only) with errors turned into :class:`DataError` naming the file.
 
@@ -94,10 +100,12 @@ def _open(path: str | Path, limit: int | None = None) -> Image.Image:
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an image")
     try:
-        with warnings.catch_warnings():
-            # our own limit below replaces PIL's warning (its hard error is still caught)
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            # our own limit below replaces PIL's bomb warning (its hard error is still caught); PIL's
+            # complaints about corrupt metadata go to the debug log, not to the user's terminal
+            warnings.simplefilter("always")
             im = Image.open(path)
+        _log_warnings(path, caught)
     except UnidentifiedImageError as exc:
         raise DataError(f"{path}: not an image or an unsupported format") from exc
     except Image.DecompressionBombError as exc:
@@ -137,9 +145,12 @@ def _decode(path: str | Path, limit: int | None = None) -> Image.Image:
     """Open and fully decode one single-page image, or raise :class:`DataError`."""
     im = _open(path, limit)
     try:
-        if int(getattr(im, "n_frames", 1) or 1) > 1:
-            raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
-        im.load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if int(getattr(im, "n_frames", 1) or 1) > 1:
+                raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
+            im.load()
+        _log_warnings(path, caught)
         return im
     except DataError:
         im.close()
