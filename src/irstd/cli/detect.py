@@ -10,8 +10,9 @@ from PIL import Image
 
 from ..core.errors import DataError
 from ..core.progress import progress_bar
-from ..data.io import load_image
+from ..data.io import MAX_PIXELS, load_image
 from ..inference import Predictor
+from ..inference.input_range import INPUT_RANGE_POLICIES
 from ..inference.schema import detections_document, error_record, frame_record, write_detections
 from ..inference.sources import expand_inputs
 from ..visualize import draw_overlay
@@ -28,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     p.add_argument("--overlay", action="store_true", help="write overlay PNGs (targets boxed)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
+    p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
+                   help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
+                        "scales or stretches them, native uses them as is; see docs/reliability.md")
+    p.add_argument("--tile", type=int, default=None, metavar="PIXELS",
+                   help="run frames larger than this in overlapping tiles of this size (a multiple of the stride)")
+    p.add_argument("--tile-overlap", type=int, default=None, metavar="PIXELS", help="tile overlap (default tile/4)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
     retains_memory(p)
     p.set_defaults(func=run)
 
@@ -35,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         args.checkpoint, device=args.device, threshold=args.threshold, precision=args.precision,
-        amp=None if args.precision == "fp32" else args.amp,
+        amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
+        tile=args.tile, tile_overlap=args.tile_overlap,
     )
     files = expand_inputs(args.inputs)
     out = Path(args.out)
@@ -43,13 +53,15 @@ def run(args: argparse.Namespace) -> int:
     records, n_errors = [], 0
     for path in progress_bar(files, enabled=len(files) > 1, desc="detect"):
         try:
-            frame = load_image(path)
-        except DataError as exc:
+            frame = load_image(path, max_pixels=args.max_pixels)
+            pred = predictor.predict(frame)[0]
+        except (DataError, MemoryError) as exc:
+            # one bad or oversized frame costs its own result only; the others are kept
+            reason = str(exc) if isinstance(exc, DataError) else f"{path}: out of memory (try --tile 512)"
             n_errors += 1
-            records.append(error_record(str(path), str(exc)))
-            print(f"skipped {path}: {exc}")
+            records.append(error_record(str(path), reason))
+            print(f"skipped {path}: {reason}")
             continue
-        pred = predictor.predict(frame)[0]
         records.append(frame_record(str(path), pred))
         if args.overlay:
             draw_overlay(frame, pred.targets, pred.mask).save(out / f"{path.stem}_overlay.png")
@@ -62,4 +74,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(files) - n_errors} frame(s), {n_targets} target(s) -> {json_path}, {csv_path}")
     if n_errors:
         print(f"{n_errors} frame(s) could not be read (listed in detections.json)")
+    adjusted = {k: v for k, v in predictor.range_actions.items() if k != "native"}
+    if adjusted:
+        print("input range: " + ", ".join(f"{v} frame(s) {k}" for k, v in sorted(adjusted.items()))
+              + f" (--input-range {args.input_range})")
     return 1 if n_errors == len(files) else 0

@@ -4,12 +4,19 @@ Infrared frames arrive in every PIL mode (8-bit grey, RGB copies of a grey frame
 and 32-bit integers, floats). :func:`load_image` turns all of them into one float32 channel in the
 frame's *native* range (0..255 for 8-bit, 0..65535 for 16-bit) so that 14/16-bit dynamic range
 survives until normalisation by the dataset's statistics.
+
+Decoding is defensive: a header claiming more than :data:`MAX_PIXELS` pixels (a decompression bomb, or
+simply a frame too large for memory) is refused before any pixel is decoded, and *every* decoder
+failure (truncated data, corrupt chunks, odd modes, PIL's own bomb guard, running out of memory)
+becomes a :class:`~irstd.core.errors.DataError` naming the file, so one bad file never ends a run.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +27,11 @@ from ..core.errors import DataError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
     "ImageHeader",
     "ImageTooLargeError",
     "UnsupportedImageError",
+    "max_pixels",
     "load_image",
     "load_image_bytes",
     "load_mask",
@@ -38,12 +47,24 @@ log = logging.getLogger(__name__)
 #: file name endings recognised as images (lower case)
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
+#: default pixel limit per frame: 100 MP (e.g. 10 000 x 10 000) covers every infrared sensor and
+#: mosaic in use, and decodes to 400 MB of float32; override with ``$IRSTD_MAX_PIXELS`` or ``max_pixels=``
+MAX_PIXELS = 100_000_000
+
 # ITU-R BT.601 luma weights: what PIL's convert("L") uses, but kept in float (no rounding to 8 bit)
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 # nominal bits per sample of each PIL mode, reported by `irstd data inspect`
 _MODE_BITS = {"1": 1, "L": 8, "LA": 8, "P": 8, "PA": 8, "RGB": 8, "RGBA": 8, "RGBX": 8, "CMYK": 8,
               "YCbCr": 8, "I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
+
+
+class UnsupportedImageError(DataError):
+    """Bytes that are not an image in a format PIL reads."""
+
+
+class ImageTooLargeError(DataError):
+    """An image whose header announces more pixels than the limit in force."""
 
 
 @dataclass(frozen=True)
@@ -61,25 +82,70 @@ class ImageHeader:
         return _MODE_BITS.get(self.mode, 8)
 
 
-def _open(path: str | Path) -> Image.Image:
-    """Open lazily (header only) with errors turned into :class:`DataError` naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not an image")
+def max_pixels(limit: int | None = None) -> int:
+    """The pixel limit in force: ``limit`` if given, else ``$IRSTD_MAX_PIXELS``, else :data:`MAX_PIXELS`."""
+    if limit is None:
+        env = os.environ.get("IRSTD_MAX_PIXELS")
+        try:
+            limit = int(float(env)) if env else MAX_PIXELS
+        except ValueError:
+            raise DataError(f"IRSTD_MAX_PIXELS={env!r} is not a number of pixels") from None
+    if limit < 1:
+        raise DataError(f"the pixel limit must be >= 1, got {limit}")
+    return int(limit)
+
+
+def _log_warnings(path: str | Path, caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        if not issubclass(w.category, Image.DecompressionBombWarning):
+            log.debug("%s: %s", path, w.message)
+
+
+def _open(path: str | Path, limit: int | None = None, data: bytes | None = None) -> Image.Image:
+    """Open lazily (header only) with errors turned into :class:`DataError` naming the file.
+
+    The header's size is checked against the pixel limit here, before any pixel is decoded.
+    """
+    if data is None:  # a file on disk; else ``path`` only names the in-memory ``data`` in messages
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: file not found")
+        if path.is_dir():
+            raise DataError(f"{path}: is a directory, not an image")
     try:
-        return Image.open(path)
+        with warnings.catch_warnings(record=True) as caught:
+            # our own limit below replaces PIL's bomb warning (its hard error is still caught); PIL's
+            # complaints about corrupt metadata go to the debug log, not to the user's terminal
+            warnings.simplefilter("always")
+            im = Image.open(path if data is None else io.BytesIO(data))
+        _log_warnings(path, caught)
     except UnidentifiedImageError as exc:
-        raise DataError(f"{path}: not an image or an unsupported format") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable ({exc})") from exc
+        raise UnsupportedImageError(f"{path}: not an image or an unsupported format") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{path}: header claims too many pixels ({exc})") from exc
+    except MemoryError:
+        raise DataError(f"{path}: out of memory while reading the header") from None
+    except Exception as exc:  # noqa: BLE001 — any decoder failure is a bad file, never a crash
+        raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    h, w = im.height, im.width
+    top = max_pixels(limit)
+    if h * w > top:
+        im.close()
+        raise ImageTooLargeError(f"{path}: header claims {w}x{h} = {h * w:,} pixels, above the limit of {top:,} "
+                        "(raise it with --max-pixels or IRSTD_MAX_PIXELS)")
+    if h < 1 or w < 1:
+        im.close()
+        raise DataError(f"{path}: empty image ({w}x{h} pixels)")
+    return im
 
 
 def read_header(path: str | Path) -> ImageHeader:
     """Size, mode and page count from the header only: cheap enough to validate a whole dataset."""
     with _open(path) as im:
-        frames = int(getattr(im, "n_frames", 1) or 1)
+        try:
+            frames = int(getattr(im, "n_frames", 1) or 1)
+        except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
+            raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
         return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
 
 
@@ -88,21 +154,39 @@ def multi_page_reason(frames: int) -> str:
     return f"multi-page file ({frames} pages); expected a single frame"
 
 
-def _decode(path: str | Path) -> Image.Image:
-    """Open and fully decode one single-page image, or raise :class:`DataError`."""
-    im = _open(path)
+def _decode(path: str | Path, limit: int | None = None, data: bytes | None = None) -> Image.Image:
+    """Open and fully decode one single-page image (a file, or ``data`` named ``path``), or raise :class:`DataError`."""
+    im = _open(path, limit, data)
     try:
-        if int(getattr(im, "n_frames", 1) or 1) > 1:
-            raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
-        im.load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if int(getattr(im, "n_frames", 1) or 1) > 1:
+                raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
+            im.load()
+        _log_warnings(path, caught)
         return im
     except DataError:
         im.close()
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except MemoryError:
+        im.close()
+        raise DataError(f"{path}: out of memory while decoding") from None
+    except Exception as exc:  # noqa: BLE001 — any decoder failure is a bad file, never a crash
         im.close()
         what = "truncated file" if "truncat" in str(exc).lower() else "cannot decode pixels"
-        raise DataError(f"{path}: {what} ({exc})") from exc
+        raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from exc
+
+
+def _pixels(path: str | Path, im: Image.Image) -> np.ndarray:
+    """:func:`_to_array` with conversion failures (odd modes, short buffers) as :class:`DataError`."""
+    try:
+        return _to_array(im)
+    except MemoryError:
+        raise DataError(f"{path}: out of memory while converting pixels") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: cannot convert {im.mode} pixels ({type(exc).__name__}: {exc})") from exc
+    finally:
+        im.close()
 
 
 def _to_array(im: Image.Image) -> np.ndarray:
@@ -136,74 +220,43 @@ def _channels_to_gray(arr: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ _LUMA
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """One frame as float32 (H, W) in its native range (8-bit 0..255, 16-bit 0..65535, float as is).
 
     Any PIL mode is accepted; colour is reduced to luminance, alpha is ignored. Raises
-    :class:`DataError` naming the file for a missing, unreadable, truncated or multi-page file.
+    :class:`DataError` naming the file for a missing, unreadable, truncated, multi-page or empty file,
+    one whose header claims more than ``max_pixels`` (default :func:`max_pixels`;
+    :class:`ImageTooLargeError`), a file that is no image (:class:`UnsupportedImageError`), and any
+    decoder error.
     """
-    im = _decode(path)
-    try:
-        arr = _channels_to_gray(_to_array(im))
-    finally:
-        im.close()
+    return _frame(path, _decode(path, max_pixels))
+
+
+def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> np.ndarray:
+    """:func:`load_image` for an encoded image held in memory (an upload): same modes, same checks,
+    same output; ``name`` stands for the file in error messages."""
+    return _frame(name, _decode(name, max_pixels, data))
+
+
+def _frame(path: str | Path, im: Image.Image) -> np.ndarray:
+    """Decoded image → float32 (H, W) grey frame, with the shape and finiteness checks."""
+    arr = _pixels(path, im)
+    if arr.ndim not in (2, 3) or arr.size == 0:
+        raise DataError(f"{path}: unexpected pixel array of shape {arr.shape}")
+    arr = _channels_to_gray(arr)
     if not np.isfinite(arr).all():
         raise DataError(f"{path}: contains NaN or infinite pixel values")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-class UnsupportedImageError(DataError):
-    """Bytes that are not an image in a format PIL reads."""
+def load_mask(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """A target mask as bool (H, W): any non-zero colour is target (alpha ignored).
 
-
-class ImageTooLargeError(DataError):
-    """An image whose header announces more pixels than the caller accepts."""
-
-
-def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> np.ndarray:
-    """:func:`load_image` for an encoded image held in memory (an upload): same modes, same output.
-
-    ``name`` is used in error messages. ``max_pixels`` is checked on the header, before any pixel is
-    decoded, so that a small file announcing a huge frame costs nothing. Raises
-    :class:`UnsupportedImageError` (not an image), :class:`ImageTooLargeError` or :class:`DataError`
-    (truncated, undecodable, multi-page, non-finite).
+    Errors as :func:`load_image`; NaN counts as target (it is non-zero), so a float mask is never dropped.
     """
-    try:
-        im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise UnsupportedImageError(f"{name}: not an image or an unsupported format") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{name}: unreadable ({exc})") from exc
-    try:
-        if max_pixels is not None and im.width * im.height > max_pixels:
-            raise ImageTooLargeError(f"{name}: {im.width}x{im.height} = {im.width * im.height} pixels, "
-                                     f"more than the limit of {max_pixels}")
-        pages = int(getattr(im, "n_frames", 1) or 1)
-        if pages > 1:
-            raise DataError(f"{name}: {multi_page_reason(pages)}")
-        im.load()
-        arr = _channels_to_gray(_to_array(im))
-    except DataError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        what = "truncated file" if "truncat" in str(exc).lower() else "cannot decode pixels"
-        raise DataError(f"{name}: {what} ({exc})") from exc
-    finally:
-        im.close()
-    if not np.isfinite(arr).all():
-        raise DataError(f"{name}: contains NaN or infinite pixel values")
-    return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def load_mask(path: str | Path) -> np.ndarray:
-    """A target mask as bool (H, W): any non-zero colour is target (alpha ignored)."""
-    im = _decode(path)
-    try:
-        arr = _to_array(im)
-    finally:
-        im.close()
+    arr = _pixels(path, _decode(path, max_pixels))
+    if arr.ndim not in (2, 3) or arr.size == 0:
+        raise DataError(f"{path}: unexpected pixel array of shape {arr.shape}")
     if arr.ndim == 3:
         arr = arr[..., : 3 if arr.shape[2] >= 3 else 1]  # drop alpha
         return np.ascontiguousarray((arr != 0).any(axis=2))

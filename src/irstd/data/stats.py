@@ -23,7 +23,13 @@ from ..core.files import atomic_write_text
 from .io import load_image
 from .items import floor_std
 
-__all__ = ["compute_normalization", "cache_dir"]
+__all__ = ["compute_normalization", "compute_input_range", "frame_bit_depth", "frame_range", "cache_dir",
+           "RANGE_PERCENTILES"]
+
+#: robust low/high of a frame: percentiles that ignore hot pixels and the few target pixels
+RANGE_PERCENTILES = (0.5, 99.5)
+#: bit depths recognised from a frame's largest value (0 = float frame in [0, 1])
+_BIT_DEPTHS = (8, 10, 12, 14, 16)
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +119,58 @@ def compute_normalization(dataset_or_items: Any, *, cache: bool = True) -> tuple
         _write_cache(file, {"mean": mean, "std": std, "images": used, "pixels": pixels,
                             "first": str(paths[0]) if paths else ""})
     return mean, std
+
+
+def frame_bit_depth(frame: np.ndarray) -> tuple[int, float]:
+    """(bit depth, full scale) a frame's values fit: the smallest of 8/10/12/14/16 bits holding its
+    largest value; ``(0, 1.0)`` for a non-integer frame within [0, 1]; ``(32, max)`` above 16 bits."""
+    x = np.asarray(frame)
+    top = float(np.max(x)) if x.size else 0.0
+    if top <= 1.0 and not np.array_equal(x, np.rint(x)):
+        return 0, 1.0
+    for bits in _BIT_DEPTHS:
+        if top <= 2**bits - 1:
+            return bits, float(2**bits - 1)
+    return 32, top
+
+
+def frame_range(frame: np.ndarray) -> tuple[float, float]:
+    """Robust (low, high) of a frame: its :data:`RANGE_PERCENTILES`, high > low (float64 sums)."""
+    lo, hi = np.percentile(np.asarray(frame, dtype=np.float64), RANGE_PERCENTILES)
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+def _range_frames(source: Any, max_frames: int) -> Iterable[tuple[str, np.ndarray]]:
+    """Up to ``max_frames`` frames spread evenly over the set: generated scenes or image files."""
+    if getattr(source, "generated", False):
+        n = len(source)
+        for i in sorted({int(j) for j in np.linspace(0, n - 1, min(n, max_frames))}):
+            yield f"scene {i}", source.scene(i)[0]
+        return
+    paths = _image_paths(source)
+    for i in sorted({int(j) for j in np.linspace(0, len(paths) - 1, min(len(paths), max_frames))}):
+        try:
+            yield str(paths[i]), load_image(paths[i])
+        except DataError as exc:
+            log.warning("input range: skipping %s", exc)
+
+
+def compute_input_range(dataset_or_items: Any, *, max_frames: int = 64) -> dict[str, Any]:
+    """The value range of a training set, recorded in its checkpoints for the predictor's input-range policy.
+
+    Returns ``bit_depth`` and ``full_scale`` (of the widest frame, see :func:`frame_bit_depth`), and
+    ``low``/``high``: the median over up to ``max_frames`` frames of each frame's robust range
+    (:data:`RANGE_PERCENTILES`), in native units.
+    """
+    lows, highs, depth, full = [], [], -1, 0.0
+    for _, frame in _range_frames(dataset_or_items, max_frames):
+        lo, hi = frame_range(frame)
+        lows.append(lo)
+        highs.append(hi)
+        bits, top = frame_bit_depth(frame)
+        if top > full:
+            depth, full = bits, top
+    if not lows:
+        raise DataError("cannot measure the input range: no readable image")
+    return {"bit_depth": depth, "full_scale": full, "low": float(np.median(lows)), "high": float(np.median(highs)),
+            "percentiles": list(RANGE_PERCENTILES), "frames": len(lows)}

@@ -94,6 +94,8 @@ class TrainConfig:
         """Set keys in place, checking names and coercing simple types."""
         known = {f.name: f for f in dataclasses.fields(self)}
         for key, value in values.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{source}: keys must be names, got {key!r}")
             key = key.replace("-", "_")
             if key not in known:
                 # a misspelt synonym ("learning_rat") suggests the key its synonym stands for
@@ -135,7 +137,14 @@ def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) ->
     """Turn YAML/CLI values into the field's type (strings from ``--set`` are parsed as YAML)."""
     is_text = str(annotation).replace(" ", "") in ("str", "str|None")
     if isinstance(value, str) and not is_text:
-        value = yaml.safe_load(value)
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"{source}: {key}={value!r} is not a valid value") from None
+    if value is None and current is not None and "None" not in str(annotation):
+        raise ConfigError(f"{source}: {key} needs a value")
+    if isinstance(current, (dict, list)) and value is not None and not isinstance(value, type(current)):
+        raise ConfigError(f"{source}: {key} must be a {type(current).__name__}, got {value!r}")
     if value is None or isinstance(current, (dict, list)):
         return value
     kind = type(current)
@@ -147,7 +156,7 @@ def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) ->
                 return value
             raise ValueError
         return kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{source}: {key}={value!r} is not a valid {kind.__name__}") from None
 
 
@@ -170,12 +179,16 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{path}: not valid YAML ({first})") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of keys to values")
-        cfg.update(values, str(path))
+        try:
+            cfg.update(values, str(path))
+        except ConfigError as exc:  # range checks do not know the file: name it
+            raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     if overrides:
         cfg.update(overrides, "command line")
     return cfg

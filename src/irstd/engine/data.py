@@ -20,6 +20,7 @@ from ..data import (
     pad_collate,
 )
 from ..core.seeding import epoch_seed
+from ..data.stats import compute_input_range
 from .config import TrainConfig
 
 __all__ = ["TrainData", "build_train_val"]
@@ -38,6 +39,7 @@ class TrainData:
     cfg: TrainConfig
     stride: int
     device: str = "cpu"  # resolved device: decides pinned memory
+    input_range: dict[str, Any] | None = None  # value range of the training frames (compute_input_range)
 
     def train_loader(self, epoch: int) -> DataLoader:
         """Shuffled loader whose order depends only on (seed, epoch)."""
@@ -67,7 +69,7 @@ def build_train_val(cfg: TrainConfig, stride: int, device: str = "cpu") -> Train
         # validation scenes from their own random stream (disjoint from train and test), same normalisation
         val = open_synthetic("val", cfg.synthetic_val, cfg.synthetic_seed, normalization=train.normalization)
         desc = f"synthetic scenes (seed {cfg.synthetic_seed})"
-        return TrainData(train, val, train.normalization, desc, cfg, stride, device)
+        return TrainData(train, val, train.normalization, desc, cfg, stride, device, compute_input_range(train))
     common: dict[str, Any] = dict(
         split=cfg.split, split_file=cfg.split_file, mask_dir=cfg.mask_dir, skip_invalid=cfg.skip_invalid
     )
@@ -76,8 +78,9 @@ def build_train_val(cfg: TrainConfig, stride: int, device: str = "cpu") -> Train
     n_val = int(round(cfg.val_fraction * len(full))) if cfg.val_fraction > 0 else 0
     val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
     norm = compute_normalization([full.items[i] for i in train_idx])
+    input_range = compute_input_range([full.items[i] for i in train_idx])
     train = Subset(open_dataset(cfg.data, **common, transform=train_transform(cfg), normalization=norm), train_idx)
     val = Subset(open_dataset(cfg.data, **common, normalization=norm), val_idx)
     split = cfg.split_file or cfg.split
     desc = f"{cfg.data} [{split}] ({getattr(full.layout, 'name', full.layout)} layout)"
-    return TrainData(train, val, norm, desc, cfg, stride, device)
+    return TrainData(train, val, norm, desc, cfg, stride, device, input_range)

@@ -9,6 +9,12 @@
 
 Every epoch starts by re-seeding all generators from (seed, epoch), so a resumed run draws exactly the
 same crops, flips and batches as an uninterrupted one.
+
+Crash safety: every file is replaced atomically, and ``last.state.pt`` (written after the checkpoints)
+holds the weights with the optimiser, so whenever the process dies (``kill -9`` included) the run folder
+holds a loadable ``last.safetensors`` and a self-consistent resume state. A failed write (disk full)
+stops the run with a :class:`~irstd.core.errors.CheckpointError` saying which file failed; the previous
+files stay intact.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn as nn
 import yaml
+from safetensors import SafetensorError
 from torch.utils.data import DataLoader
 
 from ..core.device import autocast, resolve_amp, resolve_device
@@ -254,8 +261,14 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
 
 def _restore(run: _Run, state: dict[str, Any]) -> None:
     """Load the weights, optimiser, schedule, scaler and history saved after the last finished epoch."""
-    weights, _ = read_checkpoint(run.last_path)
-    run.model.load_state_dict(weights)
+    # the state's own weights match its optimiser even when a kill landed between the two writes;
+    # older run folders have none and use last.safetensors
+    weights = state["model"] if "model" in state else read_checkpoint(run.last_path)[0]
+    try:
+        run.model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"cannot resume {run.run_dir}: its weights do not fit model {run.cfg.model!r} ({first})") from None
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     if run.scaler is not None and state.get("scaler"):
@@ -284,24 +297,61 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
 
 
 def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
-    """Write last (and best, when validation improved), the resume state and the logs."""
-    cfg, norm = run.cfg.to_dict(), run.data.normalization
+    """Write last (and best, when validation improved), the resume state and the logs.
+
+    A failed write raises :class:`CheckpointError` naming the file; every earlier file is intact.
+    """
+    try:
+        _write_epoch(run, epoch, row)
+    except OSError as exc:
+        where = exc.filename or run.run_dir
+        raise CheckpointError(
+            f"could not write {where} after epoch {epoch + 1} ({exc.strerror or exc}); the files of the last "
+            f"saved epoch are intact: free the space and continue with --resume {run.run_dir}") from None
+
+
+def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
+    cfg, norm, rng = run.cfg.to_dict(), run.data.normalization, run.data.input_range
     meta_metrics = {k: v for k, v in row.items() if k.startswith("val_")}
-    save_checkpoint(run.last_path, run.model, normalization=norm, config=cfg, metrics=meta_metrics, epoch=epoch + 1)
+    _checkpoint(run.last_path, run.model, normalization=norm, config=cfg, metrics=meta_metrics,
+                epoch=epoch + 1, input_range=rng)
     val_iou = row.get("val_iou", float("nan"))
+    best = run.best
     if not len(run.data.val) or (val_iou == val_iou and val_iou > run.best["val_iou"]):
-        run.best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
-        save_checkpoint(run.best_path, run.model, normalization=norm, config=cfg, metrics=run.best, epoch=epoch + 1)
+        best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
+        _checkpoint(run.best_path, run.model, normalization=norm, config=cfg, metrics=best,
+                    epoch=epoch + 1, input_range=rng)
+    run.best = best  # only once written: a failed write leaves the record matching the files
     train_state = {
         "epoch": epoch + 1,
+        "model": {k: v.detach().to("cpu").clone() for k, v in run.model.state_dict().items()},
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
         "history": run.history,
         "best": run.best,
     }
-    atomic_write(_state_path(run.last_path), lambda tmp: torch.save(train_state, tmp))
+    _atomic(_state_path(run.last_path), lambda tmp: torch.save(train_state, tmp))
     _write_logs(run.run_dir, run.history)
+
+
+def _checkpoint(path: Path, model: nn.Module, **kwargs: Any) -> None:
+    """:func:`save_checkpoint`, with the file named in a failure."""
+    try:
+        save_checkpoint(path, model, **kwargs)
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
+    except SafetensorError as exc:  # safetensors reports I/O failures (ENOSPC…) as its own error
+        raise OSError(None, str(exc), str(path)) from exc
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
 
 
 def _prepare_run(cfg: TrainConfig, resume: str | Path | None) -> tuple[Path, int, dict[str, Any] | None]:
@@ -320,7 +370,11 @@ def _prepare_run(cfg: TrainConfig, resume: str | Path | None) -> tuple[Path, int
     state_file = _state_path(run_dir / "last.safetensors")
     if not state_file.is_file():
         raise CheckpointError(f"cannot resume: {state_file} not found (is {run_dir} a run folder?)")
-    state = torch.load(state_file, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        int(state["epoch"])
+    except Exception as exc:  # noqa: BLE001 — a damaged state file must not end in a traceback
+        raise CheckpointError(f"cannot resume: {state_file} is damaged ({type(exc).__name__}: {exc})") from None
     if state["epoch"] >= cfg.epochs:
         raise ConfigError(f"{run_dir} already finished {state['epoch']} of {cfg.epochs} epochs; raise epochs to continue")
     return run_dir, int(state["epoch"]), state

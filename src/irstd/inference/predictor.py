@@ -2,12 +2,15 @@
 
 :class:`Predictor` is the one inference path used by ``irstd detect``, the service and the Python API.
 Frames are 2-D arrays in their native range (8-bit, 16-bit, float); the model's normalisation (from
-its checkpoint) is applied here, so callers never normalise by hand.
+its checkpoint) is applied here, so callers never normalise by hand, after the input-range policy
+(:mod:`irstd.inference.input_range`) has brought a frame of another bit depth into the training range.
+Frames larger than ``tile`` run in overlapping tiles (:mod:`irstd.inference.tiling`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,9 +25,11 @@ from ..core.padding import crop_to, pad_to_multiple
 from ..data.items import frame_normalization, normalize
 from ..models import create_model, get_model_entry, is_model, load_model
 from .backends.onnx import OnnxRunner
+from .input_range import adapt_range, check_policy, estimate_range
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
 from .targets import Target, extract_targets
+from .tiling import check_tiling, run_tiled
 
 __all__ = ["Prediction", "Predictor", "load_predictor_model"]
 
@@ -65,6 +70,12 @@ class Predictor:
         amp: the fast mode's dtype: ``auto``, ``bf16``, ``fp16`` or ``none``.
         batch_size: frames of the same size are run together, this many at a time.
         cuda_graphs: on CUDA, replay the fast mode from CUDA graphs (one per batch shape).
+        input_range: ``auto``, ``native``, ``scale`` or ``stretch``: how a frame outside the training
+            range (e.g. 16-bit for an 8-bit model) is brought into it; see :mod:`irstd.inference.input_range`.
+        tile: run frames with a side above this many pixels in overlapping tiles of this size (a multiple
+            of the stride); None: whole frames.
+        tile_overlap: pixels each tile extends past its core on every inner side (default ``tile // 4``
+            rounded to the stride).
     """
 
     def __init__(
@@ -79,6 +90,9 @@ class Predictor:
         connectivity: int = 8,
         precision: str | None = None,
         cuda_graphs: bool = False,
+        input_range: str = "auto",
+        tile: int | None = None,
+        tile_overlap: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -99,6 +113,17 @@ class Predictor:
         self.threshold = threshold
         self.batch_size = batch_size
         self.connectivity = connectivity
+        self.input_range = check_policy(input_range)
+        recorded = getattr(model, "input_range", None) or getattr(runner, "metadata", {}).get("input_range")
+        if recorded is None and input_range in ("scale", "stretch"):
+            recorded = estimate_range(self.normalization)
+        self.training_range: dict | None = recorded
+        self.range_actions: Counter[str] = Counter()  # frames per input-range action, for reports
+        self.tile = tile
+        if tile is not None:
+            overlap = tile_overlap if tile_overlap is not None else (tile // 4) // self.stride * self.stride
+            check_tiling(tile, overlap, self.stride)
+            self.tile_overlap = overlap
         log.debug("predictor on %s, %s", self.device, runner.label())
 
     @property
@@ -148,7 +173,43 @@ class Predictor:
         frame = np.asarray(frame)
         if frame.ndim != 2:
             raise DataError(f"expected a single-channel (H, W) frame, got shape {frame.shape}")
+        frame = self._adapt(np.asarray(frame, dtype=np.float32))
         return normalize(frame, self.normalization if self.normalization is not None else frame_normalization(frame))
+
+    def _adapt(self, frame: np.ndarray) -> np.ndarray:
+        """The input-range policy on one frame; the first frame of each kind of adjustment is logged."""
+        top = float(frame.max())
+        adapted, action = adapt_range(frame, self.training_range, self.input_range)
+        self.range_actions[action] += 1
+        if action != "native" and self.range_actions[action] == 1:
+            train = self.training_range or {}
+            how = {"scaled": "scaled to the training full scale", "stretched": "stretched (0.5-99.5th percentiles)",
+                   "mismatch": "used as is (input range policy 'native'): results may be wrong"}[action]
+            log.warning("a frame with values up to %.6g is outside the model's training range (%s-bit, full scale "
+                        "%.6g): %s; later frames like it are not reported", top, train.get("bit_depth"),
+                        float(train.get("full_scale", float("nan"))), how)
+        return adapted
+
+    def _run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of normalised (H, W) arrays of one shape, batched."""
+        x = torch.from_numpy(np.stack(xs))[:, None]  # (B, 1, H, W)
+        x, size = pad_to_multiple(x.to(self.device), self.stride)
+        logits = self.runner(x)  # (B, 1, H', W') float32
+        return list(torch.sigmoid(crop_to(logits, size))[:, 0].cpu().numpy())
+
+    def _tiled(self, frame: np.ndarray) -> bool:
+        return self.tile is not None and max(np.shape(frame)) > self.tile
+
+    def _run_shapes(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`_run` on arrays of mixed shapes (tiles at the frame's edge are smaller)."""
+        out: list[np.ndarray | None] = [None] * len(xs)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(xs):
+            by_shape.setdefault(x.shape, []).append(i)
+        for indices in by_shape.values():
+            for i, p in zip(indices, self._run([xs[i] for i in indices])):
+                out[i] = p
+        return out  # type: ignore[return-value]
 
     @torch.inference_mode()
     def probabilities(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -156,15 +217,15 @@ class Predictor:
         out: list[np.ndarray | None] = [None] * len(frames)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, frame in enumerate(frames):
+            if self._tiled(frame):  # whole-frame normalisation and range policy, then tiles
+                out[i] = run_tiled(self._normalise(frame), self._run_shapes, self.tile, self.tile_overlap,
+                                   self.batch_size)
+                continue
             by_shape.setdefault(np.shape(frame), []).append(i)
         for indices in by_shape.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                x = torch.from_numpy(np.stack([self._normalise(frames[i]) for i in chunk]))[:, None]  # (B,1,H,W)
-                x, size = pad_to_multiple(x.to(self.device), self.stride)
-                logits = self.runner(x)  # (B, 1, H', W') float32
-                probs = torch.sigmoid(crop_to(logits, size))[:, 0].cpu().numpy()
-                for i, p in zip(chunk, probs):
+                for i, p in zip(chunk, self._run([self._normalise(frames[i]) for i in chunk])):
                     out[i] = p
         return out  # type: ignore[return-value]
 

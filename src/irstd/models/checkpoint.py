@@ -28,9 +28,11 @@ __all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata",
 FORMAT_VERSION = 1
 
 
-def model_metadata(model: nn.Module, normalization: tuple[float, float] | None = None) -> dict[str, Any]:
+def model_metadata(model: nn.Module, normalization: tuple[float, float] | None = None,
+                   input_range: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a saved model needs to be rebuilt and used alone: name, arguments, normalisation, stride,
-    input channels, versions. ``normalization`` defaults to ``model.normalization`` (None if absent)."""
+    input channels, training input range, versions. ``normalization`` and ``input_range`` default to
+    the model's attributes (None if absent)."""
     norm = normalization if normalization is not None else getattr(model, "normalization", None)
     return {
         "model_name": getattr(model, "model_name", None),
@@ -38,6 +40,8 @@ def model_metadata(model: nn.Module, normalization: tuple[float, float] | None =
         "normalization": [float(norm[0]), float(norm[1])] if norm is not None else None,
         "stride": int(getattr(model, "stride", 1)),
         "in_chans": int(getattr(model, "in_chans", 1)),
+        # value range of the training frames (bit depth, robust low/high): the predictor's --input-range
+        "input_range": getattr(model, "input_range", None) if input_range is None else dict(input_range),
         "irstd_version": __version__,
         "torch_version": torch.__version__,
     }
@@ -51,11 +55,15 @@ def save_checkpoint(
     config: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     epoch: int | None = None,
+    input_range: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model``'s weights and everything needed to rebuild and use it."""
+    """Write ``model``'s weights and everything needed to rebuild and use it.
+
+    A failed write (disk full, permissions) raises ``OSError`` and leaves any previous file at ``path`` intact.
+    """
     meta = {
         "format_version": FORMAT_VERSION,
-        **model_metadata(model, normalization),
+        **model_metadata(model, normalization, input_range),
         "config": config or {},
         "metrics": metrics or {},
         "epoch": epoch,
@@ -80,9 +88,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
     if raw is None:
         raise CheckpointError(f"{path}: safetensors file without irstd metadata (not written by irstd)")
-    meta = json.loads(raw)
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format {meta['format_version']} is newer than this irstd ({FORMAT_VERSION})")
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: corrupt irstd metadata ({exc})") from None
+    version = meta.get("format_version", 0) if isinstance(meta, dict) else None
+    if not isinstance(version, int) or not isinstance(meta.get("model_name"), str):
+        raise CheckpointError(f"{path}: irstd metadata without a format version and model name")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format {version} is newer than this irstd ({FORMAT_VERSION}); upgrade irstd")
     return state, meta
 
 
@@ -92,11 +106,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
     The returned module carries ``normalization`` (mean, std) and ``checkpoint_meta`` (the full metadata).
     """
     state, meta = read_checkpoint(path)
-    model = create_model(meta["model_name"], **meta.get("model_kwargs", {}))
+    try:
+        model = create_model(meta["model_name"], **meta.get("model_kwargs", {}))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild {meta['model_name']!r} ({exc})") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit model {meta['model_name']!r}: {exc}") from None
+        first = str(exc).strip().splitlines()[0]  # torch lists every key: the first line says what differs
+        raise CheckpointError(f"{path}: weights do not fit model {meta['model_name']!r} ({first})") from None
     model.normalization = tuple(meta["normalization"])
+    model.input_range = meta.get("input_range")
     model.checkpoint_meta = meta
     return model.to(device).eval()

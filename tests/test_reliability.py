@@ -1,0 +1,208 @@
+"""Hostile inputs and faults: bad frames cost only their own result, training survives kill -9 and a
+full disk, and nothing draws progress bars into a log."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from irstd.cli.main import main
+from irstd.data.io import load_image, save_image
+from irstd.engine import fit, read_checkpoint
+from irstd.engine.config import TrainConfig
+from irstd.errors import CheckpointError, DataError
+from irstd.models import create_model, load_model, save_checkpoint
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TINY = {"widths": [4, 8, 16, 32, 64]}
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming ``width`` x ``height`` grey pixels, with almost no data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def hostile_folder(tmp_path: Path) -> tuple[Path, list[str], list[str]]:
+    """Three good frames among a decompression bomb, a truncated, an empty and a fake PNG."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    good = []
+    for i in range(3):
+        img = rng.normal(80, 5, (48, 64))
+        img[20:23, 30:33] = 250
+        save_image(folder / f"good{i}.png", img)
+        good.append(f"good{i}.png")
+    (folder / "bomb.png").write_bytes(png_header_only(60000, 60000))
+    (folder / "truncated.png").write_bytes((folder / "good0.png").read_bytes()[:60])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "fake.png").write_text("not an image")
+    return folder, good, ["bomb.png", "truncated.png", "empty.png", "fake.png"]
+
+
+def test_bomb_is_a_per_file_error(tmp_path: Path) -> None:
+    (tmp_path / "bomb.png").write_bytes(png_header_only(60000, 60000))
+    with pytest.raises(DataError, match="bomb.png.*pixels"):
+        load_image(tmp_path / "bomb.png")
+    (tmp_path / "big.png").write_bytes(png_header_only(300, 200))
+    with pytest.raises(DataError, match=r"big.png: header claims 300x200 = 60,000 pixels, above the limit of 1,000"):
+        load_image(tmp_path / "big.png", max_pixels=1000)
+
+
+def test_detect_keeps_the_good_frames(hostile_folder, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder, good, bad = hostile_folder
+    out = tmp_path / "out"
+    assert main(["detect", "tophat", str(folder), "--out", str(out)]) == 0
+    doc = json.loads((out / "detections.json").read_text())
+    records = {Path(r["file"]).name: r for r in doc["frames"]}
+    assert sorted(records) == sorted(good + bad)
+    for name in good:
+        assert "error" not in records[name] and records[name]["targets"], name
+    for name in bad:
+        assert name in records[name]["error"], records[name]
+    printed = capsys.readouterr()
+    assert "Traceback" not in printed.out + printed.err
+
+
+def test_detect_pixel_limit_option(hostile_folder, tmp_path: Path) -> None:
+    folder, good, _ = hostile_folder
+    out = tmp_path / "out"
+    assert main(["detect", "tophat", str(folder / good[0]), "--out", str(out), "--max-pixels", "100"]) == 1
+    doc = (out / "detections.json").read_text()
+    assert "above the limit of 100" in doc
+
+
+def _cfg(tmp_path: Path, name: str, epochs: int = 3) -> TrainConfig:
+    return TrainConfig(model="unet", model_kwargs=dict(TINY), epochs=epochs, batch_size=4, crop_size=32,
+                       target_crop_prob=1.0, synthetic_train=16, synthetic_val=2, lr=1e-2, scheduler="constant",
+                       out=str(tmp_path), name=name, progress=False, eval_batch_size=2, threads=1)
+
+
+def _train_argv(cfg: TrainConfig) -> list[str]:
+    sets = {k: v for k, v in cfg.to_dict().items() if k in (
+        "model", "epochs", "batch_size", "crop_size", "target_crop_prob", "synthetic_train", "synthetic_val",
+        "lr", "scheduler", "out", "name", "progress", "eval_batch_size", "threads")}
+    argv = [sys.executable, "-m", "irstd.cli.main", "train", "--set", f"model_kwargs={json.dumps(TINY)}"]
+    for k, v in sets.items():
+        argv += ["--set", f"{k}={v}"]
+    return argv
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    wa, _ = read_checkpoint(a)
+    wb, _ = read_checkpoint(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
+
+
+def test_kill_9_mid_epoch_leaves_a_loadable_last_and_an_exact_resume(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "killed", epochs=4)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_train_argv(cfg), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    last = tmp_path / "killed" / "last.safetensors"
+    deadline = time.monotonic() + 300
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the next epoch (or one of its writes)
+    finished_early = proc.poll() is not None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.exists(), proc.stdout.read().decode()[-2000:]
+    assert not finished_early, "training ended before it could be killed: make the run longer"
+    load_model(last)  # loadable whatever moment the kill hit
+    assert main(["train", "--resume", str(tmp_path / "killed"), "--set", "threads=1"]) == 0
+    straight = fit(_cfg(tmp_path, "straight", epochs=4))
+    _same_weights(straight.last_path, last)
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg(tmp_path, "full", epochs=1)
+    fit(cfg)
+    run = tmp_path / "full"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    def disk_full(state, path, metadata=None):  # writes part of the file, then the disk is full
+        Path(path).write_bytes(b"\0" * 100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("irstd.models.checkpoint.save_file", disk_full)
+    with pytest.raises(CheckpointError, match=r"last.safetensors after epoch 2 \(No space left on device\).*--resume"):
+        fit(dataclasses.replace(cfg, epochs=2), resume=run)
+    after = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert after == before  # same files, same bytes, no temporary left behind
+    monkeypatch.undo()
+    resumed = fit(dataclasses.replace(cfg, epochs=2), resume=run)  # space freed: the run continues
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+def test_future_format_and_foreign_weights_fail_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = create_model("unet", **TINY)
+    good = tmp_path / "good.safetensors"
+    save_checkpoint(good, model, normalization=(100.0, 30.0))
+    _, meta = read_checkpoint(good)
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp_path / "future.safetensors"), metadata={"irstd": json.dumps({**meta, "format_version": 99})})
+    foreign = {**meta, "model_kwargs": {"widths": [8, 16, 32, 64, 128]}}
+    save_file(weights, str(tmp_path / "foreign.safetensors"), metadata={"irstd": json.dumps(foreign)})
+    (tmp_path / "garbled.safetensors").write_bytes(good.read_bytes()[:200])
+    frame = tmp_path / "f.png"
+    save_image(frame, np.full((32, 32), 100.0))
+    for name, message in (("future", "format 99 is newer"), ("foreign", "weights do not fit model 'unet'"),
+                          ("garbled", "not a readable safetensors checkpoint")):
+        assert main(["detect", str(tmp_path / f"{name}.safetensors"), str(frame), "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_with_another_model_fails_in_one_line(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "r", epochs=1)
+    fit(cfg)
+    other = dataclasses.replace(cfg, epochs=2, model_kwargs={"widths": [8, 16, 32, 64, 128]})
+    with pytest.raises(CheckpointError, match="do not fit model 'unet'"):
+        fit(other, resume=tmp_path / "r")
+
+
+def test_no_progress_bars_when_output_is_a_pipe(tmp_path: Path, plain_dataset) -> None:
+    """Every command run with its output to a pipe (a CI or service log) prints no bar redraws."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        save_image(frames / f"f{i}.png", np.full((32, 32), 50.0 + i))
+    runs = [
+        ["detect", "tophat", str(frames), "--out", str(tmp_path / "det")],
+        ["evaluate", "tophat", "--data", str(plain_dataset[0]), "--out", str(tmp_path / "eval")],
+        ["demo", "--model", "unet", "--epochs", "1", "--scenes", "8", "--test-scenes", "3", "--out", str(tmp_path / "demo"),
+         "--threads", "1"],
+        ["bench", "--models", "tophat", "--modes", "fp32", "--sizes", "64", "--batch-sizes", "1", "--runs", "2",
+         "--warmup", "0", "--out", str(tmp_path / "bench")],
+    ]
+    script = ("import sys; from irstd.cli.main import main\n"
+              f"for argv in {runs!r}:\n    print('== exit', main(argv), flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    train = subprocess.run(_train_argv(_cfg(tmp_path, "t", epochs=1)) + ["--set", "progress=true"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    others = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    for done in (train, others):
+        text = done.stdout + done.stderr
+        assert "Traceback" not in text, text[-3000:]
+        assert "\r" not in text and "it/s]" not in text and "%|" not in text, text[-3000:]
+    assert others.stdout.count("== exit 0") == len(runs), others.stdout[-3000:] + others.stderr[-3000:]
