@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 import torch.distributed as dist
 
+from .device import resolve_device
 from .errors import ConfigError, DistributedError
 
 __all__ = [
@@ -144,8 +145,7 @@ def choose_backend(backend: str, device: torch.device | str | None) -> str:
     """``auto`` → NCCL for a CUDA device, gloo for the CPU; an explicit choice is checked."""
     if backend not in BACKENDS:
         raise ConfigError(f"dist_backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    dev = torch.device(device) if device is not None else None
-    cuda = dev.type == "cuda" if dev is not None else torch.cuda.is_available()
+    cuda = resolve_device(device).type == "cuda" if device is not None else torch.cuda.is_available()
     if backend == "auto":
         return "nccl" if cuda and dist.is_nccl_available() else "gloo"
     if backend == "nccl" and not (torch.cuda.is_available() and dist.is_nccl_available()):

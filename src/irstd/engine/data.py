@@ -21,7 +21,7 @@ from ..data import (
     pad_collate,
 )
 from ..data.loader import seed_worker
-from ..core.distributed import rank, shard_range, world_size
+from ..core.distributed import rank, world_size
 from ..core.errors import ConfigError
 from ..core.seeding import epoch_seed, sample_seed
 from .config import TrainConfig
@@ -65,10 +65,6 @@ class TrainData:
             self.val if dataset is None else dataset, self.cfg.eval_batch_size, shuffle=False,
             num_workers=self.cfg.num_workers, collate_fn=pad_collate(self.stride), device=self.device,
         )
-
-    def val_shard(self) -> Dataset:
-        """This rank's contiguous block of the validation set (all of it alone)."""
-        return Subset(self.val, list(shard_range(len(self.val))))
 
 
 def global_batch(cfg: TrainConfig, world: int | None = None) -> int:

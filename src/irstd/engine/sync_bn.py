@@ -11,14 +11,31 @@ from __future__ import annotations
 import logging
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
-import torch.distributed.nn.functional as dist_fn
 
 from ..core.distributed import is_distributed
 
 __all__ = ["AllReduceBatchNorm", "convert_sync_batchnorm"]
 
 log = logging.getLogger(__name__)
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose backward all-reduces the gradient: d(sum over ranks of each rank's
+    loss)/d(local input) for statistics that every rank's loss depends on."""
+
+    @staticmethod
+    def forward(ctx: object, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 class AllReduceBatchNorm(nn.BatchNorm2d):
@@ -28,12 +45,14 @@ class AllReduceBatchNorm(nn.BatchNorm2d):
         if not (self.training and is_distributed()):
             return super().forward(x)
         c = x.shape[1]
-        xf = x.float()  # (B, C, H, W); statistics in fp32 whatever the autocast dtype
-        local = torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), xf.new_tensor([x.numel() // c])])  # (2C+1,)
-        total = dist_fn.all_reduce(local)  # sums over ranks; its backward all-reduces the gradients
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # (B, C, H, W); statistics in fp32 at least
+        # two passes (mean, then squared deviations): E[x^2] - E[x]^2 loses digits when |mean| >> std
+        local = torch.cat([xf.sum((0, 2, 3)), xf.new_tensor([x.numel() // c])])  # (C+1,)
+        total = _SumOverRanks.apply(local)  # sums over ranks; its backward all-reduces the gradients
         count = total[-1]
         mean = total[:c] / count  # (C,)
-        var = (total[c : 2 * c] / count - mean * mean).clamp_min(0.0)  # biased, as BatchNorm normalises
+        centred = xf - mean[None, :, None, None]
+        var = _SumOverRanks.apply((centred * centred).sum((0, 2, 3))) / count  # (C,) biased, as BatchNorm normalises
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked += 1
@@ -41,7 +60,7 @@ class AllReduceBatchNorm(nn.BatchNorm2d):
                 unbiased = var * count / (count - 1).clamp_min(1.0)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased.detach(), alpha=m)
-        y = (xf - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        y = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return y.to(x.dtype)

@@ -54,6 +54,7 @@ from ..models import create_model, main_logits
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import TrainData, build_train_val, global_batch
+from .sharding import gather_merged, shard_dataset
 from .sync_bn import convert_sync_batchnorm
 
 __all__ = ["train_one_epoch", "evaluate", "fit", "FitResult", "build_optimizer", "build_scheduler", "load_run_config"]
@@ -248,7 +249,7 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
     """
     with process_group(cfg.dist_backend, cfg.dist_timeout, resolve_device(cfg.device)):
         run = _start_run(cfg, resume)
-        log.info(
+        (log.info if is_main_process() else log.debug)(
             "training %s on %s (%d train / %d val images) on %s, amp=%s, global batch %d (%d ranks x %d x %d "
             "accumulation), run folder %s", cfg.model, run.data.description, len(run.data.train), len(run.data.val),
             run.device, run.amp_dtype, global_batch(cfg), world_size(), cfg.batch_size, cfg.grad_accum, run.run_dir,
@@ -257,8 +258,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
             with collective(f"epoch {epoch + 1}"):
                 row = _run_epoch(run, epoch)
             run.history.append(row)
-            log.info(_format_row(row))
             if is_main_process():
+                log.info(_format_row(row))
                 _save_epoch(run, epoch, row)
         return FitResult(run.run_dir, run.best_path, run.last_path, run.best, run.history)
 
@@ -347,14 +348,12 @@ def _merge_epoch_stats(stats: dict[str, float]) -> dict[str, float]:
 def _validate(run: _Run) -> SegResult:
     """Validation metrics; under a process group each rank scores its block and the counts are merged
     in rank order, which equals one process scoring every image in order."""
-    shard = run.data.val_shard() if is_distributed() else run.data.val
+    shard = shard_dataset(run.data.val)
     metrics = SegMetrics()
-    if len(shard):
+    if len(shard):  # type: ignore[arg-type]
         evaluate(run.model, run.data.val_loader(shard), run.device, amp_dtype=run.amp_dtype,
                  channels_last=run.cfg.channels_last, metrics=metrics)
-    states = all_gather_object(metrics.state_dict())
-    merged = SegMetrics.from_state_dict(states[0]).merge(*(SegMetrics.from_state_dict(s) for s in states[1:]))
-    return merged.compute()
+    return gather_merged(metrics).compute()
 
 
 def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
