@@ -227,9 +227,9 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler | None
     start_epoch: int = 0
-    net: nn.Module | None = None  #: what trains: ``model`` itself alone, its DDP wrapper under torchrun
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
+    net: nn.Module | None = None  #: what trains: ``model`` itself alone, its DDP wrapper under torchrun
 
     @property
     def last_path(self) -> Path:
