@@ -99,9 +99,9 @@ def test_two_ranks_of_batch_4_train_like_one_of_batch_8(job: dict, tmp_path: Pat
     """Same samples, crops and flips per global batch, BatchNorm over the global batch (sync_bn).
 
     The tolerance is fp32's, for this network: its fp32 gradient at initialisation is already 1e-3
-    away (relative) from the fp64 one, in one process with torch's own BatchNorm, and four SGD steps
-    amplify that; the two runs' weights agree to within 5% of the distance training moved them
-    (measured: about 3%), while a run over other samples would miss by about 100%.
+    away (relative) from the fp64 one, in one process with torch's own BatchNorm. The two runs' weights
+    agree to within 0.5% of the distance training moved them (measured: 0.04%), while a run over
+    other samples would miss by about 100%.
     """
     cfg = _reference_cfg(tmp_path)
     one = fit(cfg)
@@ -111,7 +111,7 @@ def test_two_ranks_of_batch_4_train_like_one_of_batch_8(job: dict, tmp_path: Pat
     seed_everything(cfg.seed)  # what fit does before building the model: the initial weights
     init = create_model(cfg.model, **cfg.model_kwargs).state_dict()
     moved = _l2(ref, init)
-    assert moved > 0.01 and _l2(two, ref) < 0.05 * moved, (_l2(two, ref), moved)
+    assert moved > 0.01 and _l2(two, ref) < 0.005 * moved, (_l2(two, ref), moved)
     rows = [json.loads(x) for x in (job["out"] / "runs" / "straight" / "log.jsonl").read_text().splitlines()]
     assert [(r["global_batch"], r["world_size"]) for r in rows] == [(8, 2), (8, 2)]
     assert [r["global_batch"] for r in one.history] == [8, 8]
