@@ -28,7 +28,7 @@ LAYERS = {
 }
 #: the root package and the public alias of core.errors: for users, never imported by the library
 TOP = 9
-PUBLIC_ALIASES = {"errors"}
+PUBLIC_ALIASES = {"errors", "__main__"}  # __main__: ``python -m irstd`` runs the CLI
 
 
 def _part(module: str) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..core.device import resolve_device
+from ..core.distributed import all_gather_object, is_main_process, process_group, rank_device, shard_range
 from ..core.errors import DataError
 from ..core.progress import progress_bar
 from ..data.io import MAX_PIXELS, load_image
@@ -42,16 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with process_group(device=args.device):  # under torchrun: each rank detects a block, rank 0 writes
+        return _detect(args)
+
+
+def _detect(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
-        args.checkpoint, device=args.device, threshold=args.threshold, precision=args.precision,
-        amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
+        args.checkpoint, device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
+        precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
         tile=args.tile, tile_overlap=args.tile_overlap,
     )
     files = expand_inputs(args.inputs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records, n_errors = [], 0
-    for path in progress_bar(files, enabled=len(files) > 1, desc="detect"):
+    mine = [files[i] for i in shard_range(len(files))]  # a contiguous block: gathered in rank order = input order
+    for path in progress_bar(mine, enabled=len(mine) > 1 and is_main_process(), desc="detect"):
         try:
             frame = load_image(path, max_pixels=args.max_pixels)
             pred = predictor.predict(frame)[0]
@@ -67,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
             draw_overlay(frame, pred.targets, pred.mask).save(out / f"{path.stem}_overlay.png")
         if args.prob_maps:
             Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{path.stem}_prob.png")
+    records = [r for part in all_gather_object(records) for r in part]
+    n_errors = sum(all_gather_object(n_errors))
+    if not is_main_process():
+        return 0
     document = detections_document(records, checkpoint=str(args.checkpoint), threshold=args.threshold,
                                    precision=predictor.label())
     json_path, csv_path = write_detections(out, document)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.distributed import is_main_process, process_group
 from ..engine.evaluation import evaluate_checkpoint
 from ._common import RUNS_DIR, add_device, add_precision, output_beside, retains_memory
 
@@ -29,11 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = evaluate_checkpoint(
-        args.checkpoint, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
-        skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
-        precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep, progress=True,
-    )
+    with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
+        report = evaluate_checkpoint(
+            args.checkpoint, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
+            skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
+            precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep,
+            progress=True,
+        )
+        if not is_main_process():
+            return 0
     tag = Path(args.split_file).stem if args.split_file else args.split
     if args.out:
         out = Path(args.out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["IRSTDError", "UnknownModelError", "DataError", "ConfigError", "CheckpointError"]
+__all__ = ["IRSTDError", "UnknownModelError", "DataError", "ConfigError", "CheckpointError", "DistributedError"]
 
 
 class IRSTDError(Exception):
@@ -26,3 +26,7 @@ class ConfigError(IRSTDError):
 
 class CheckpointError(IRSTDError):
     """A checkpoint that cannot be read or rebuilt."""
+
+
+class DistributedError(IRSTDError):
+    """A process group that cannot start, or ranks that stopped answering (one failed or hung)."""

@@ -65,6 +65,7 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=list)  # multistep
     gamma: float = 0.1  # multistep
     grad_clip: float | None = None  # max global grad norm
+    grad_accum: int = 1  # micro-batches per optimiser step (global batch = ranks x batch_size x grad_accum)
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -76,6 +77,10 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None  # run folder name (default: <model>-<timestamp>)
     progress: bool = True
+    # several processes (torchrun; docs/distributed.md)
+    sync_bn: bool = False  # BatchNorm statistics over the global batch instead of each rank's
+    dist_backend: str = "auto"  # auto (nccl on CUDA, gloo on CPU) | nccl | gloo
+    dist_timeout: float = 1800.0  # seconds a rank waits for the others before the job fails
 
     def __post_init__(self) -> None:
         self.loss_settings = self.resolve_loss()
@@ -118,6 +123,9 @@ class TrainConfig:
             (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
             (self.scheduler in ("constant", "cosine", "multistep"), "scheduler must be constant, cosine or multistep"),
             (self.val_every >= 1, "val_every must be >= 1"),
+            (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (self.dist_backend in ("auto", "nccl", "gloo"), "dist_backend must be auto, nccl or gloo"),
+            (self.dist_timeout > 0, "dist_timeout must be > 0 seconds"),
         ]
         for ok, message in checks:
             if not ok:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch.utils.data import DataLoader, Dataset, Subset
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from ..data import (
     Compose,
@@ -19,11 +20,14 @@ from ..data import (
     open_synthetic,
     pad_collate,
 )
-from ..core.seeding import epoch_seed
+from ..data.loader import seed_worker
+from ..core.distributed import rank, world_size
+from ..core.errors import ConfigError
+from ..core.seeding import epoch_seed, sample_seed
 from ..data.stats import compute_input_range
 from .config import TrainConfig
 
-__all__ = ["TrainData", "build_train_val"]
+__all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +46,94 @@ class TrainData:
     input_range: dict[str, Any] | None = None  # value range of the training frames (compute_input_range)
 
     def train_loader(self, epoch: int) -> DataLoader:
-        """Shuffled loader whose order depends only on (seed, epoch)."""
-        return build_loader(
-            self.train, self.cfg.batch_size, shuffle=True, num_workers=self.cfg.num_workers,
-            seed=epoch_seed(self.cfg.seed, epoch), drop_last=len(self.train) > self.cfg.batch_size,
-            device=self.device,
+        """This rank's shuffled micro-batches of ``epoch``: order and augmentation depend only on
+        (seed, epoch), whatever the number of ranks, workers or accumulation steps (see
+        :class:`GlobalBatchSampler` and :class:`SeededItems`)."""
+        es = epoch_seed(self.cfg.seed, epoch)
+        sampler = GlobalBatchSampler(len(self.train), self.cfg.batch_size, seed=es, rank=rank(),
+                                     world=world_size(), accumulation=self.cfg.grad_accum)
+        generator = torch.Generator()
+        generator.manual_seed(es)
+        workers = self.cfg.num_workers
+        return DataLoader(
+            SeededItems(self.train, self.cfg.seed, epoch), batch_sampler=sampler, num_workers=workers,
+            generator=generator, worker_init_fn=seed_worker if workers > 0 else None,
+            pin_memory=torch.device(self.device).type == "cuda", persistent_workers=workers > 0,
         )
 
-    def val_loader(self) -> DataLoader:
-        """Full-size validation images, padded to the stride per batch."""
+    def val_loader(self, dataset: Dataset | None = None) -> DataLoader:
+        """Full-size validation images (``dataset``: a shard of them), padded to the stride per batch."""
         return build_loader(
-            self.val, self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers,
-            collate_fn=pad_collate(self.stride), device=self.device,
+            self.val if dataset is None else dataset, self.cfg.eval_batch_size, shuffle=False,
+            num_workers=self.cfg.num_workers, collate_fn=pad_collate(self.stride), device=self.device,
         )
+
+
+def global_batch(cfg: TrainConfig, world: int | None = None) -> int:
+    """Images per optimiser step: ranks × per-rank batch × accumulation steps."""
+    return (world_size() if world is None else world) * cfg.batch_size * cfg.grad_accum
+
+
+class SeededItems(Dataset):
+    """``dataset`` whose item ``i`` is loaded under torch seed ``sample_seed(seed, epoch, i)``.
+
+    The training transforms draw from torch's global generator; seeding it per item makes an item's
+    crop and flips independent of which rank, worker or batch position loads it (the condition for
+    N ranks to train exactly like one process over the same global batches). The caller's generator
+    state is restored afterwards.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, int(seed), int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        state = torch.get_rng_state()
+        torch.manual_seed(sample_seed(self.seed, self.epoch, int(index)))
+        try:
+            return self.dataset[index]
+        finally:
+            torch.set_rng_state(state)
+
+
+class GlobalBatchSampler(Sampler[list[int]]):
+    """One rank's micro-batches of a shuffled epoch.
+
+    The epoch's permutation ``perm`` of ``range(n)`` comes from ``seed`` alone. Optimiser step ``k``
+    uses the global batch ``perm[k*G:(k+1)*G]``, ``G = world * batch_size * accumulation``; its
+    micro-batch ``j`` on rank ``r`` is the ``batch_size`` items at offset ``(j*world + r)*batch_size``.
+    Every rank gets the same number of micro-batches (a DDP requirement); the ``n % G`` items left
+    over are dropped, except that one process with fewer than ``batch_size`` items trains on one
+    smaller batch (as a plain shuffled loader would).
+    """
+
+    def __init__(self, n: int, batch_size: int, *, seed: int, rank: int = 0, world: int = 1,
+                 accumulation: int = 1) -> None:
+        self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
+        self.rank, self.world, self.accumulation = int(rank), int(world), int(accumulation)
+        g = self.batch_size * self.world * self.accumulation
+        if self.n < g and (self.world > 1 or self.accumulation > 1):
+            raise ConfigError(f"the training set has {self.n} items, fewer than one global batch of {g} "
+                              f"({self.world} ranks x batch_size {self.batch_size} x grad_accum {self.accumulation})")
+        self.steps = self.n // g if self.n >= g else 1
+
+    def __len__(self) -> int:
+        return self.steps * self.accumulation
+
+    def __iter__(self):
+        generator = torch.Generator()
+        generator.manual_seed(self.seed)
+        perm = torch.randperm(self.n, generator=generator).tolist()
+        if self.n < self.batch_size:  # one process, a set smaller than a batch
+            yield perm
+            return
+        b, g = self.batch_size, self.batch_size * self.world * self.accumulation
+        for k in range(self.steps):
+            for j in range(self.accumulation):
+                start = k * g + (j * self.world + self.rank) * b
+                yield perm[start : start + b]
 
 
 def train_transform(cfg: TrainConfig) -> Compose:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..core.device import resolve_amp, resolve_device
+from ..core.distributed import is_main_process, rank_device
 from ..core.errors import ConfigError, DataError
 from ..core.files import atomic_write_text
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
@@ -23,6 +24,7 @@ from ..data.io import save_mask
 from ..inference import ModelRunner, load_predictor_model, resolve_mode
 from ..metrics import SegMetrics, SegResult, SweepResult, ThresholdSweep
 from ..visualize import plot_sweep
+from .sharding import gather_concat, gather_merged, shard_dataset
 from .trainer import evaluate
 
 __all__ = ["EvalReport", "evaluate_model", "evaluate_checkpoint"]
@@ -126,15 +128,19 @@ def evaluate_model(
     ``precision="fp32"`` runs the model itself (under autocast to ``amp`` when one is given);
     ``"fast"`` runs the predictor's fast mode (``irstd.inference``; ``amp`` picks its dtype, default
     the device's best). Scores of record use fp32.
+
+    Inside a process group (``torchrun``; :func:`irstd.core.distributed.process_group`) each rank scores
+    a contiguous block of the images and the counts are merged in rank order: every rank returns the
+    report of one process over all images, in order. Masks are saved by the rank that scored them.
     """
-    dev = resolve_device(device)
+    dev = rank_device(resolve_device(device))
     model = model.to(dev).eval()
     dataset, data_name, split_name, skipped = _open_eval_data(
         data, getattr(model, "normalization", None), split=split, split_file=split_file, mask_dir=mask_dir,
         skip_invalid=skip_invalid, synthetic_n=synthetic_n, synthetic_seed=synthetic_seed,
     )
     loader = build_loader(
-        dataset, batch_size, shuffle=False, num_workers=num_workers, collate_fn=pad_collate(model.stride), device=str(dev)
+        shard_dataset(dataset), batch_size, shuffle=False, num_workers=num_workers, collate_fn=pad_collate(model.stride), device=str(dev)
     )
     net, amp_dtype, label = _network(model, dev, precision, amp)
     metrics = SegMetrics(threshold=threshold)
@@ -151,14 +157,19 @@ def evaluate_model(
         if mask_dir_out is not None:
             save_mask(mask_dir_out / f"{name}.png", (torch.sigmoid(logits[0]) > threshold).numpy())
 
-    result = evaluate(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=on_image, progress=progress)
+    if len(loader.dataset):  # type: ignore[arg-type]  # a rank may get no image when there are fewer than ranks
+        evaluate(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=on_image,
+                 progress=progress and is_main_process())
+    metrics, names = gather_merged(metrics), gather_concat(names)
+    sweeper = gather_merged(sweeper) if sweeper is not None else None
+    result = metrics.compute()
     per_image = [
         {"name": n, "iou": c.iou, "n_targets": c.n_targets, "n_detected": c.n_matched_targets, "fa_pixels": c.fa_pixels}
         for n, c in zip(names, metrics.per_image)
     ]
     return EvalReport(
         result, getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
-        per_image, sweeper.compute() if sweeper else None, label,
+        per_image, sweeper.compute() if sweeper is not None else None, label,
     )
 
 

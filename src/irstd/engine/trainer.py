@@ -15,10 +15,15 @@ holds the weights with the optimiser, so whenever the process dies (``kill -9`` 
 holds a loadable ``last.safetensors`` and a self-consistent resume state. A failed write (disk full)
 stops the run with a :class:`~irstd.core.errors.CheckpointError` saying which file failed; the previous
 files stay intact.
+
+Under ``torchrun`` (docs/distributed.md) the model is wrapped in ``DistributedDataParallel``, each rank
+trains on its share of every global batch, validation is split across ranks and its counts merged,
+and rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -35,7 +40,16 @@ from safetensors import SafetensorError
 from torch.utils.data import DataLoader
 
 from ..core.device import autocast, resolve_amp, resolve_device
-from ..core.distributed import is_main_process
+from ..core.distributed import (
+    all_gather_object,
+    broadcast_buffers,
+    collective,
+    is_distributed,
+    is_main_process,
+    process_group,
+    rank_device,
+    world_size,
+)
 from ..core.errors import CheckpointError, ConfigError
 from ..core.files import atomic_write, atomic_write_text
 from ..core.padding import crop_to
@@ -46,7 +60,9 @@ from ..metrics import SegMetrics, SegResult
 from ..models import create_model, main_logits
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import TrainData, build_train_val
+from .data import TrainData, build_train_val, global_batch
+from .sharding import gather_merged, shard_dataset
+from .sync_bn import convert_sync_batchnorm
 
 __all__ = ["train_one_epoch", "evaluate", "fit", "FitResult", "build_optimizer", "build_scheduler", "load_run_config"]
 
@@ -93,42 +109,57 @@ def train_one_epoch(
     channels_last: bool = False,
     progress: bool = False,
     desc: str = "train",
+    accumulation: int = 1,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, images/s and seconds."""
+    """One pass over ``loader``; returns mean loss, images, images/s and seconds.
+
+    ``accumulation`` micro-batches make one optimiser step (their losses averaged). A
+    ``DistributedDataParallel`` model all-reduces its gradients on the last micro-batch of each step only.
+    """
     model.train()
     total, n_images, start = 0.0, 0, time.perf_counter()
+    n_batches = len(loader)
     bar = progress_bar(loader, enabled=progress, desc=desc, leave=False)
-    for batch in bar:
+    for i, batch in enumerate(bar):
         images = batch["image"].to(device, non_blocking=True)  # (B, 1, crop, crop)
         masks = batch["mask"].to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp_dtype):
-            output = model(images)
-        # the loss runs in fp32: SoftIoU sums over many pixels
-        output = _to_float(output)
-        loss = loss_fn(output, masks)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} (lower the learning rate or disable amp)")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        steps = (i + 1) % accumulation == 0 or i + 1 == n_batches
+        # DDP: skip the gradient all-reduce on micro-batches that do not step
+        sync = model.no_sync() if not steps and hasattr(model, "no_sync") else contextlib.nullcontext()
+        with sync:
+            with autocast(device, amp_dtype):
+                output = model(images)
+            # the loss runs in fp32: SoftIoU sums over many pixels
+            output = _to_float(output)
+            loss = loss_fn(output, masks)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} (lower the learning rate or disable amp)")
+            if i % accumulation == 0:
+                optimizer.zero_grad(set_to_none=True)
+            scaled = loss / accumulation if accumulation > 1 else loss
+            if scaler is not None:
+                scaler.scale(scaled).backward()
+            else:
+                scaled.backward()
+        if steps:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
         total += loss.item() * images.shape[0]
         n_images += images.shape[0]
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{total / n_images:.4f}", img_s=f"{n_images / elapsed:.1f}")
     seconds = time.perf_counter() - start
-    return {"loss": total / max(n_images, 1), "images_per_s": n_images / max(seconds, 1e-9), "seconds": seconds}
+    return {"loss": total / max(n_images, 1), "images": n_images, "images_per_s": n_images / max(seconds, 1e-9),
+            "seconds": seconds}
 
 
 def _to_float(output: torch.Tensor | dict[str, Any]) -> torch.Tensor | dict[str, Any]:
@@ -205,6 +236,7 @@ class _Run:
     start_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
+    net: nn.Module | None = None  #: what trains: ``model`` itself alone, its DDP wrapper under torchrun
 
     @property
     def last_path(self) -> Path:
@@ -219,27 +251,31 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
     """Train ``cfg.model`` on ``cfg.data`` (or synthetic data), validating every ``val_every`` epochs.
 
     ``resume``: a run folder (or its ``last.safetensors``) to continue exactly where it stopped.
-    Files are written by the main process only.
+    Files are written by the main process only. Under ``torchrun`` it joins (or uses the caller's)
+    process group and trains data-parallel: see docs/distributed.md.
     """
-    run = _start_run(cfg, resume)
-    log.info(
-        "training %s on %s (%d train / %d val images) on %s, amp=%s, run folder %s",
-        cfg.model, run.data.description, len(run.data.train), len(run.data.val), run.device, run.amp_dtype, run.run_dir,
-    )
-    for epoch in range(run.start_epoch, cfg.epochs):
-        row = _run_epoch(run, epoch)
-        run.history.append(row)
-        log.info(_format_row(row))
-        if is_main_process():
-            _save_epoch(run, epoch, row)
-    return FitResult(run.run_dir, run.best_path, run.last_path, run.best, run.history)
+    with process_group(cfg.dist_backend, cfg.dist_timeout, resolve_device(cfg.device)):
+        run = _start_run(cfg, resume)
+        (log.info if is_main_process() else log.debug)(
+            "training %s on %s (%d train / %d val images) on %s, amp=%s, global batch %d (%d ranks x %d x %d "
+            "accumulation), run folder %s", cfg.model, run.data.description, len(run.data.train), len(run.data.val),
+            run.device, run.amp_dtype, global_batch(cfg), world_size(), cfg.batch_size, cfg.grad_accum, run.run_dir,
+        )
+        for epoch in range(run.start_epoch, cfg.epochs):
+            with collective(f"epoch {epoch + 1}"):
+                row = _run_epoch(run, epoch)
+            run.history.append(row)
+            if is_main_process():
+                log.info(_format_row(row))
+                _save_epoch(run, epoch, row)
+        return FitResult(run.run_dir, run.best_path, run.last_path, run.best, run.history)
 
 
 def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     """Build the model, data, optimiser and schedule; restore them when resuming."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = rank_device(resolve_device(cfg.device))
     amp_dtype = resolve_amp(cfg.amp, device)
     seed_everything(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)  # fails early on a bad name/arguments
@@ -247,6 +283,8 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     run_dir, start_epoch, state = _prepare_run(cfg, resume)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and is_distributed():
+        model = convert_sync_batchnorm(model, device)  # before the optimiser: it keeps the same Parameters
     optimizer = build_optimizer(cfg, model.parameters())
     run = _Run(
         cfg, run_dir, device, amp_dtype, model, data,
@@ -256,7 +294,18 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     )
     if state is not None:
         _restore(run, state)
+    run.net = _parallel(model, device)
     return run
+
+
+def _parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel under a process group (rank 0's weights are
+    broadcast to every rank on wrapping), else ``model`` itself."""
+    if not is_distributed():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _restore(run: _Run, state: dict[str, Any]) -> None:
@@ -274,6 +323,10 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     if run.scaler is not None and state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     run.history, run.best = state["history"], state["best"]
+    before = run.history[-1].get("global_batch") if run.history else None
+    if before is not None and before != global_batch(run.cfg):
+        log.warning("resuming %s with a global batch of %d images instead of %d: the run will not continue "
+                    "exactly as it would have", run.run_dir, global_batch(run.cfg), before)
     log.info("resumed %s at epoch %d", run.run_dir, run.start_epoch)
 
 
@@ -283,17 +336,37 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     seed_everything(epoch_seed(cfg.seed, epoch))  # exact resume: each epoch's randomness depends on (seed, epoch) only
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": run.optimizer.param_groups[0]["lr"]}
     stats = train_one_epoch(
-        run.model, run.data.train_loader(epoch), run.optimizer, run.loss_fn, run.device,
+        run.net or run.model, run.data.train_loader(epoch), run.optimizer, run.loss_fn, run.device,
         amp_dtype=run.amp_dtype, scaler=run.scaler, grad_clip=cfg.grad_clip, channels_last=cfg.channels_last,
-        progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        progress=cfg.progress and is_main_process(), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        accumulation=cfg.grad_accum,
     )
     run.scheduler.step()
-    row.update({"loss": stats["loss"], "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]})
+    row.update(_merge_epoch_stats(stats))
+    row.update({"global_batch": global_batch(cfg), "world_size": world_size()})
+    broadcast_buffers(run.model)  # one set of BatchNorm statistics (rank 0's) to validate and save
     if len(run.data.val) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
-        result = evaluate(run.model, run.data.val_loader(), run.device, amp_dtype=run.amp_dtype,
-                          channels_last=cfg.channels_last)
-        row.update({f"val_{k}": v for k, v in result.as_dict().items()})
+        row.update({f"val_{k}": v for k, v in _validate(run).as_dict().items()})
     return row
+
+
+def _merge_epoch_stats(stats: dict[str, float]) -> dict[str, float]:
+    """Loss over every rank's images, images/s of the whole job, seconds of the slowest rank."""
+    parts = all_gather_object((stats["loss"] * stats["images"], stats["images"], stats["seconds"]))
+    loss_sum, images = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    seconds = max(p[2] for p in parts)
+    return {"loss": loss_sum / max(images, 1), "images_per_s": images / max(seconds, 1e-9), "seconds": seconds}
+
+
+def _validate(run: _Run) -> SegResult:
+    """Validation metrics; under a process group each rank scores its block and the counts are merged
+    in rank order, which equals one process scoring every image in order."""
+    shard = shard_dataset(run.data.val)
+    metrics = SegMetrics()
+    if len(shard):  # type: ignore[arg-type]
+        evaluate(run.model, run.data.val_loader(shard), run.device, amp_dtype=run.amp_dtype,
+                 channels_last=run.cfg.channels_last, metrics=metrics)
+    return gather_merged(metrics).compute()
 
 
 def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
@@ -358,6 +431,7 @@ def _prepare_run(cfg: TrainConfig, resume: str | Path | None) -> tuple[Path, int
     """Create (or reopen, for ``resume``) the run folder; returns it, the first epoch and saved state."""
     if resume is None:
         name = cfg.name or f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = all_gather_object(name)[0]  # rank 0's timestamp: every rank names the same folder
         run_dir = Path(cfg.out) / name
         if (run_dir / "last.safetensors").exists():
             raise ConfigError(f"run folder {run_dir} already holds a run; use --resume {run_dir} or another --name")
