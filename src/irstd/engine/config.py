@@ -48,6 +48,7 @@ class TrainConfig:
     synthetic_val: int = 40
     synthetic_seed: int = 0
     num_workers: int = 0
+    device_data: str = "auto"  # auto | on | off: training frames decoded once and cropped on the device
     # optimisation
     epochs: int = 400
     batch_size: int = 8
@@ -61,6 +62,7 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=list)  # multistep
     gamma: float = 0.1  # multistep
     grad_clip: float | None = None  # max global grad norm
+    ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights (ema.safetensors)
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -109,6 +111,8 @@ class TrainConfig:
             (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
             (self.scheduler in ("constant", "cosine", "multistep"), "scheduler must be constant, cosine or multistep"),
             (self.val_every >= 1, "val_every must be >= 1"),
+            (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no moving average)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import torch
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -21,6 +23,7 @@ from ..data import (
 )
 from ..core.seeding import epoch_seed
 from .config import TrainConfig
+from .device_data import DeviceTrainSet, untransformed
 
 __all__ = ["TrainData", "build_train_val"]
 
@@ -38,21 +41,47 @@ class TrainData:
     cfg: TrainConfig
     stride: int
     device: str = "cpu"  # resolved device: decides pinned memory
+    _on_device: DeviceTrainSet | None = field(default=None, repr=False)
+    _val_batches: list[dict[str, Any]] | None = field(default=None, repr=False)
 
-    def train_loader(self, epoch: int) -> DataLoader:
-        """Shuffled loader whose order depends only on (seed, epoch)."""
+    @property
+    def data_on_device(self) -> bool:
+        """Whether the training frames live on the training device (config key ``device_data``)."""
+        return resolve_device_data(self.cfg.device_data, self.device)
+
+    def train_loader(self, epoch: int) -> Iterable[dict[str, Any]]:
+        """Shuffled batches whose order and crops depend only on (seed, epoch), from either path."""
+        drop_last = len(self.train) > self.cfg.batch_size
+        if self.data_on_device:
+            if self._on_device is None:  # decoded once, on first use
+                crop, flip = train_transform(self.cfg).transforms
+                self._on_device = DeviceTrainSet(untransformed(self.train), crop, flip, self.device)
+            return self._on_device.batches(self.cfg.batch_size, epoch_seed(self.cfg.seed, epoch), drop_last)
         return build_loader(
             self.train, self.cfg.batch_size, shuffle=True, num_workers=self.cfg.num_workers,
-            seed=epoch_seed(self.cfg.seed, epoch), drop_last=len(self.train) > self.cfg.batch_size,
-            device=self.device,
+            seed=epoch_seed(self.cfg.seed, epoch), drop_last=drop_last, device=self.device,
         )
 
-    def val_loader(self) -> DataLoader:
-        """Full-size validation images, padded to the stride per batch."""
-        return build_loader(
+    def val_loader(self) -> Iterable[dict[str, Any]]:
+        """Full-size validation images, padded to the stride per batch (kept on the device with ``device_data``)."""
+        loader = build_loader(
             self.val, self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers,
             collate_fn=pad_collate(self.stride), device=self.device,
         )
+        if not self.data_on_device:
+            return loader
+        if self._val_batches is None:
+            self._val_batches = [{k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+                                 for b in loader]
+        return self._val_batches
+
+
+def resolve_device_data(choice: str, device: str | torch.device) -> bool:
+    """``device_data`` = on | off | auto. ``auto`` is on for every device: the device-resident path is the
+    faster one on CUDA and on the CPU alike (``benchmarks/device_data.py``) and draws the same batches."""
+    if choice == "auto":
+        return True
+    return choice == "on"
 
 
 def train_transform(cfg: TrainConfig) -> Compose:

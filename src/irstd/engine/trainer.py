@@ -6,6 +6,7 @@
     <out>/<name>/log.jsonl, log.csv one row per epoch (loss, lr, throughput, validation metrics)
     <out>/<name>/last.safetensors   weights + metadata after the latest epoch (+ last.state.pt for --resume)
     <out>/<name>/best.safetensors   best validation IoU so far
+    <out>/<name>/ema.safetensors    moving average of the weights after the latest epoch (``ema_decay`` > 0)
 
 Every epoch starts by re-seeding all generators from (seed, epoch), so a resumed run draws exactly the
 same crops, flips and batches as an uninterrupted one.
@@ -86,8 +87,9 @@ def train_one_epoch(
     channels_last: bool = False,
     progress: bool = False,
     desc: str = "train",
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, images/s and seconds."""
+    """One pass over ``loader``; returns mean loss, images/s and seconds. ``ema`` is updated after every step."""
     model.train()
     total, n_images, start = 0.0, 0, time.perf_counter()
     bar = progress_bar(loader, enabled=progress, desc=desc, leave=False)
@@ -116,6 +118,8 @@ def train_one_epoch(
             scaler.update()
         else:
             optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         total += loss.item() * images.shape[0]
         n_images += images.shape[0]
         elapsed = time.perf_counter() - start
@@ -196,6 +200,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler | None
     start_epoch: int = 0
+    ema: torch.optim.swa_utils.AveragedModel | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
 
@@ -206,6 +211,18 @@ class _Run:
     @property
     def best_path(self) -> Path:
         return self.run_dir / "best.safetensors"
+
+    @property
+    def ema_path(self) -> Path:
+        return self.run_dir / "ema.safetensors"
+
+
+def build_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and buffers (None when ``decay`` is 0)."""
+    if decay <= 0:
+        return None
+    swa = torch.optim.swa_utils
+    return swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
@@ -246,6 +263,7 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
         ModelLoss(cfg.loss, aux_weight=cfg.aux_weight, edge_weight=cfg.edge_weight),
         optimizer, build_scheduler(cfg, optimizer),
         torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None, start_epoch,
+        build_ema(model, cfg.ema_decay),
     )
     if state is not None:
         _restore(run, state)
@@ -261,6 +279,8 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     if run.scaler is not None and state.get("scaler"):
         run.scaler.load_state_dict(state["scaler"])
     run.history, run.best = state["history"], state["best"]
+    if run.ema is not None and state.get("ema"):
+        run.ema.load_state_dict(state["ema"])
     log.info("resumed %s at epoch %d", run.run_dir, run.start_epoch)
 
 
@@ -272,7 +292,7 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     stats = train_one_epoch(
         run.model, run.data.train_loader(epoch), run.optimizer, run.loss_fn, run.device,
         amp_dtype=run.amp_dtype, scaler=run.scaler, grad_clip=cfg.grad_clip, channels_last=cfg.channels_last,
-        progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        progress=cfg.progress, desc=f"epoch {epoch + 1}/{cfg.epochs}", ema=run.ema,
     )
     run.scheduler.step()
     row.update({"loss": stats["loss"], "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]})
@@ -299,7 +319,11 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
         "history": run.history,
         "best": run.best,
+        "ema": run.ema.state_dict() if run.ema is not None else None,
     }
+    if run.ema is not None:
+        save_checkpoint(run.ema_path, run.ema.module, normalization=norm, config=cfg, epoch=epoch + 1,
+                        metrics={"ema_decay": run.cfg.ema_decay})
     atomic_write(_state_path(run.last_path), lambda tmp: torch.save(train_state, tmp))
     _write_logs(run.run_dir, run.history)
 
