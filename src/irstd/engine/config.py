@@ -111,7 +111,7 @@ class TrainConfig:
             (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
             (self.scheduler in ("constant", "cosine", "multistep"), "scheduler must be constant, cosine or multistep"),
             (self.val_every >= 1, "val_every must be >= 1"),
-            (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off"),
+            (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off (quote on/off in YAML)"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no moving average)"),
         ]
         for ok, message in checks:

@@ -6,6 +6,7 @@
     recipe: configs/sirst_cpu.yaml     # an `irstd train` config (paths relative to the working folder)
     models: [sgem_unet, unet]
     seeds: [0, 1, 2]
+    model_seeds: {acm: [0]}            # optional: other seeds for some models
     out: runs/sweeps
     overrides: {}                      # recipe keys changed for every run
     model_overrides: {acm: {loss: softiou}}   # per model (e.g. a baseline's own published loss)
@@ -40,7 +41,7 @@ RUNTIME_KEYS = frozenset({"threads", "progress", "num_workers", "name", "out", "
                           "eval_batch_size"})
 #: the checkpoints a run folder can hold, by the name the sweep uses for them
 CHECKPOINTS = {"best": "best.safetensors", "last": "last.safetensors", "ema": "ema.safetensors"}
-_KEYS = {"name", "recipe", "models", "seeds", "out", "overrides", "model_overrides", "variants", "test",
+_KEYS = {"name", "recipe", "models", "seeds", "model_seeds", "out", "overrides", "model_overrides", "variants", "test",
          "checkpoint", "reference", "bench"}
 
 
@@ -76,6 +77,7 @@ class SweepSpec:
     models: list[str]
     seeds: list[int]
     out: str = "runs/sweeps"
+    model_seeds: dict[str, list[int]] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     model_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,7 +96,7 @@ class SweepSpec:
         cells: list[RunSpec | tuple[str, int, str | None, str]] = []
         for model in self.models:
             for variant in (list(self.variants) or [None]):
-                for seed in self.seeds:
+                for seed in self.model_seeds.get(model, self.seeds):
                     keys = {**self.overrides, **self.model_overrides.get(model, {}),
                             **(self.variants.get(variant, {}) if variant else {}), **(runtime or {}),
                             "model": model, "seed": seed, "out": str(self.folder)}
@@ -129,7 +131,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         recipe = str(path.parent / recipe)  # relative to the sweep file when not to the working folder
     spec = SweepSpec(
         name=str(raw.get("name") or path.stem), recipe=recipe, models=[str(m) for m in raw["models"]],
-        seeds=[int(s) for s in raw["seeds"]], out=str(raw.get("out", "runs/sweeps")),
+        seeds=[int(s) for s in raw["seeds"]],
+        model_seeds={str(m): [int(s) for s in v] for m, v in (raw.get("model_seeds") or {}).items()}, out=str(raw.get("out", "runs/sweeps")),
         overrides=dict(raw.get("overrides") or {}), model_overrides=dict(raw.get("model_overrides") or {}),
         variants=dict(raw.get("variants") or {}), test=dict(raw.get("test") or {}),
         checkpoint=str(raw.get("checkpoint", "best")), reference=raw.get("reference", "unet"),
