@@ -27,8 +27,10 @@ def test_cpu_sweep_recognises_runs_made_by_irstd_train(monkeypatch: pytest.Monke
     monkeypatch.chdir(ROOT)
     spec = load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu.yaml")
     for model in ("sgem_unet", "unet"):
-        # irstd train --config configs/sirst_cpu.yaml --model M --threads 1 --out runs/sweeps/sirst_cpu --name M-seed0 --no-progress
-        by_hand = load_config("configs/sirst_cpu.yaml", {"model": model, "threads": 1, "out": "runs/sweeps/sirst_cpu",
+        # irstd train --config configs/sirst_cpu.yaml --model M --amp none --set channels_last=false --threads 2
+        #   --out runs/sweeps/sirst_cpu --name M-seed0 --no-progress
+        by_hand = load_config("configs/sirst_cpu.yaml", {"model": model, "amp": "none", "channels_last": "false",
+                                                         "threads": 2, "out": "runs/sweeps/sirst_cpu",
                                                          "name": f"{model}-seed0", "progress": False})
         cell = next(c for c in spec.runs() if c.model == model and c.seed == 0)
         assert cell.run_dir == Path("runs/sweeps/sirst_cpu") / f"{model}-seed0"

@@ -38,7 +38,7 @@ __all__ = ["SweepSpec", "RunSpec", "load_sweep", "RUNTIME_KEYS", "CHECKPOINTS", 
 
 #: keys that say where and how fast a run is trained, not what is trained
 RUNTIME_KEYS = frozenset({"threads", "progress", "num_workers", "name", "out", "device", "device_data",
-                          "eval_batch_size"})
+                          "eval_batch_size", "channels_last"})  # channels_last: a memory layout, like threads
 #: the checkpoints a run folder can hold, by the name the sweep uses for them
 CHECKPOINTS = {"best": "best.safetensors", "last": "last.safetensors", "ema": "ema.safetensors"}
 _KEYS = {"name", "recipe", "models", "seeds", "model_seeds", "out", "overrides", "model_overrides", "variants", "test",
