@@ -85,11 +85,13 @@ def table_markdown(table: dict[str, Any]) -> str:
         f"# Sweep `{table['sweep']}`: Table 1",
         "",
         f"Recipe `{table['recipe']}` (overrides {table['overrides'] or 'none'}); test list "
-        f"`{table['test'].get('split_file') or table['test'].get('split', 'test')}` of `{table['test'].get('data')}`"
-        f"{', masks corrected from `' + str(table['test']['mask_dir']) + '`' if table['test'].get('mask_dir') else ''}; "
+        + (f"`{table['test'].get('split_file') or table['test'].get('split', 'test')}` of `{table['test']['data']}`"
+           if table['test'].get('data') else "the synthetic test scenes")
+        + f"{', masks corrected from `' + str(table['test']['mask_dir']) + '`' if table['test'].get('mask_dir') else ''}; "
         f"native resolution, threshold 0.5, checkpoint **{table['checkpoint']}**.",
         f"Params, MACs and FPS: `irstd bench` figures (fp32, batch 1, {size}² px) on {env.get('device_name', '?')} "
-        f"({env.get('device', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')}).",
+        f"({env.get('device', '?')}, {env.get('threads', '?')} threads, torch {env.get('torch', '?')})."
+        if env else "No Params, MACs or FPS: the sweep has `bench: false`.",
     ]
     if table.get("command"):
         lines += [f"Made by `{table['command']}`."]

@@ -106,7 +106,7 @@ def _run_cell(spec: SweepSpec, run: RunSpec, train: bool, device: str) -> RunOut
 
 def _worker(spec: SweepSpec, run: RunSpec, train: bool, device: str, threads: int | None) -> RunOutcome:
     """Entry point of a worker process (spawned: a fresh interpreter per run)."""
-    logging.basicConfig(level=logging.INFO, format=f"%(levelname)s {run.name}: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(processName)s %(name)s: %(message)s")
     if threads:
         torch.set_num_threads(threads)
     return _run_cell(spec, run, train, device)
