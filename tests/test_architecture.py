@@ -23,7 +23,7 @@ LAYERS = {
     "engine": 4,
     "export": 5,
     "bench": 6,
-    "apps": 7, "serve": 7,
+    "apps": 7, "serve": 7, "experiments": 7,
     "cli": 8,
 }
 #: the root package and the public alias of core.errors: for users, never imported by the library

@@ -63,7 +63,12 @@ class RandomCrop:
         self.target_prob = float(target_prob)
         self.generator = generator
 
-    def _origin(self, mask: torch.Tensor, h: int, w: int) -> tuple[int, int]:
+    def origin(self, mask: torch.Tensor, h: int, w: int) -> tuple[int, int]:
+        """(top, left) of the next crop of an (already padded) h×w frame whose target mask is ``mask``.
+
+        Draws from the generator exactly as :meth:`__call__` does, so code that crops elsewhere (e.g. on
+        the training device) with these origins gets the same crops for the same seed.
+        """
         ch, cw = self.size
         g = self.generator
         if self.target_prob > 0 and _rand(g) < self.target_prob:
@@ -89,7 +94,7 @@ class RandomCrop:
                     out[k] = F.pad(out[k], pad, value=0.0)
             h, w = max(h, ch), max(w, cw)
         mask = out.get("mask")
-        top, left = self._origin(mask if mask is not None else torch.zeros(h, w), h, w)
+        top, left = self.origin(mask if mask is not None else torch.zeros(h, w), h, w)
         for k in _KEYS:
             if k in out:
                 out[k] = out[k][..., top : top + ch, left : left + cw]
@@ -106,12 +111,17 @@ class RandomFlip:
                  generator: torch.Generator | None = None) -> None:
         self.horizontal, self.vertical, self.p, self.generator = horizontal, vertical, p, generator
 
-    def __call__(self, item: Sample) -> Sample:
+    def draw(self) -> list[int]:
+        """The dims to flip for the next item (``-1`` left-right, ``-2`` up-down), drawn as :meth:`__call__` does."""
         dims = []
         if self.horizontal and _rand(self.generator) < self.p:
             dims.append(-1)
         if self.vertical and _rand(self.generator) < self.p:
             dims.append(-2)
+        return dims
+
+    def __call__(self, item: Sample) -> Sample:
+        dims = self.draw()
         if not dims:
             return item
         out = item.copy()  # shallow: the tensors are replaced, not modified

@@ -52,6 +52,7 @@ class TrainConfig:
     synthetic_val: int = 40
     synthetic_seed: int = 0
     num_workers: int = 0
+    device_data: str = "auto"  # auto | on | off: training frames decoded once and cropped on the device
     # optimisation
     epochs: int = 400
     batch_size: int = 8
@@ -66,6 +67,7 @@ class TrainConfig:
     gamma: float = 0.1  # multistep
     grad_clip: float | None = None  # max global grad norm
     grad_accum: int = 1  # micro-batches per optimiser step (global batch = ranks x batch_size x grad_accum)
+    ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights (ema.safetensors)
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -126,6 +128,8 @@ class TrainConfig:
             (self.grad_accum >= 1, "grad_accum must be >= 1"),
             (self.dist_backend in ("auto", "nccl", "gloo"), "dist_backend must be auto, nccl or gloo"),
             (self.dist_timeout > 0, "dist_timeout must be > 0 seconds"),
+            (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off (quote on/off in YAML)"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no moving average)"),
         ]
         for ok, message in checks:
             if not ok:

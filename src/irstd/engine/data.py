@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from ..core.errors import ConfigError
 from ..core.seeding import epoch_seed, sample_seed
 from ..data.stats import compute_input_range
 from .config import TrainConfig
+from .device_data import DeviceTrainSet, untransformed
 
 __all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch"]
 
@@ -44,14 +45,27 @@ class TrainData:
     stride: int
     device: str = "cpu"  # resolved device: decides pinned memory
     input_range: dict[str, Any] | None = None  # value range of the training frames (compute_input_range)
+    _on_device: DeviceTrainSet | None = field(default=None, repr=False)
+    _val_batches: list[dict[str, Any]] | None = field(default=None, repr=False)
 
-    def train_loader(self, epoch: int) -> DataLoader:
+    @property
+    def data_on_device(self) -> bool:
+        """Whether the training frames live on the training device (config key ``device_data``)."""
+        return resolve_device_data(self.cfg.device_data, self.device)
+
+    def train_loader(self, epoch: int) -> Iterable[dict[str, Any]]:
         """This rank's shuffled micro-batches of ``epoch``: order and augmentation depend only on
         (seed, epoch), whatever the number of ranks, workers or accumulation steps (see
-        :class:`GlobalBatchSampler` and :class:`SeededItems`)."""
+        :class:`GlobalBatchSampler` and :class:`SeededItems`), and whichever data path runs."""
         es = epoch_seed(self.cfg.seed, epoch)
         sampler = GlobalBatchSampler(len(self.train), self.cfg.batch_size, seed=es, rank=rank(),
                                      world=world_size(), accumulation=self.cfg.grad_accum)
+        if self.data_on_device:
+            if self._on_device is None:  # decoded once, on first use
+                crop, flip = train_transform(self.cfg).transforms
+                self._on_device = DeviceTrainSet(untransformed(self.train), crop, flip, self.device)
+            # the crop parameters of item i are drawn under the same per-item seed as the host path's item i
+            return self._on_device.batches(SeededItems(self._on_device.draws, self.cfg.seed, epoch), sampler)
         generator = torch.Generator()
         generator.manual_seed(es)
         workers = self.cfg.num_workers
@@ -61,12 +75,28 @@ class TrainData:
             pin_memory=torch.device(self.device).type == "cuda", persistent_workers=workers > 0,
         )
 
-    def val_loader(self, dataset: Dataset | None = None) -> DataLoader:
-        """Full-size validation images (``dataset``: a shard of them), padded to the stride per batch."""
-        return build_loader(
-            self.val if dataset is None else dataset, self.cfg.eval_batch_size, shuffle=False,
-            num_workers=self.cfg.num_workers, collate_fn=pad_collate(self.stride), device=self.device,
+    def val_loader(self, dataset: Dataset | None = None) -> Iterable[dict[str, Any]]:
+        """Full-size validation images (``dataset``: a shard of them), padded to the stride per batch;
+        kept on the device with ``device_data``."""
+        dataset = self.val if dataset is None else dataset
+        loader = build_loader(
+            dataset, self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers,
+            collate_fn=pad_collate(self.stride), device=self.device,
         )
+        if not self.data_on_device or dataset is not self.val:
+            return loader
+        if self._val_batches is None:
+            self._val_batches = [{k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+                                 for b in loader]
+        return self._val_batches
+
+
+def resolve_device_data(choice: str, device: str | torch.device) -> bool:
+    """``device_data`` = on | off | auto. ``auto`` is on for every device: the device-resident path is the
+    faster one on CUDA and on the CPU alike (``benchmarks/device_data.py``) and draws the same batches."""
+    if choice == "auto":
+        return True
+    return choice == "on"
 
 
 def global_batch(cfg: TrainConfig, world: int | None = None) -> int:

@@ -6,6 +6,7 @@
     <out>/<name>/log.jsonl, log.csv one row per epoch (loss, lr, throughput, validation metrics)
     <out>/<name>/last.safetensors   weights + metadata after the latest epoch (+ last.state.pt for --resume)
     <out>/<name>/best.safetensors   best validation IoU so far
+    <out>/<name>/ema.safetensors    moving average of the weights after the latest epoch (``ema_decay`` > 0)
 
 Every epoch starts by re-seeding all generators from (seed, epoch), so a resumed run draws exactly the
 same crops, flips and batches as an uninterrupted one.
@@ -110,11 +111,13 @@ def train_one_epoch(
     progress: bool = False,
     desc: str = "train",
     accumulation: int = 1,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, images, images/s and seconds.
 
     ``accumulation`` micro-batches make one optimiser step (their losses averaged). A
-    ``DistributedDataParallel`` model all-reduces its gradients on the last micro-batch of each step only.
+    ``DistributedDataParallel`` model all-reduces its gradients on the last micro-batch of each step only. ``ema`` is updated after
+    every optimiser step.
     """
     model.train()
     total, n_images, start = 0.0, 0, time.perf_counter()
@@ -153,6 +156,8 @@ def train_one_epoch(
                 scaler.update()
             else:
                 optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
         total += loss.item() * images.shape[0]
         n_images += images.shape[0]
         elapsed = time.perf_counter() - start
@@ -234,6 +239,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler | None
     start_epoch: int = 0
+    ema: torch.optim.swa_utils.AveragedModel | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
     net: nn.Module | None = None  #: what trains: ``model`` itself alone, its DDP wrapper under torchrun
@@ -245,6 +251,18 @@ class _Run:
     @property
     def best_path(self) -> Path:
         return self.run_dir / "best.safetensors"
+
+    @property
+    def ema_path(self) -> Path:
+        return self.run_dir / "ema.safetensors"
+
+
+def build_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and buffers (None when ``decay`` is 0)."""
+    if decay <= 0:
+        return None
+    swa = torch.optim.swa_utils
+    return swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
@@ -291,6 +309,7 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
         ModelLoss(**cfg.resolve_loss()),
         optimizer, build_scheduler(cfg, optimizer),
         torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None, start_epoch,
+        build_ema(model, cfg.ema_decay),
     )
     if state is not None:
         _restore(run, state)
@@ -327,6 +346,8 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     if before is not None and before != global_batch(run.cfg):
         log.warning("resuming %s with a global batch of %d images instead of %d: the run will not continue "
                     "exactly as it would have", run.run_dir, global_batch(run.cfg), before)
+    if run.ema is not None and state.get("ema"):
+        run.ema.load_state_dict(state["ema"])
     log.info("resumed %s at epoch %d", run.run_dir, run.start_epoch)
 
 
@@ -339,7 +360,7 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
         run.net or run.model, run.data.train_loader(epoch), run.optimizer, run.loss_fn, run.device,
         amp_dtype=run.amp_dtype, scaler=run.scaler, grad_clip=cfg.grad_clip, channels_last=cfg.channels_last,
         progress=cfg.progress and is_main_process(), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-        accumulation=cfg.grad_accum,
+        accumulation=cfg.grad_accum, ema=run.ema,
     )
     run.scheduler.step()
     row.update(_merge_epoch_stats(stats))
@@ -403,7 +424,11 @@ def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
         "history": run.history,
         "best": run.best,
+        "ema": run.ema.state_dict() if run.ema is not None else None,
     }
+    if run.ema is not None:
+        _checkpoint(run.ema_path, run.ema.module, normalization=norm, config=cfg, epoch=epoch + 1,
+                    metrics={"ema_decay": run.cfg.ema_decay}, input_range=rng)
     _atomic(_state_path(run.last_path), lambda tmp: torch.save(train_state, tmp))
     _write_logs(run.run_dir, run.history)
 

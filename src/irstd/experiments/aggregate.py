@@ -1,0 +1,98 @@
+"""Statistics over seeds: mean ± sample standard deviation, and paired differences against a reference.
+
+Figures are in the units of the table: percentages for IoU, nIoU, F1, Pd and target F1, ×10⁻⁶ for Fa.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from scipy import stats as _stats
+
+__all__ = ["METRICS", "mean_std", "Paired", "paired_difference", "summarise", "steadiest"]
+
+#: (key in SegResult.as_dict(), column title, scale to the table's unit); higher is better except Fa
+METRICS = (("iou", "IoU", 100.0), ("niou", "nIoU", 100.0), ("f1", "F1", 100.0), ("pd", "Pd", 100.0),
+           ("fa", "Fa", 1.0), ("target_f1", "tF1", 100.0))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """(mean, sample standard deviation with n − 1, n) of the finite values; std is NaN below two values."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(xs) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``model − reference`` on one metric over the seeds both have."""
+
+    model: str
+    reference: str
+    metric: str
+    seeds: tuple[int, ...]
+    differences: tuple[float, ...]
+    mean: float
+    std: float
+    low: float  # 95 % t-interval of the mean difference (NaN with one seed)
+    high: float
+
+    @property
+    def within_noise(self) -> bool | None:
+        """True when the interval holds 0; None when it cannot be told (fewer than two seeds)."""
+        if len(self.seeds) < 2 or not math.isfinite(self.low):
+            return None
+        return self.low <= 0.0 <= self.high
+
+    def sentence(self) -> str:
+        """The plain reading of the comparison."""
+        n = len(self.seeds)
+        head = f"{self.model} − {self.reference}, {self.metric}: {self.mean:+.2f}"
+        if n < 2:
+            return f"{head} on {n} seed: no estimate of the noise, nothing can be concluded."
+        where = f"(sd {self.std:.2f} over {n} paired seeds; 95 % interval {self.low:+.2f} to {self.high:+.2f})"
+        if self.within_noise:
+            return f"{head} {where}: within noise — the seeds do not show a difference."
+        better = (self.mean > 0) != (self.metric == "Fa")
+        return f"{head} {where}: {self.model} is {'better' if better else 'worse'} beyond the seed-to-seed noise."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "reference": self.reference, "metric": self.metric, "seeds": list(self.seeds),
+                "differences": list(self.differences), "mean": self.mean, "std": self.std,
+                "ci95": [self.low, self.high], "within_noise": self.within_noise, "sentence": self.sentence()}
+
+
+def paired_difference(model: str, reference: str, metric: str, values: Mapping[int, float],
+                      ref_values: Mapping[int, float]) -> Paired:
+    """Seed-by-seed ``values[s] − ref_values[s]`` over the seeds both have, with its mean, sd and 95 % t-interval."""
+    seeds = tuple(sorted(s for s in values if s in ref_values
+                         and math.isfinite(values[s]) and math.isfinite(ref_values[s])))
+    diffs = tuple(values[s] - ref_values[s] for s in seeds)
+    mean, std, n = mean_std(diffs)
+    if n >= 2:
+        half = float(_stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+        low, high = mean - half, mean + half
+    else:
+        low = high = math.nan
+    return Paired(model, reference, metric, seeds, diffs, mean, std, low, high)
+
+
+def summarise(per_seed: Mapping[int, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """{metric: {"mean", "std", "n"}} in the table's units from {seed: SegResult dict}."""
+    out = {}
+    for key, _, scale in METRICS:
+        mean, std, n = mean_std([scale * m[key] for m in per_seed.values() if m.get(key) is not None])
+        out[key] = {"mean": mean, "std": std, "n": n}
+    return out
+
+
+def steadiest(spread: Mapping[str, Sequence[float]]) -> str | None:
+    """The checkpoint whose IoU standard deviation over seeds, averaged over models, is lowest."""
+    scores = {k: sum(v) / len(v) for k, v in spread.items() if v and all(math.isfinite(x) for x in v)}
+    return min(scores, key=scores.__getitem__) if scores else None

@@ -1,0 +1,45 @@
+"""The figure a reader of the paper looks for: test IoU against FPS, one dot per seed, one colour per model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_iou_fps"]
+
+log = logging.getLogger(__name__)
+
+
+def plot_iou_fps(table: dict[str, Any], path: str | Path) -> Path | None:
+    """Scatter of every seed's IoU at its model's FPS (mean marked by a cross); None without matplotlib or FPS."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plot (pip install 'sgem-irstd[plot]')")
+        return None
+    points = [(label, row["bench"].get("fps"), [v["iou"] for v in row["per_seed"].values()], row["summary"]["iou"])
+              for label, row in table["rows"].items()]
+    points = [p for p in points if p[1] and p[2]]
+    if not points:
+        log.warning("no model has both FPS and test results: no plot")
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for label, fps, ious, summary in points:
+        dots = ax.scatter([fps] * len(ious), ious, s=22, alpha=0.75, label=f"{label} (n={len(ious)})")
+        ax.scatter([fps], [summary["mean"]], marker="x", s=60, color=dots.get_facecolor()[0])
+    env = table.get("environment", {})
+    ax.set_xscale("log")
+    ax.set_xlabel(f"FPS (batch 1, {env.get('device_name', '?')})")
+    ax.set_ylabel(f"test IoU (%), {table['checkpoint']} checkpoint")
+    ax.set_title(f"{table['sweep']}: IoU against speed, one dot per seed (× = mean)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

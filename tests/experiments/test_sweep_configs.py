@@ -1,0 +1,37 @@
+"""The sweep files of configs/sweeps/ parse, and the CPU sweep's seed-0 cells are the runs `irstd train` makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from irstd.engine.config import load_config
+from irstd.experiments import RunSpec, load_sweep
+from irstd.experiments.spec import identity
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["sirst_cpu", "sirst_table1_gpu"])
+def test_sweep_files_parse(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    spec = load_sweep(ROOT / "configs" / "sweeps" / f"{name}.yaml")
+    cells = spec.runs()
+    assert all(isinstance(c, RunSpec) for c in cells), [c for c in cells if not isinstance(c, RunSpec)]
+    assert {c.model for c in cells} >= {"sgem_unet", "unet"}
+    assert sum(c.model == "sgem_unet" for c in cells) >= 3  # several seeds of the flagship
+
+
+def test_cpu_sweep_recognises_runs_made_by_irstd_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    spec = load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu.yaml")
+    for model in ("sgem_unet", "unet"):
+        # irstd train --config configs/sirst_cpu.yaml --model M --amp none --set channels_last=false --threads 2
+        #   --out runs/sweeps/sirst_cpu --name M-seed0 --no-progress
+        by_hand = load_config("configs/sirst_cpu.yaml", {"model": model, "amp": "none", "channels_last": "false",
+                                                         "threads": 2, "out": "runs/sweeps/sirst_cpu",
+                                                         "name": f"{model}-seed0", "progress": False})
+        cell = next(c for c in spec.runs() if c.model == model and c.seed == 0)
+        assert cell.run_dir == Path("runs/sweeps/sirst_cpu") / f"{model}-seed0"
+        assert identity(cell.cfg) == identity(by_hand)
