@@ -90,9 +90,12 @@ def create_model(name: str, pretrained: bool | str = False, **kwargs: Any) -> nn
     ``checkpoint_meta`` like :func:`~irstd.models.checkpoint.load_model` and are left in training
     mode, like every freshly built model.
     """
-    base, _, name_tag = name.partition(".") if "." in name and is_model(name.partition(".")[0]) else (name, "", "")
+    base, name_tag = name, ""
+    head, dot, tail = name.partition(".")
+    if dot and is_model(head):  # "sgem_unet.sirst": the architecture, and the tag for pretrained=True
+        base, name_tag = head, tail
     if pretrained:
-        from ._pretrained import get_pretrained  # late: _pretrained → checkpoint → this module
+        from ._pretrained import get_pretrained  # late: both modules import this one
         from .checkpoint import load_model
 
         tag = pretrained if isinstance(pretrained, str) else None
