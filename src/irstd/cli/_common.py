@@ -47,6 +47,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+#: what a command's model argument accepts (detect, evaluate, export)
+MODEL_SPEC_HELP = ("a .safetensors checkpoint, shipped weights by name (e.g. sgem_unet.sirst; irstd models --pretrained "
+                   "lists them), a URL ending in #sha256=<hex>, or a classical detector's name (e.g. tophat)")
+
+
 def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> Path:
     """Where a command writes what it made of model ``spec``: beside the file (its stem + ``suffix``)
     when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a detector given by name)."""

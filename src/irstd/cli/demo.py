@@ -1,4 +1,4 @@
-"""``irstd demo``: the main job on built-in synthetic data (train, evaluate, detect, overlay)."""
+"""``irstd demo``: the main job on built-in synthetic data (shipped weights or ``--train``; evaluate, detect, overlay)."""
 
 from __future__ import annotations
 
@@ -6,47 +6,82 @@ import argparse
 
 import torch
 
-from ..apps.demo import demo_config, run_demo
+from ..apps.demo import DEMO_WEIGHTS, DemoResult, demo_config, run_demo, run_pretrained_demo
+from ..core.errors import ConfigError
 from ..core.profiling import count_macs, count_params
-from ..models import create_model
+from ..models import create_model, get_pretrained, is_weights_name, load_model
 from ._common import RUNS_DIR
+
+TRAIN_EPOCHS = 12  # --train's default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train SGEM-UNet on synthetic scenes, evaluate, detect (a few CPU minutes)")
-    p.add_argument("--model", default="sgem_unet", help="registered model (default sgem_unet)")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs of 240 scenes (default 12)")
-    p.add_argument("--scenes", type=int, default=None, help="training scenes (default 240; fewer for a quick check)")
+    p = sub.add_parser("demo", help="a trained detector on synthetic scenes: evaluate, detect, overlay (--train: train first)")
+    p.add_argument("--weights", default=DEMO_WEIGHTS,
+                   help=f"shipped weights or checkpoint to run (default {DEMO_WEIGHTS}, trained on generated scenes)")
+    p.add_argument("--train", action="store_true", help="train a model on the CPU first (a few minutes) and use it")
+    p.add_argument("--model", default=None, help="with --train: registered model (default sgem_unet)")
+    p.add_argument("--epochs", type=int, default=None, help=f"with --train: epochs of 240 scenes (default {TRAIN_EPOCHS})")
+    p.add_argument("--scenes", type=int, default=None, help="with --train: training scenes (default 240)")
     p.add_argument("--out", default=RUNS_DIR, help=f"parent of the run folder (default ./{RUNS_DIR})")
     p.add_argument("--test-scenes", type=int, default=50, help="unseen synthetic test scenes (default 50)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=3, help="fresh frames to detect on, one table and overlay each (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="scene seed (and training seed with --train)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.set_defaults(func=run)
+
+
+def _describe(model: torch.nn.Module, label: str) -> None:
+    print(f"model {label}: {count_params(model) / 1e6:.3f} M params, "
+          f"{count_macs(model, (1, 1, 256, 256)) / 1e9:.2f} GMACs at 256x256")
+
+
+def _run_train(args: argparse.Namespace) -> DemoResult:
+    name = args.model or "sgem_unet"
+    cfg = demo_config(args.out, args.epochs or TRAIN_EPOCHS, name)
+    cfg.update({"seed": args.seed, "synthetic_seed": args.seed}, "command line")
+    if args.scenes:
+        cfg.update({"synthetic_train": args.scenes, "synthetic_val": max(2, args.scenes // 10)}, "command line")
+    _describe(create_model(name), name)
+    print(f"training {cfg.epochs} epoch(s) on {cfg.synthetic_train} synthetic scenes "
+          f"({cfg.crop_size}px crops, amp={cfg.amp}, channels_last={cfg.channels_last}) ...")
+    return run_demo(cfg, test_images=args.test_scenes, frames=args.frames)
+
+
+def _run_shipped(args: argparse.Namespace) -> DemoResult:
+    model = load_model(args.weights)  # checks the SHA-256; fails here, before any work, on a bad name
+    _describe(model, f"{model.model_name} (weights {args.weights})")
+    if is_weights_name(args.weights):
+        print(f"weights trained on {get_pretrained(args.weights).data}")
+    return run_pretrained_demo(args.weights, args.out, test_images=args.test_scenes, seed=args.seed,
+                               frames=args.frames)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = demo_config(args.out, args.epochs, args.model)
-    cfg.update({"seed": args.seed, "synthetic_seed": args.seed}, "command line")
-    if args.scenes:
-        cfg.update({"synthetic_train": args.scenes, "synthetic_val": max(2, args.scenes // 10)}, "command line")
-    model = create_model(args.model)
-    print(f"model {args.model}: {count_params(model) / 1e6:.3f} M params, "
-          f"{count_macs(model, (1, 1, 256, 256)) / 1e9:.2f} GMACs at 256x256")
-    print(f"training {cfg.epochs} epoch(s) on {cfg.synthetic_train} synthetic scenes "
-          f"({cfg.crop_size}px crops, amp={cfg.amp}, channels_last={cfg.channels_last}) ...")
-    res = run_demo(cfg, test_images=args.test_scenes)
+    if args.frames < 1 or args.test_scenes < 1:
+        raise ConfigError("--frames and --test-scenes must be >= 1")
+    if not args.train:
+        given = [f for f, v in (("--model", args.model), ("--epochs", args.epochs), ("--scenes", args.scenes)) if v]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --train (the default demo runs shipped weights)")
+    res = _run_train(args) if args.train else _run_shipped(args)
     r = res.report.result
     print()
     print(f"## Test: {r.n_images} unseen synthetic scenes ({r.n_targets} targets), threshold 0.5")
     print(r.to_markdown())
+    for i, shot in enumerate(res.frames):
+        print()
+        print(f"## Fresh frame {i}: {len(shot.prediction.targets)} detection(s), "
+              f"{shot.n_found} of {shot.n_true} true target(s) found")
+        print("| # | x | y | area (px) | peak | true target? |")
+        print("|---|---|---|---|---|---|")
+        for j, (t, hit) in enumerate(zip(shot.prediction.targets, shot.hits)):
+            print(f"| {j} | {t.x:.1f} | {t.y:.1f} | {t.area} | {t.peak:.2f} | {'yes' if hit else 'false alarm'} |")
     print()
-    print(f"detection on a fresh frame: {len(res.prediction.targets)} target(s)")
-    for t in res.prediction.targets:
-        print(f"  x={t.x:.1f} y={t.y:.1f} area={t.area} peak={t.peak:.2f}")
-    print(f"run folder   : {res.fit.run_dir}")
-    print(f"checkpoint   : {res.fit.best_path}")
+    print(f"run folder   : {res.run_dir}")
+    print(f"weights      : {res.weights}")
     print(f"overlay      : {res.overlay_path}")
     print(f"total time   : {res.seconds / 60:.1f} min")
     return 0

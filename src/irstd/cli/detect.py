@@ -18,12 +18,12 @@ from ..inference.input_range import INPUT_RANGE_POLICIES
 from ..inference.schema import detections_document, error_record, frame_record, write_detections
 from ..inference.sources import expand_inputs
 from ..visualize import draw_overlay
-from ._common import DETECTIONS_DIR, add_device, add_precision, retains_memory
+from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="detect targets in images, folders or globs")
-    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
     p.add_argument("--threshold", type=float, default=0.5)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from ..core.distributed import is_main_process, process_group
 from ..engine.evaluation import evaluate_checkpoint
-from ._common import RUNS_DIR, add_device, add_precision, output_beside, retains_memory
+from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, output_beside, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
-    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name (e.g. tophat)")
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("--data", help="dataset root (default: synthetic test scenes)")
     p.add_argument("--split", default="test", help="split name (default test)")
     p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from ..export import ATOL, OPSET, RTOL, check_onnx_parity, export_onnx
 from ..inference import load_predictor_model
-from ._common import output_beside, parse_size, retains_memory
+from ._common import MODEL_SPEC_HELP, output_beside, parse_size, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX and check it with onnxruntime")
-    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
     p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx)")
     p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")

@@ -1,4 +1,6 @@
-"""``irstd models``: list the registered networks with their parameter and MAC counts.
+"""``irstd models``: list the registered networks with their parameter and MAC counts and shipped weights.
+
+``--pretrained`` lists the shipped weights (:mod:`irstd.models._pretrained`) with their test metrics.
 
 ``--table`` compares every registered learned model, measured at 1×1×256×256, with the published
 figures of :mod:`irstd.models._published` (the seed paper's Table 1 and other sources).
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import create_model, get_model_entry, list_models
+from ..models import create_model, get_model_entry, get_pretrained, list_models, list_pretrained, pretrained_tags
 from ..models._published import published_for
 from ..core.profiling import count_macs_at, count_params
 
@@ -25,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="learned models at 256×256 side by side with published params/MACs and the ratio measured/published",
     )
+    p.add_argument("--pretrained", action="store_true",
+                   help="shipped weights only: name, file, SHA-256, test data and metrics (load them by name)")
     p.set_defaults(func=run)
 
 
@@ -69,15 +73,32 @@ def run_table(pattern: str | None) -> int:
     return 0
 
 
+def run_pretrained(pattern: str | None) -> int:
+    """Print the shipped weights: name, storage, test metrics and what they were measured on."""
+    names = list_pretrained(pattern)
+    print(f"{'weights':<20} {'MB':>5} {'IoU':>6} {'Pd':>6} {'Fa(1e-6)':>9}  sha256[:12]   test data")
+    for name in names:
+        row = get_pretrained(name)
+        m = row.metrics
+        print(f"{name:<20} {row.path.stat().st_size / 1e6:>5.1f} {m.get('iou', float('nan')):>6.2f} "
+              f"{m.get('pd', float('nan')):>6.2f} {m.get('fa', float('nan')):>9.1f}  {row.sha256[:12]}  {row.test_data}")
+    print(f"{len(names)} shipped; load with create_model('model', pretrained='tag') or pass model.tag to "
+          "detect/evaluate/export (docs/weights.md)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.table:
         return run_table(args.pattern)
+    if args.pretrained:
+        return run_pretrained(args.pattern)
     names = list_models(args.pattern)
     if args.no_count:
         print("\n".join(names))
         return 0
-    print(f"{'model':<14} {'params (M)':>10} {'GMACs@' + str(args.size):>12}  paper")
+    print(f"{'model':<14} {'params (M)':>10} {'GMACs@' + str(args.size):>12}  {'weights':<14} paper")
     for name in names:
         params, macs = measure(name, args.size)
-        print(f"{name:<14} {params / 1e6:>10.3f} {macs / 1e9:>12.2f}  {get_model_entry(name).paper}")
+        tags = ",".join(pretrained_tags(name)) or "-"
+        print(f"{name:<14} {params / 1e6:>10.3f} {macs / 1e9:>12.2f}  {tags:<14} {get_model_entry(name).paper}")
     return 0

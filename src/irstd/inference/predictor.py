@@ -23,7 +23,7 @@ from ..core.device import resolve_device
 from ..core.errors import CheckpointError, ConfigError, DataError
 from ..core.padding import crop_to, pad_to_multiple
 from ..data.items import frame_normalization, normalize
-from ..models import create_model, get_model_entry, is_model, load_model
+from ..models import create_model, get_model_entry, is_model, load_model, pretrained_tags
 from .backends.onnx import OnnxRunner
 from .input_range import adapt_range, check_policy, estimate_range
 from .modes import RunMode, resolve_mode
@@ -46,10 +46,13 @@ class Prediction:
 
 
 def load_predictor_model(spec: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """A checkpoint path, or the name of a classical (training-free) detector."""
+    """A checkpoint path, shipped weights by name (``sgem_unet.sirst``), a URL with ``#sha256=``,
+    or the name of a classical (training-free) detector."""
     if isinstance(spec, str) and is_model(spec) and not Path(spec).exists():
         if get_model_entry(spec).kind != "classical":
-            raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file, not its name")
+            tags = [f"{spec}.{t}" for t in pretrained_tags(spec)]
+            hint = f" or its shipped weights ({', '.join(tags)})" if tags else ""
+            raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file{hint}, not its name")
         return create_model(spec).to(device).eval()
     return load_model(spec, device)
 
@@ -150,6 +153,12 @@ class Predictor:
         """A predictor for a checkpoint file or a classical detector's name."""
         device = resolve_device(kwargs.pop("device", "auto"))
         return cls(load_predictor_model(spec, device), device=device, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name: str, **kwargs) -> "Predictor":
+        """A predictor for shipped weights (``"sgem_unet.sirst"``), or any checkpoint spec; see
+        :meth:`from_checkpoint` for the keyword arguments."""
+        return cls.from_checkpoint(name, **kwargs)
 
     @classmethod
     def from_onnx(

@@ -10,6 +10,7 @@ import pkgutil
 
 from ._registry import ModelEntry, create_model, get_model_entry, is_model, list_models, register_model
 from .base import IRSTDModel, main_logits
+from ._pretrained import PretrainedTag, get_pretrained, is_weights_name, list_pretrained, pretrained_tags, resolve_weights
 from .checkpoint import FORMAT_VERSION, load_model, model_metadata, read_checkpoint, save_checkpoint
 
 for _info in pkgutil.iter_modules(__path__):
@@ -20,15 +21,21 @@ for _info in pkgutil.iter_modules(__path__):
 __all__ = [
     "FORMAT_VERSION",
     "IRSTDModel",
+    "PretrainedTag",
     "ModelEntry",
     "create_model",
     "get_model_entry",
+    "get_pretrained",
     "is_model",
+    "is_weights_name",
     "list_models",
+    "list_pretrained",
     "load_model",
     "main_logits",
     "model_metadata",
+    "pretrained_tags",
     "read_checkpoint",
     "register_model",
+    "resolve_weights",
     "save_checkpoint",
 ]

@@ -81,11 +81,31 @@ def list_models(pattern: str | None = None, kind: str | None = None) -> list[str
     ]
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name``; every model takes ``in_chans=1, num_classes=1``."""
-    entry = get_model_entry(name)
+def create_model(name: str, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``; every model takes ``in_chans=1, num_classes=1``.
+
+    ``pretrained=True`` loads the model's default shipped weights, ``pretrained="sirst"`` the tag
+    ``sirst``; ``name`` may carry the tag itself (``"sgem_unet.sirst"``, timm-style: without
+    ``pretrained`` it only picks the architecture). Loaded models carry ``normalization`` and
+    ``checkpoint_meta`` like :func:`~irstd.models.checkpoint.load_model` and are left in training
+    mode, like every freshly built model.
+    """
+    base, name_tag = name, ""
+    head, dot, tail = name.partition(".")
+    if dot and is_model(head):  # "sgem_unet.sirst": the architecture, and the tag for pretrained=True
+        base, name_tag = head, tail
+    if pretrained:
+        from ._pretrained import get_pretrained  # late: both modules import this one
+        from .checkpoint import load_model
+
+        tag = pretrained if isinstance(pretrained, str) else None
+        if tag and name_tag and tag != name_tag:
+            raise UnknownModelError(f"{name!r} names tag {name_tag!r} but pretrained={tag!r}: give one tag")
+        row = get_pretrained(base, tag or name_tag or None)
+        return load_model(row.name, "cpu", **kwargs).train()
+    entry = get_model_entry(base)
     merged = {**entry.defaults, **kwargs}
     model = entry.factory(**merged)
-    model.model_name = name
+    model.model_name = base
     model.model_kwargs = dict(kwargs)
     return model

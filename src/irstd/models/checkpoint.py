@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from ..core.errors import CheckpointError
 from ..core.files import atomic_write
 from ..core.version import __version__
+from ._pretrained import resolve_weights
 from ._registry import create_model
 
 __all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "FORMAT_VERSION"]
@@ -75,9 +76,13 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"irstd": json.dumps(meta)}))
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(state_dict, metadata) of a checkpoint, with a clear error for a missing or foreign file."""
-    path = Path(path)
+def read_checkpoint(path: str | Path, sha256: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state_dict, metadata) of a checkpoint, with a clear error for a missing or foreign file.
+
+    ``path`` may also be shipped weights by name (``sgem_unet.sirst``) or a URL with its SHA-256
+    (:func:`irstd.models._pretrained.resolve_weights`); tensors keep their stored dtype.
+    """
+    path = resolve_weights(path, sha256)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -100,14 +105,17 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return state, meta
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model stored in ``path`` in eval mode on ``device``.
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, sha256: str | None = None,
+               **model_kwargs: Any) -> nn.Module:
+    """Rebuild the model stored in ``path`` (a file, a shipped ``model.tag`` or a URL) in eval mode on ``device``.
 
-    The returned module carries ``normalization`` (mean, std) and ``checkpoint_meta`` (the full metadata).
+    The returned module carries ``normalization`` (mean, std) and ``checkpoint_meta`` (the full metadata);
+    fp16-stored weights are loaded into the model's fp32 parameters. ``model_kwargs`` override the stored
+    constructor arguments (e.g. ``drop_path``); the weights must still fit.
     """
-    state, meta = read_checkpoint(path)
+    state, meta = read_checkpoint(path, sha256)
     try:
-        model = create_model(meta["model_name"], **meta.get("model_kwargs", {}))
+        model = create_model(meta["model_name"], **{**meta.get("model_kwargs", {}), **model_kwargs})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {meta['model_name']!r} ({exc})") from None
     try:
