@@ -190,7 +190,7 @@ def test_no_progress_bars_when_output_is_a_pipe(tmp_path: Path, plain_dataset) -
     runs = [
         ["detect", "tophat", str(frames), "--out", str(tmp_path / "det")],
         ["evaluate", "tophat", "--data", str(plain_dataset[0]), "--out", str(tmp_path / "eval")],
-        ["demo", "--model", "unet", "--epochs", "1", "--scenes", "8", "--test-scenes", "3", "--out", str(tmp_path / "demo"),
+        ["demo", "--train", "--model", "unet", "--epochs", "1", "--scenes", "8", "--test-scenes", "3", "--out", str(tmp_path / "demo"),
          "--threads", "1"],
         ["bench", "--models", "tophat", "--modes", "fp32", "--sizes", "64", "--batch-sizes", "1", "--runs", "2",
          "--warmup", "0", "--out", str(tmp_path / "bench")],

@@ -17,7 +17,7 @@ import yaml
 from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..losses import model_loss_settings
-from ..models import get_model_entry
+from ..models import get_model_entry, is_model
 
 __all__ = ["TrainConfig", "load_config", "parse_overrides"]
 
@@ -141,7 +141,9 @@ class TrainConfig:
         (``release_loss`` on its class) under ``loss_recipe="release"``, the project's otherwise, with
         ``loss``/``aux_weight``/``edge_weight`` overriding. Stored as ``loss_settings`` (so run folders
         and checkpoints record what was trained with); recomputed on every update."""
-        release = getattr(get_model_entry(self.model).factory, "release_loss", {})
+        # a name that is not registered is the trainer's error to report (one line, when the run starts):
+        # the config itself stays loadable, so a sweep can list that run as failed and run the others
+        release = getattr(get_model_entry(self.model).factory, "release_loss", {}) if is_model(self.model) else {}
         return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight)
 
 
