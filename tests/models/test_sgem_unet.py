@@ -51,20 +51,24 @@ def test_sgem_matrix_is_row_stochastic() -> None:
     torch.testing.assert_close(matrix.sum(-1), torch.ones(1, 2, 8))
 
 
+
+class _WithDeepInput(torch.nn.Module):
+    """An SGEM fed E3 (B, 128, H, W) with a zero D1 (1, 256, H/2, W/2), so MACs can be counted from one input."""
+
+    def __init__(self, sgem: torch.nn.Module) -> None:
+        super().__init__()
+        self.sgem = sgem
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return self.sgem(x, torch.zeros(1, 256, h // 2, w // 2))
+
+
 def test_sgem_cost_is_linear_in_pixels() -> None:
     sgem = SGEM(enc_ch=128, deep_ch=256, heads=8)
 
-    class Wrap(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.sgem = sgem
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h, w = x.shape[-2:]
-            return self.sgem(x, torch.zeros(1, 256, h // 2, w // 2))
-
-    small = count_macs(Wrap(), (1, 128, 32, 32))
-    large = count_macs(Wrap(), (1, 128, 128, 128))  # 16x the pixels
+    small = count_macs(_WithDeepInput(sgem), (1, 128, 32, 32))
+    large = count_macs(_WithDeepInput(sgem), (1, 128, 128, 128))  # 16x the pixels
     assert small > 0
     assert large == pytest.approx(16 * small, rel=0.02)
 
@@ -151,16 +155,7 @@ def test_gradients_reach_every_parameter(kwargs: dict) -> None:
 def test_bilinear_sgem_cost_is_linear_in_pixels() -> None:
     sgem = BilinearSGEM(enc_ch=128, deep_ch=256, ref_side=64)
 
-    class Wrap(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.sgem = sgem
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h, w = x.shape[-2:]
-            return self.sgem(x, torch.zeros(1, 256, h // 2, w // 2))
-
-    costs = [count_macs(Wrap(), (1, 128, s, s)) for s in (64, 128, 256)]  # 1x, 4x, 16x the pixels
+    costs = [count_macs(_WithDeepInput(sgem), (1, 128, s, s)) for s in (64, 128, 256)]  # 1x, 4x, 16x the pixels
     assert costs[0] > 0
     # no term grows faster than the pixel count (an H×H matrix, as ABC's, would make 256² cost 64x)
     assert costs[1] <= 4 * costs[0] * 1.01 and costs[2] <= 4 * costs[1] * 1.01
