@@ -90,6 +90,16 @@ def test_variants_differ_by_defaults_only() -> None:
     assert model.model_kwargs == {"in_chans": 2}  # the caller's kwargs only: the defaults come from the name
 
 
+@pytest.mark.parametrize("suffix", ["_s", "_t"])
+def test_light_unet_is_the_ablation_twin_of_light_sgem_unet(suffix: str) -> None:
+    unet, sgem = create_model("unet" + suffix), create_model("sgem_unet" + suffix)
+    assert unet.widths == sgem.widths and type(unet).__name__ == "UNet"
+    # the twin differs by the SGEM skip alone: every parameter name outside the skips exists in both
+    sgem_shapes = {k: v.shape for k, v in sgem.state_dict().items() if not k.startswith("skips.")}
+    unet_shapes = {k: v.shape for k, v in unet.state_dict().items() if not k.startswith("skips.")}
+    assert set(unet_shapes) <= set(sgem_shapes)
+
+
 def test_uniform_constructor_in_chans() -> None:
     model = create_model("unet", in_chans=3).eval()
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)

@@ -33,6 +33,8 @@ class EncoderSkip(nn.Module):
         return enc
 
 
+@register_model("unet_t", paper="Ronneberger et al., U-Net, MICCAI 2015; light variant (base width 8), the ablation twin of sgem_unet_t", widths=(8, 16, 32, 64, 128))
+@register_model("unet_s", paper="Ronneberger et al., U-Net, MICCAI 2015; light variant (base width 16), the ablation twin of sgem_unet_s", widths=(16, 32, 64, 128, 256))
 @register_model("unet", paper="Ronneberger et al., U-Net, MICCAI 2015 (base-32 variant)")
 class UNet(IRSTDModel):
     """Plain base-32 U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
