@@ -20,6 +20,7 @@ from .io import IMAGE_EXTENSIONS, load_image, load_mask, read_header, read_split
 from .items import MIN_STD, Sample, frame_normalization, make_item, normalize
 from .layouts import Layout, SplitSpec, detect_layout
 from .loader import PadCollate, build_loader, pad_collate
+from .negatives import NegativeFrame, NegativeSet, negatives_split, open_negatives, scene_group
 from .stats import compute_normalization
 from .synthetic import BACKGROUNDS, generate_scene
 from .synthetic_dataset import SyntheticDataset, open_synthetic, write_synthetic
@@ -34,6 +35,8 @@ __all__ = [
     "InspectReport",
     "Layout",
     "MIN_STD",
+    "NegativeFrame",
+    "NegativeSet",
     "PadCollate",
     "PairFiles",
     "Problem",
@@ -52,13 +55,16 @@ __all__ = [
     "load_image",
     "load_mask",
     "make_item",
+    "negatives_split",
     "normalize",
     "open_dataset",
+    "open_negatives",
     "open_synthetic",
     "pad_collate",
     "read_header",
     "read_split_file",
     "save_image",
     "save_mask",
+    "scene_group",
     "write_synthetic",
 ]
