@@ -13,7 +13,7 @@ from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, outpu
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
-    p.add_argument("--data", help="dataset root (default: synthetic test scenes)")
+    p.add_argument("--data", help="dataset root (default: synthetic test scenes; with --negatives alone: none)")
     p.add_argument("--split", default="test", help="split name (default test)")
     p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")
     p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
@@ -24,22 +24,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--out", help="folder for metrics.json/.md (default: eval-<split> beside the checkpoint)")
     p.add_argument("--save-masks", metavar="DIR", help="write predicted masks as PNG")
-    p.add_argument("--sweep", action="store_true", help="also write Pd-Fa and PR curves over thresholds")
+    p.add_argument("--sweep", action="store_true",
+                   help="also write Pd-Fa and PR curves over thresholds, exact pixel AP / ROC AUC, Pd at fixed Fa")
+    p.add_argument("--negatives", metavar="DIR",
+                   help="also count false alarms on a folder of target-free frames (alone when --data is not given)")
+    p.add_argument("--negatives-split", choices=("heldout", "train", "all"), default="heldout",
+                   help="which scene groups of --negatives to score (default heldout: never trained on)")
     retains_memory(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    neg_split = None if args.negatives_split == "all" else args.negatives_split
+    targets = not (args.negatives and args.data is None)  # --negatives alone scores the negatives only
     with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
         report = evaluate_checkpoint(
             args.checkpoint, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
             skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
             precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep,
-            progress=True,
+            progress=True, negatives=args.negatives, negatives_split=neg_split, targets=targets,
         )
         if not is_main_process():
             return 0
     tag = Path(args.split_file).stem if args.split_file else args.split
+    if not targets:
+        tag = f"negatives-{args.negatives_split}"
     if args.out:
         out = Path(args.out)
     elif Path(args.checkpoint).is_file():

@@ -104,10 +104,10 @@ def _image_folder(root: Path) -> Path:
 
 def _refuse_masks(root: Path, folder: Path, images: dict[str, Path]) -> None:
     """A folder with masks holds targets: it is a dataset, not negatives (one line, naming what was found)."""
-    for base in {root, folder}:
-        for name in _MASK_DIRS:
-            if (base / name).is_dir():
-                raise DataError(f"{base / name}: a negatives folder has no masks; this looks like a target "
+    for base in sorted({root, folder}):
+        for sub in sorted(base.iterdir()):
+            if sub.is_dir() and sub.name.lower() in _MASK_DIRS:  # any case: "Masks" is a mask folder too
+                raise DataError(f"{sub}: a negatives folder has no masks; this looks like a target "
                                 "dataset (open it with open_dataset / --data)")
     for stem, path in images.items():
         if any(stem.endswith(suf) for suf in MASK_SUFFIXES):

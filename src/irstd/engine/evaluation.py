@@ -2,12 +2,18 @@
 
 Native resolution, padded to the model's stride and cropped back, threshold 0.5 on probabilities,
 metrics from :mod:`irstd.metrics`. Nothing here selects or tunes on the data it scores.
+
+With ``sweep`` the target curves run over the logit-scale grid (:func:`irstd.metrics.logit_thresholds`),
+pixel AP and ROC AUC are exact over every pixel's score (:mod:`irstd.metrics.ranking`), and the Pd at
+Fa = 1e-6 and 1e-5 is read off the grid; with ``negatives`` the false alarms on target-free frames are
+counted (:mod:`irstd.engine.negatives`), and with both, the Pd at 0.1 false targets per megapixel.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +28,9 @@ from ..core.files import atomic_write_text
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
 from ..inference import ModelRunner, load_predictor_model, resolve_mode
-from ..metrics import SegMetrics, SegResult, SweepResult, ThresholdSweep
+from ..metrics import PixelScores, SegMetrics, SegResult, SweepResult, ThresholdSweep, pd_at
 from ..visualize import plot_sweep
+from .negatives import NegativesReport, evaluate_negatives
 from .sharding import gather_concat, gather_merged, shard_dataset
 from .trainer import evaluate
 
@@ -31,12 +38,16 @@ __all__ = ["EvalReport", "evaluate_model", "evaluate_checkpoint"]
 
 log = logging.getLogger(__name__)
 
+#: false-alarm levels an operator sets a threshold by: pixel Fa (in 1e-6) and false targets per MP on negatives
+FA_LEVELS = (1.0, 10.0)
+FALSE_TARGETS_PER_MP_LEVEL = 0.1
+
 
 @dataclass
 class EvalReport:
     """Metrics of one evaluation, with what was evaluated and on what."""
 
-    result: SegResult
+    result: SegResult | None  #: None when only negatives were scored
     model: str
     data: str
     split: str
@@ -45,35 +56,63 @@ class EvalReport:
     per_image: list[dict[str, Any]] = field(default_factory=list)
     sweep: SweepResult | None = None
     precision: str = "fp32 eager"  #: how the network ran (the run mode's label)
+    pixel_ap: float = math.nan  #: exact pixel average precision (with a sweep)
+    pixel_roc_auc: float = math.nan  #: exact pixel ROC AUC (with a sweep)
+    negatives: NegativesReport | None = None
+
+    def operating_points(self) -> dict[str, dict[str, float]]:
+        """Pd at the fixed false-alarm levels (best Pd among grid thresholds within the level) and its threshold."""
+        if self.sweep is None:
+            return {}
+        sw = self.sweep
+        out = {}
+        for level in FA_LEVELS:
+            pd, t = sw.pd_at_fa(level)
+            out[f"fa<={level:g}e-6"] = {"pd": pd, "threshold": t}
+        ft = self.negatives.false_targets_per_mp_grid() if self.negatives is not None else None
+        if ft is not None:
+            pd, t = pd_at(FALSE_TARGETS_PER_MP_LEVEL, sw.pd, ft, sw.thresholds)
+            out[f"false_targets_per_mp<={FALSE_TARGETS_PER_MP_LEVEL:g}"] = {"pd": pd, "threshold": t}
+        return out
 
     def as_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "model": self.model, "data": self.data, "split": self.split, "threshold": self.threshold,
-            "precision": self.precision,
-            "n_skipped_invalid": self.n_skipped, "metrics": self.result.as_dict(),
+            "precision": self.precision, "n_skipped_invalid": self.n_skipped,
+            "metrics": self.result.as_dict() if self.result is not None else None,
         }
         if self.sweep is not None:
             out["sweep"] = {
                 "thresholds": self.sweep.thresholds.tolist(), "pd": self.sweep.pd.tolist(),
                 "fa": self.sweep.fa.tolist(), "precision": self.sweep.precision.tolist(),
                 "recall": self.sweep.recall.tolist(), "fpr": self.sweep.fpr.tolist(),
-                "roc_auc": self.sweep.roc_auc(), "pr_auc": self.sweep.pr_auc(),
+                "pixel_ap": self.pixel_ap, "pixel_roc_auc": self.pixel_roc_auc,
+                "pd_at": self.operating_points(),
             }
+        if self.negatives is not None:
+            out["negatives"] = {k: v for k, v in self.negatives.as_dict().items() if k != "frames"}
         return out
 
     def to_markdown(self) -> str:
-        lines = [
-            f"Model: `{self.model}`; data: `{self.data}` [{self.split}]; {self.result.n_images} images, "
-            f"{self.n_skipped} skipped as invalid; threshold {self.threshold}; run {self.precision}.",
-            "",
-            self.result.to_markdown(),
-        ]
+        lines = []
+        if self.result is not None:
+            lines += [
+                f"Model: `{self.model}`; data: `{self.data}` [{self.split}]; {self.result.n_images} images, "
+                f"{self.n_skipped} skipped as invalid; threshold {self.threshold}; run {self.precision}.",
+                "",
+                self.result.to_markdown(),
+            ]
         if self.sweep is not None:
-            lines += ["", f"Pixel ROC AUC {self.sweep.roc_auc():.4f}, PR AUC {self.sweep.pr_auc():.4f}."]
+            lines += ["", f"Pixel AP {self.pixel_ap:.4f}, pixel ROC AUC {self.pixel_roc_auc:.4f} (exact, every score).",
+                      "", "Pd at a false-alarm level (best Pd among the sweep's thresholds within it):", "",
+                      "| level | Pd (%) | threshold |", "|---|---|---|"]
+            lines += [f"| {k} | {100 * v['pd']:.2f} | {v['threshold']:.6g} |" for k, v in self.operating_points().items()]
+        if self.negatives is not None:
+            lines += ["", self.negatives.to_markdown().rstrip("\n")]
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | Path) -> list[Path]:
-        """Write metrics.json, metrics.md and per_image.csv (and sweep.png with a sweep)."""
+        """Write metrics.json, metrics.md and per_image.csv (sweep.png with a sweep, negatives.* with negatives)."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         written = [out_dir / "metrics.json", out_dir / "metrics.md", out_dir / "per_image.csv"]
@@ -85,8 +124,10 @@ class EvalReport:
             atomic_write_text(written[2], "\n".join(rows) + "\n")
         if self.sweep is not None:
             sw = self.sweep
-            plot_sweep(sw.fa, sw.pd, sw.recall, sw.precision, out_dir / "sweep.png", title=self.model, pr_auc=sw.pr_auc())
+            plot_sweep(sw.fa, sw.pd, sw.recall, sw.precision, out_dir / "sweep.png", title=self.model, ap=self.pixel_ap)
             written.append(out_dir / "sweep.png")
+        if self.negatives is not None:
+            written += self.negatives.save(out_dir)
         return written
 
 
@@ -99,6 +140,14 @@ def _json_default(x: Any) -> Any:
 def evaluate_checkpoint(spec: str | Path, data: str | Path | None = None, **kwargs: Any) -> EvalReport:
     """Score a checkpoint file (or a classical detector named ``spec``) on ``data``; see :func:`evaluate_model`."""
     return evaluate_model(load_predictor_model(spec, "cpu"), data, **kwargs)
+
+
+def _negatives_only(model: torch.nn.Module, negatives: str | Path, negatives_split: str | None, *, threshold: float,
+                    device: str, amp: str | None, precision: str, progress: bool) -> EvalReport:
+    """An :class:`EvalReport` of the negatives alone (no target data)."""
+    neg = evaluate_negatives(model, negatives, split=negatives_split, threshold=threshold, device=device, amp=amp,
+                             precision=precision, progress=progress)
+    return EvalReport(None, neg.model, str(negatives), neg.split, 0, threshold, negatives=neg)
 
 
 def evaluate_model(
@@ -120,6 +169,9 @@ def evaluate_model(
     synthetic_n: int = 50,
     synthetic_seed: int = 0,
     progress: bool = False,
+    negatives: str | Path | None = None,
+    negatives_split: str | None = "heldout",
+    targets: bool = True,
 ) -> EvalReport:
     """Score ``model`` (from :func:`irstd.models.load_model` or a classical detector) on ``data``.
 
@@ -132,7 +184,16 @@ def evaluate_model(
     Inside a process group (``torchrun``; :func:`irstd.core.distributed.process_group`) each rank scores
     a contiguous block of the images and the counts are merged in rank order: every rank returns the
     report of one process over all images, in order. Masks are saved by the rank that scored them.
+
+    ``negatives``: a folder of target-free frames (:func:`irstd.data.open_negatives`, part
+    ``negatives_split``: ``heldout``, ``train`` or None = all) whose false alarms are counted too, on
+    one process (the main one); ``targets=False`` scores the negatives alone.
     """
+    if not targets:
+        if negatives is None:
+            raise ConfigError("nothing to evaluate: no target data and no negatives")
+        return _negatives_only(model, negatives, negatives_split, threshold=threshold, device=device, amp=amp,
+                               precision=precision, progress=progress)
     dev = rank_device(resolve_device(device))
     model = model.to(dev).eval()
     dataset, data_name, split_name, skipped = _open_eval_data(
@@ -145,6 +206,7 @@ def evaluate_model(
     net, amp_dtype, label = _network(model, dev, precision, amp)
     metrics = SegMetrics(threshold=threshold)
     sweeper = ThresholdSweep() if sweep else None
+    ranking = PixelScores() if sweep else None
     names: list[str] = []
     mask_dir_out = Path(save_masks) if save_masks else None
     if mask_dir_out:
@@ -152,8 +214,9 @@ def evaluate_model(
 
     def on_image(name: str, logits: torch.Tensor, mask: torch.Tensor) -> None:
         names.append(name)
-        if sweeper is not None:
+        if sweeper is not None and ranking is not None:
             sweeper.update([logits], [mask])
+            ranking.update([logits], [mask])
         if mask_dir_out is not None:
             save_mask(mask_dir_out / f"{name}.png", (torch.sigmoid(logits[0]) > threshold).numpy())
 
@@ -162,14 +225,24 @@ def evaluate_model(
                  progress=progress and is_main_process())
     metrics, names = gather_merged(metrics), gather_concat(names)
     sweeper = gather_merged(sweeper) if sweeper is not None else None
+    ranking = gather_merged(ranking) if ranking is not None else None
     result = metrics.compute()
     per_image = [
         {"name": n, "iou": c.iou, "n_targets": c.n_targets, "n_detected": c.n_matched_targets, "fa_pixels": c.fa_pixels}
         for n, c in zip(names, metrics.per_image)
     ]
+    sweep_result = sweeper.compute() if sweeper is not None else None
+    neg = None
+    if negatives is not None and is_main_process():
+        neg = evaluate_negatives(model, negatives, split=negatives_split, threshold=threshold, device=str(dev), amp=amp,
+                                 precision=precision, progress=progress,
+                                 thresholds=sweep_result.thresholds if sweep_result is not None else None)
     return EvalReport(
         result, getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
-        per_image, sweeper.compute() if sweeper is not None else None, label,
+        per_image, sweep_result, label,
+        pixel_ap=ranking.average_precision() if ranking is not None else math.nan,
+        pixel_roc_auc=ranking.roc_auc() if ranking is not None else math.nan,
+        negatives=neg,
     )
 
 

@@ -27,24 +27,39 @@ The work is split as in segmentation_models.pytorch, one module each:
   :class:`SegResult`;
 * :mod:`~irstd.metrics.accumulators`: :class:`SegMetrics` and :class:`ThresholdSweep` accumulate
   over batches, in arrays that can be saved, loaded and merged across processes;
-* :mod:`~irstd.metrics.curves`: :class:`SweepResult` and :func:`auc`.
+* :mod:`~irstd.metrics.curves`: :class:`SweepResult`, the threshold grid, Pd at a false-alarm level;
+* :mod:`~irstd.metrics.ranking`: exact pixel AP and ROC AUC (:class:`PixelScores`);
+* :mod:`~irstd.metrics.negatives`: false alarms on target-free frames.
 """
 
 from ..core.components import Components, connected_components
 from .accumulators import SegMetrics, ThresholdSweep
 from .counting import COUNT_FIELDS, ImageCounts, image_counts
-from .curves import SweepResult, auc
+from .curves import SweepResult, auc, logit_thresholds, pd_at
+from .negatives import NegativeRow, NegativeSummary, count_negative, summarize_by_group, summarize_negatives, worst_frames
+from .ranking import PixelScores, average_precision, roc_auc
 from .reduction import SegResult, reduce_counts, reduce_rows
 
 __all__ = [
     "COUNT_FIELDS",
     "ImageCounts",
+    "NegativeRow",
+    "NegativeSummary",
+    "PixelScores",
     "SegResult",
     "SegMetrics",
     "SweepResult",
     "ThresholdSweep",
     "auc",
+    "average_precision",
+    "count_negative",
     "image_counts",
+    "logit_thresholds",
+    "pd_at",
     "reduce_counts",
     "reduce_rows",
+    "roc_auc",
+    "summarize_by_group",
+    "summarize_negatives",
+    "worst_frames",
 ]

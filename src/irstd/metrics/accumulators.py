@@ -19,7 +19,7 @@ import torch
 from ..core.errors import ConfigError
 from ..core.components import connected_components
 from .counting import COUNT_FIELDS, ImageCounts, check_connectivity, counts_to_rows, counts_with_gt
-from .curves import SweepResult
+from .curves import SweepResult, logit_thresholds
 from .inputs import ArrayLike, check_inputs, paired, probabilities
 from .reduction import SegResult, ratio, reduce_rows
 
@@ -184,6 +184,7 @@ class SegMetrics(_CountAccumulator):
 class ThresholdSweep(_CountAccumulator):
     """Like :class:`SegMetrics` but for many probability thresholds at once (ROC / Pd-Fa curves).
 
+    The default thresholds are :func:`~irstd.metrics.curves.logit_thresholds` (both ends reached).
     The state is an (N, T, F) int64 array: one count row per image and threshold.
     """
 
@@ -194,7 +195,7 @@ class ThresholdSweep(_CountAccumulator):
     ) -> None:
         check_inputs(inputs)
         check_connectivity(connectivity)
-        ts = np.linspace(0.05, 0.95, 19) if thresholds is None else np.asarray(thresholds, dtype=float)
+        ts = logit_thresholds() if thresholds is None else np.asarray(thresholds, dtype=float)
         if ts.ndim != 1 or ts.size == 0 or np.any((ts < 0) | (ts > 1)):
             raise ConfigError(f"thresholds must be a non-empty list of probabilities in [0, 1], got {thresholds!r}")
         self.thresholds = ts  # (T,)
