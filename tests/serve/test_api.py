@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import numpy as np
 import pytest
@@ -193,6 +194,7 @@ def test_learned_checkpoint_model_card_and_detect(make_app, learned_checkpoint) 
         assert card["name"] == "sgem_unet_t" and card["tag"] == str(learned_checkpoint)
         assert card["params"] > 100_000 and card["normalization"] == {"mean": 100.0, "std": 20.0}
         assert card["stride"] == 16 and card["epoch"] == 1
+        assert card["worker"]["threads"] >= 1 and card["worker"]["nice"] is not None  # what the model thread runs at
         frame, _ = scene(11, size=72)  # not a multiple of the stride: padded and cropped back
         r = c.post("/v1/detect?threshold=0.3", content=encode(frame), headers=PNG)
         assert r.status_code == 200, r.text
@@ -206,3 +208,14 @@ def test_cli_serve_refuses_a_missing_checkpoint_on_one_line(tmp_path, capsys) ->
     assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("irstd serve: error:") and "missing.safetensors" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("bad, words", [({"threads": 0}, "threads must be >= 1, got 0"),
+                                        ({"worker_nice": 20}, "worker_nice must be in 0..19, got 20"),
+                                        ({"worker_nice": -1}, "worker_nice must be in 0..19, got -1")])
+def test_worker_settings_are_checked(bad: dict, words: str) -> None:
+    from irstd.core.errors import ConfigError
+    from irstd.serve import ServeConfig
+
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        ServeConfig(**bad)

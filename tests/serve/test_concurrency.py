@@ -64,3 +64,37 @@ def test_frames_queued_together_run_as_one_batch() -> None:
         alone = predictor.predict(f)[0]
         assert [tuple(t["bbox"]) for t in r.record["targets"]] == [tuple(t.bbox) for t in alone.targets]
     assert np.isfinite([r.inference_ms for r in results]).all()
+
+
+def test_model_thread_gets_its_priority_and_torch_threads_and_hands_them_down() -> None:
+    import os
+    import threading
+
+    import pytest
+    import torch
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this OS")
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    want = min(19, base + 3)
+    threads_before = torch.get_num_threads()
+
+    def child_nice() -> int:  # a thread the model thread starts, as OpenMP starts its pool
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        t.start()
+        t.join()
+        return seen[0]
+
+    async def main() -> tuple[dict, int]:
+        batcher = MicroBatcher(Predictor.from_checkpoint("tophat", device="cpu"), threads=1, nice=3)
+        await batcher.start()
+        try:
+            return batcher.worker, await batcher.run_in_worker(child_nice)
+        finally:
+            await batcher.stop()
+
+    worker, child = asyncio.run(main())
+    assert worker == {"threads": 1, "nice": want} and child == want
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread is untouched
+    torch.set_num_threads(threads_before)  # torch may keep the count process-wide: leave it as found

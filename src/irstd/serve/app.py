@@ -59,8 +59,10 @@ class ApiError(Exception):
         self.status, self.message, self.reason, self.headers = status, message, reason, headers or {}
 
 
-def model_card(predictor: Predictor, name: str, threshold: float | None = None) -> dict[str, Any]:
-    """What ``GET /v1/models`` says about the model (``threshold``: the server's default)."""
+def model_card(predictor: Predictor, name: str, threshold: float | None = None,
+               worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``GET /v1/models`` says about the model (``threshold``: the server's default; ``worker``: the
+    model thread's torch threads and nice value, when the server runs)."""
     model = predictor.model
     meta = getattr(model, "checkpoint_meta", {}) if model is not None else {}
     norm = predictor.normalization
@@ -78,6 +80,7 @@ def model_card(predictor: Predictor, name: str, threshold: float | None = None) 
         "default_threshold": predictor.threshold if threshold is None else threshold,
         "epoch": meta.get("epoch"),
         "irstd_version": __version__,
+        "worker": worker or {},
     }
 
 
@@ -169,7 +172,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
         telemetry.frames.inc(size)
 
     batcher = MicroBatcher(predictor, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
-                           max_queue=cfg.max_queue, on_batch=on_batch)
+                           max_queue=cfg.max_queue, on_batch=on_batch, threads=cfg.threads, nice=cfg.worker_nice)
     telemetry.queue_depth.set_function(batcher.depth)
     state = {"ready": False}
 
@@ -326,7 +329,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
 
     @app.get("/v1/models", dependencies=[Depends(authorised)], summary="the model this server runs")
     async def models() -> dict[str, Any]:
-        return {"models": [model_card(predictor, name, cfg.threshold)]}
+        return {"models": [model_card(predictor, name, cfg.threshold, batcher.worker)]}
 
     @app.get("/healthz", summary="the process answers")
     async def healthz() -> dict[str, str]:

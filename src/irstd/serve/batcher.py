@@ -2,7 +2,9 @@
 
 One worker thread owns the predictor (one model instance per process, never touched concurrently);
 the event loop only queues frames and hands back results, so health checks stay responsive while
-the model runs. Frames of the same size are stacked into one batch; frames of other sizes in the same
+the model runs. The worker can run at a lower OS priority (``nice``) and with its own count of torch
+intra-op threads (``threads``), both set on the worker thread before its first torch call, so the
+OpenMP threads it spawns inherit them (docs/serve.md, "Under load", says why and what was measured). Frames of the same size are stacked into one batch; frames of other sizes in the same
 gathering run as their own batches (``Predictor.probabilities`` groups by shape) rather than padded,
 so every frame gets exactly the answer it would get alone.
 """
@@ -13,12 +15,15 @@ import asyncio
 import base64
 import io
 import logging
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..inference import Predictor
@@ -74,14 +79,41 @@ def _finish(predictor: Predictor, job: Job, prob: np.ndarray) -> dict[str, Any]:
     return frame_record(job.name, pred, **extra)
 
 
+def _init_worker(threads: int | None, nice: int) -> None:
+    """Runs once on the model's thread, before any torch call on it.
+
+    Linux keeps a nice value per thread and a new thread inherits its creator's: OpenMP's pool, made by
+    this thread's first parallel region, gets the same priority, so the event loop wins the CPU.
+    """
+    if nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (AttributeError, OSError) as exc:  # not Linux/BSD, or a sandbox forbids it
+            log.warning("cannot lower the model thread's priority (nice %d): %s", nice, exc)
+    if threads is not None:
+        torch.set_num_threads(threads)  # per thread under OpenMP: must run here, not on the main thread
+
+
+def _worker_settings() -> dict[str, int | None]:
+    """The model thread's effective settings (called on that thread)."""
+    try:
+        nice: int | None = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        nice = None
+    return {"threads": torch.get_num_threads(), "nice": nice}
+
+
 class MicroBatcher:
     """Gathers up to ``max_batch`` frames (waiting at most ``max_wait_ms`` after the first) per model call.
 
     ``on_batch(size, seconds)`` is called from the worker thread after every model call (metrics).
+    ``threads``: torch intra-op threads of the model thread (None: leave torch's setting); ``nice``: how
+    much to lower the model thread's OS priority (0: not at all).
     """
 
     def __init__(self, predictor: Predictor, *, max_batch: int = 16, max_wait_ms: float = 2.0, max_queue: int = 64,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None, threads: int | None = None,
+                 nice: int = 0) -> None:
         self.predictor = predictor
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
@@ -89,7 +121,9 @@ class MicroBatcher:
         self.on_batch = on_batch
         self._queue: asyncio.Queue[Job] | None = None
         self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irstd-model")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irstd-model",
+                                            initializer=_init_worker, initargs=(threads, nice))
+        self.worker: dict[str, int | None] = {}  #: the model thread's effective threads and nice, once started
 
     @property
     def running(self) -> bool:
@@ -103,6 +137,7 @@ class MicroBatcher:
         """Start gathering on the running loop."""
         self._queue = asyncio.Queue(self.max_queue)
         self._task = asyncio.create_task(self._gather_loop(), name="irstd-batcher")
+        self.worker = await self.run_in_worker(_worker_settings)
 
     async def stop(self) -> None:
         """Stop gathering; frames still queued fail with ``RuntimeError``."""

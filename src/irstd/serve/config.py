@@ -28,6 +28,8 @@ class ServeConfig:
     api_key: str | None = None  #: when set, /v1/* and /metrics need it (X-API-Key or Bearer)
     cors_origins: list[str] = field(default_factory=list)  #: CORS is off unless origins are given
     retry_after_s: int = 1  #: the Retry-After header of a 503
+    threads: int | None = None  #: torch intra-op threads of the model thread (None: torch's default)
+    worker_nice: int = 10  #: lower the model thread's OS priority by this much (0..19; 0: as the server)
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_queue", "max_body_bytes", "max_pixels", "max_batch_frames", "retry_after_s"):
@@ -35,6 +37,10 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
             raise ConfigError(f"max_wait_ms must be >= 0 and timeout_s > 0, got {self.max_wait_ms}, {self.timeout_s}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if not 0 <= self.worker_nice <= 19:
+            raise ConfigError(f"worker_nice must be in 0..19, got {self.worker_nice}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.api_key is not None and not self.api_key:
