@@ -75,7 +75,7 @@ class TrainData:
             # the crop parameters of item i are drawn under the same per-item seed as the host path's item i
             if self.negatives is not None:
                 items = SeededItems(_MixedDraws(self._on_device.draws, self.negatives), self.cfg.seed, epoch)
-                return MixedDeviceBatches(self._on_device, self.negatives, items, sampler)
+                return MixedDeviceBatches(self._on_device, items, sampler)
             return self._on_device.batches(SeededItems(self._on_device.draws, self.cfg.seed, epoch), sampler)
         generator = torch.Generator()
         generator.manual_seed(es)

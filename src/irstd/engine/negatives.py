@@ -164,7 +164,7 @@ class MixedDeviceBatches:
     :class:`~irstd.engine.device_data.DeviceTrainSet` does), background crops made on the host by the
     host path's own code and moved over, concatenated in the host path's order (targets, then slots)."""
 
-    def __init__(self, on_device: Any, negatives: NegativeCrops, items: Dataset, sampler: Sampler[list[int]]) -> None:
+    def __init__(self, on_device: Any, items: Dataset, sampler: Sampler[list[int]]) -> None:
         self.owner = on_device
         self.loader = DataLoader(items, batch_sampler=sampler, num_workers=0, collate_fn=list)
 
