@@ -28,6 +28,7 @@ __all__ = [
     "SoftIoUBCELoss",
     "SoftIoULoss",
     "bce_loss",
+    "EMPTY_MASK_MODES",
     "LOSS_RECIPES",
     "PROJECT_LOSS",
     "create_loss",
@@ -48,21 +49,41 @@ def _check_pair(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return target.to(dtype=logits.dtype)
 
 
-def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+#: how SoftIoU scores an image whose mask is empty (see :func:`soft_iou_loss`)
+EMPTY_MASK_MODES = ("softiou", "bce")
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
+                  empty: str = "softiou") -> torch.Tensor:
     """SoftIoU loss (SGEM paper, eq. 4) on ``p = sigmoid(logits)``, per image then batch mean.
 
     For image b with sums over its pixels: ``L_b = 1 − (Σ p·t + s) / (Σ p + Σ t − Σ p·t + s)``,
     smoothing term ``s = smooth`` (default 1, added to numerator and denominator so an empty mask
     with an empty prediction scores 0); the loss is ``mean_b L_b``. Pooling the sums over the whole
     batch instead (as some public code does) lets big targets drown small ones; we do not.
+
+    Empty masks (background crops, target-free frames): there ``L_b = Σp / (Σp + s)``, whose gradient
+    ``s / (Σp + s)²`` per unit of probability vanishes as the false alarms grow; a frame full of clutter
+    is the one that gets the weakest push. ``empty="bce"`` scores each image with an all-zero mask by its
+    own pixel-mean BCE instead (``−mean log(1 − p)``, gradient ``p / N`` per logit: it grows with the
+    false alarm), still one term per image in the batch mean. ``empty="softiou"`` (default) keeps the
+    formula above for every image (the behaviour of every run before the negatives option).
     Shapes: logits and target (B, ...) alike, target in [0, 1].
     """
     target = _check_pair(logits, target)
+    if empty not in EMPTY_MASK_MODES:
+        raise ConfigError(f"empty_masks must be one of {', '.join(EMPTY_MASK_MODES)}, got {empty!r}")
     p = torch.sigmoid(logits).flatten(1)  # (B, N)
     t = target.flatten(1)
     inter = (p * t).sum(dim=1)  # (B,)
     union = p.sum(dim=1) + t.sum(dim=1) - inter
-    return (1.0 - (inter + smooth) / (union + smooth)).mean()
+    per_image = 1.0 - (inter + smooth) / (union + smooth)  # (B,)
+    if empty == "bce":
+        is_empty = t.sum(dim=1) == 0  # (B,)
+        if bool(is_empty.any()):
+            bce = F.binary_cross_entropy_with_logits(logits.flatten(1), t, reduction="none").mean(dim=1)  # (B,)
+            per_image = torch.where(is_empty, bce, per_image)  # the gradient follows the chosen term only
+    return per_image.mean()
 
 
 def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -70,20 +91,21 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, _check_pair(logits, target), reduction="mean")
 
 
-def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """``soft_iou_loss + bce_loss`` (weights 1 and 1)."""
-    return soft_iou_loss(logits, target, smooth) + bce_loss(logits, target)
+def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0,
+                      empty: str = "softiou") -> torch.Tensor:
+    """``soft_iou_loss + bce_loss`` (weights 1 and 1); ``empty`` as in :func:`soft_iou_loss`."""
+    return soft_iou_loss(logits, target, smooth, empty) + bce_loss(logits, target)
 
 
 class SoftIoULoss(nn.Module):
     """Module wrapper of :func:`soft_iou_loss`."""
 
-    def __init__(self, smooth: float = 1.0) -> None:
+    def __init__(self, smooth: float = 1.0, empty: str = "softiou") -> None:
         super().__init__()
-        self.smooth = smooth
+        self.smooth, self.empty = smooth, empty
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return soft_iou_loss(logits, target, self.smooth)
+        return soft_iou_loss(logits, target, self.smooth, self.empty)
 
 
 class BCELoss(nn.Module):
@@ -96,12 +118,12 @@ class BCELoss(nn.Module):
 class SoftIoUBCELoss(nn.Module):
     """Module wrapper of :func:`soft_iou_bce_loss`."""
 
-    def __init__(self, smooth: float = 1.0) -> None:
+    def __init__(self, smooth: float = 1.0, empty: str = "softiou") -> None:
         super().__init__()
-        self.smooth = smooth
+        self.smooth, self.empty = smooth, empty
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return soft_iou_bce_loss(logits, target, self.smooth)
+        return soft_iou_bce_loss(logits, target, self.smooth, self.empty)
 
 
 _LOSSES: dict[str, type[nn.Module]] = {
@@ -188,10 +210,15 @@ class ModelLoss(nn.Module):
         aux_reduction: str = "mean",
         edge_iou_weight: float = 0.0,
         edge_target: str = "band",
+        empty_masks: str = "softiou",
     ) -> None:
         super().__init__()
+        if empty_masks not in EMPTY_MASK_MODES:
+            raise ConfigError(f"empty_masks must be one of {', '.join(EMPTY_MASK_MODES)}, got {empty_masks!r}")
         self.base_name = base
-        self.base = create_loss(base)
+        # BCE has no empty-mask problem; the SoftIoU bases take the mode
+        self.base = create_loss(base) if base == "bce" else create_loss(base, empty=empty_masks)
+        self.empty_masks = empty_masks
         if min(aux_weight, edge_weight, edge_iou_weight) < 0:
             raise ConfigError(
                 f"loss weights must be >= 0, got aux_weight={aux_weight}, edge_weight={edge_weight}, "
@@ -216,6 +243,7 @@ class ModelLoss(nn.Module):
             "aux_reduction": self.aux_reduction,
             "edge_iou_weight": self.edge_iou_weight,
             "edge_target": self.edge_target,
+            "empty_masks": self.empty_masks,
         }
 
     @staticmethod
@@ -253,7 +281,8 @@ class ModelLoss(nn.Module):
             out["edge"] = edge.detach()
             total = total + self.edge_weight * edge
             if self.edge_iou_weight:
-                edge_iou = torch.stack([soft_iou_loss(e, edge_target) for e in edge_maps]).mean()
+                edge_iou = torch.stack([soft_iou_loss(e, edge_target, empty=self.empty_masks)
+                                        for e in edge_maps]).mean()
                 out["edge_iou"] = edge_iou.detach()
                 total = total + self.edge_iou_weight * edge_iou
         out["total"] = total
@@ -273,6 +302,7 @@ PROJECT_LOSS: dict[str, Any] = {
     "aux_reduction": "mean",
     "edge_iou_weight": 0.0,
     "edge_target": "band",
+    "empty_masks": "softiou",
 }
 LOSS_RECIPES = ("release", "project")
 
@@ -283,13 +313,15 @@ def model_loss_settings(
     base: str = "auto",
     aux_weight: float | None = None,
     edge_weight: float | None = None,
+    empty_masks: str | None = None,
 ) -> dict[str, Any]:
     """The :class:`ModelLoss` arguments for a model whose release trains with ``release_loss``.
 
     ``recipe="release"`` starts from :data:`PROJECT_LOSS` updated with ``release_loss`` (a model's
     ``release_loss`` class attribute: only the keys its authors' training differs in);
     ``"project"`` ignores it. Explicit ``base`` (not ``"auto"``), ``aux_weight`` and ``edge_weight``
-    (not ``None``) override either.
+    (not ``None``) override either; so does ``empty_masks`` (the trainer sets ``"bce"`` when batches
+    carry background crops).
     """
     if recipe not in LOSS_RECIPES:
         raise ConfigError(f"loss_recipe must be one of {', '.join(LOSS_RECIPES)}, got {recipe!r}")
@@ -305,5 +337,7 @@ def model_loss_settings(
         settings["aux_weight"] = float(aux_weight)
     if edge_weight is not None:
         settings["edge_weight"] = float(edge_weight)
+    if empty_masks is not None:
+        settings["empty_masks"] = empty_masks
     ModelLoss(**settings)  # validate now, with the key names in the message, not at the first step
     return settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,10 +17,11 @@ import yaml
 
 from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
+from ..data.negatives import NEGATIVE_SPLITS, negatives_split
 from ..losses import model_loss_settings
 from ..models import get_model_entry, is_model
 
-__all__ = ["TrainConfig", "load_config", "parse_overrides"]
+__all__ = ["NegativesConfig", "TrainConfig", "load_config", "parse_overrides", "round_half_up"]
 
 #: common names from other toolkits, used only to suggest the right key
 _SYNONYMS = {"learning_rate": "lr", "bs": "batch_size", "batch": "batch_size",
@@ -53,6 +55,7 @@ class TrainConfig:
     synthetic_seed: int = 0
     num_workers: int = 0
     device_data: str = "auto"  # auto | on | off: training frames decoded once and cropped on the device
+    negatives: dict[str, Any] = field(default_factory=dict)  # background crops in every batch (NegativesConfig)
     # optimisation
     epochs: int = 400
     batch_size: int = 8
@@ -134,7 +137,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        NegativesConfig.parse(self.negatives, self.batch_size, self.crop_size)
         self.loss_settings = self.resolve_loss()
+
+    @property
+    def negatives_config(self) -> "NegativesConfig | None":
+        """The parsed ``negatives`` block (None when absent or ``ratio`` is 0)."""
+        neg = NegativesConfig.parse(self.negatives, self.batch_size, self.crop_size)
+        return neg if neg is not None and neg.per_batch > 0 else None
 
     def resolve_loss(self) -> dict[str, Any]:
         """The :class:`~irstd.losses.ModelLoss` arguments of this run: the model's declared training loss
@@ -144,7 +154,92 @@ class TrainConfig:
         # a name that is not registered is the trainer's error to report (one line, when the run starts):
         # the config itself stays loadable, so a sweep can list that run as failed and run the others
         release = getattr(get_model_entry(self.model).factory, "release_loss", {}) if is_model(self.model) else {}
-        return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight)
+        # background crops have empty masks, on which per-image SoftIoU is degenerate: BCE scores those
+        # (losses.soft_iou_loss, docs/clutter.md); runs without negatives keep the original term
+        empty = "bce" if self.negatives_config is not None else None
+        return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight, empty)
+
+
+def round_half_up(x: float) -> int:
+    """``x`` rounded to the nearest integer, halves up (Python's ``round`` sends 0.5 to 0)."""
+    return int(math.floor(x + 0.5))
+
+
+_NEGATIVE_KEYS = ("root", "split", "groups", "ratio", "mining_every", "mining_share", "mining_top")
+
+
+@dataclass(frozen=True)
+class NegativesConfig:
+    """The ``negatives:`` block of a training config: target-free frames mixed into every batch.
+
+    ``per_batch = round(ratio * batch_size)`` crops of each micro-batch are background (at least 1 when
+    ``ratio > 0``), the rest target crops. Every ``mining_every`` epochs the model scores the frames and
+    ``mined_per_batch = round(mining_share * per_batch)`` of them are centred on its strongest false alarms.
+    """
+
+    root: str
+    split: str = "train"
+    groups: tuple[str, ...] | None = None
+    ratio: float = 0.25
+    mining_every: int = 0
+    mining_share: float = 0.5
+    mining_top: int = 8
+    batch_size: int = 8
+
+    @property
+    def per_batch(self) -> int:
+        """Background crops per micro-batch."""
+        if self.ratio <= 0:
+            return 0
+        return max(1, round_half_up(self.ratio * self.batch_size))
+
+    @property
+    def mined_per_batch(self) -> int:
+        """Background crops per micro-batch taken from mined locations (once mining has run)."""
+        return round_half_up(self.mining_share * self.per_batch) if self.mining_every > 0 else 0
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], batch_size: int, crop_size: int) -> "NegativesConfig | None":
+        """Check a ``negatives`` mapping; every problem is one :class:`ConfigError` line naming the key."""
+        if not raw:
+            return None
+        unknown = sorted(set(raw) - set(_NEGATIVE_KEYS))
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], _NEGATIVE_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"negatives: unknown key {unknown[0]!r}{hint} (keys: {', '.join(_NEGATIVE_KEYS)})")
+        if not raw.get("root"):
+            raise ConfigError("negatives: root is required (a folder of target-free frames)")
+        values = {k: raw[k] for k in _NEGATIVE_KEYS if k in raw and raw[k] is not None}
+        if "groups" in values and not isinstance(values["groups"], (list, tuple)):
+            raise ConfigError(f"negatives: groups must be a list of scene groups, got {values['groups']!r}")
+        try:
+            neg = cls(root=str(values.pop("root")), split=str(values.pop("split", "train")),
+                      groups=tuple(str(g) for g in values.pop("groups")) if "groups" in values else None,
+                      ratio=float(values.pop("ratio", 0.25)), mining_every=int(values.pop("mining_every", 0)),
+                      mining_share=float(values.pop("mining_share", 0.5)), mining_top=int(values.pop("mining_top", 8)),
+                      batch_size=int(batch_size))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"negatives: a value has the wrong type ({exc})") from None
+        heldout = set(negatives_split()["heldout"])
+        checks = [
+            (neg.split in NEGATIVE_SPLITS, f"negatives: split must be train (got {neg.split!r})"),
+            (neg.split != "heldout", "negatives: split heldout is refused: the held-out scene groups are never "
+                                     "trained on (they measure false alarms); use split: train"),
+            (not neg.groups or not heldout & set(neg.groups),
+             f"negatives: groups names held-out scene group(s) {', '.join(sorted(heldout & set(neg.groups or ())))}; "
+             "they are never trained on"),
+            (0 <= neg.ratio < 1, f"negatives: ratio must be in [0, 1), got {neg.ratio}"),
+            (neg.per_batch < batch_size, f"negatives: ratio {neg.ratio} x batch_size {batch_size} leaves no target "
+                                         "crop in a batch; lower ratio or raise batch_size"),
+            (neg.mining_every >= 0, f"negatives: mining_every must be >= 0 (0: off), got {neg.mining_every}"),
+            (0 <= neg.mining_share <= 1, f"negatives: mining_share must be in [0, 1], got {neg.mining_share}"),
+            (neg.mining_top >= 1, f"negatives: mining_top must be >= 1, got {neg.mining_top}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return neg
 
 
 def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) -> Any:

@@ -17,6 +17,7 @@ from ..data import (
     build_loader,
     compute_normalization,
     open_dataset,
+    open_negatives,
     open_synthetic,
     pad_collate,
 )
@@ -27,6 +28,7 @@ from ..core.seeding import epoch_seed, sample_seed
 from ..data.stats import compute_input_range
 from .config import TrainConfig
 from .device_data import DeviceTrainSet, untransformed
+from .negative_crops import MixedBatchSampler, MixedDeviceBatches, MixedTrainSet, NegativeCrops, _MixedDraws
 
 __all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch"]
 
@@ -45,6 +47,7 @@ class TrainData:
     stride: int
     device: str = "cpu"  # resolved device: decides pinned memory
     input_range: dict[str, Any] | None = None  # value range of the training frames (compute_input_range)
+    negatives: NegativeCrops | None = None  # background frames mixed into every batch (cfg.negatives)
     _on_device: DeviceTrainSet | None = field(default=None, repr=False)
     _val_batches: list[dict[str, Any]] | None = field(default=None, repr=False)
 
@@ -58,19 +61,27 @@ class TrainData:
         (seed, epoch), whatever the number of ranks, workers or accumulation steps (see
         :class:`GlobalBatchSampler` and :class:`SeededItems`), and whichever data path runs."""
         es = epoch_seed(self.cfg.seed, epoch)
-        sampler = GlobalBatchSampler(len(self.train), self.cfg.batch_size, seed=es, rank=rank(),
-                                     world=world_size(), accumulation=self.cfg.grad_accum)
+        n_neg = self.negatives.per_batch if self.negatives is not None else 0
+        sampler: Sampler[list[int]] = GlobalBatchSampler(
+            len(self.train), self.cfg.batch_size - n_neg, seed=es, rank=rank(), world=world_size(),
+            accumulation=self.cfg.grad_accum)
+        if self.negatives is not None:  # n_pos target items, then n_neg background slots, per micro-batch
+            sampler = MixedBatchSampler(sampler, len(self.train), n_neg, rank=rank(), world=world_size())
+        train: Dataset = self.train if self.negatives is None else MixedTrainSet(self.train, self.negatives)
         if self.data_on_device:
             if self._on_device is None:  # decoded once, on first use
                 crop, flip = train_transform(self.cfg).transforms
                 self._on_device = DeviceTrainSet(untransformed(self.train), crop, flip, self.device)
             # the crop parameters of item i are drawn under the same per-item seed as the host path's item i
+            if self.negatives is not None:
+                items = SeededItems(_MixedDraws(self._on_device.draws, self.negatives), self.cfg.seed, epoch)
+                return MixedDeviceBatches(self._on_device, items, sampler)
             return self._on_device.batches(SeededItems(self._on_device.draws, self.cfg.seed, epoch), sampler)
         generator = torch.Generator()
         generator.manual_seed(es)
         workers = self.cfg.num_workers
         return DataLoader(
-            SeededItems(self.train, self.cfg.seed, epoch), batch_sampler=sampler, num_workers=workers,
+            SeededItems(train, self.cfg.seed, epoch), batch_sampler=sampler, num_workers=workers,
             generator=generator, worker_init_fn=seed_worker if workers > 0 else None,
             pin_memory=torch.device(self.device).type == "cuda", persistent_workers=workers > 0,
         )
@@ -172,7 +183,21 @@ def train_transform(cfg: TrainConfig) -> Compose:
 
 
 def build_train_val(cfg: TrainConfig, stride: int, device: str = "cpu") -> TrainData:
-    """Open ``cfg.data`` (or the synthetic generator) and carve the validation part from the training list."""
+    """Open ``cfg.data`` (or the synthetic generator) and carve the validation part from the training list;
+    with a ``negatives`` block, also decode its frames (normalised with the training part's statistics)."""
+    data = _build_targets(cfg, stride, device)
+    neg = cfg.negatives_config
+    if neg is not None:
+        frames = open_negatives(neg.root, split=neg.split, groups=neg.groups)
+        _, flip = train_transform(cfg).transforms
+        data.negatives = NegativeCrops(frames, data.normalization, cfg.crop_size, flip, neg.per_batch,
+                                       neg.mined_per_batch)
+        data.description += (f" + negatives {neg.root} [{neg.split}] ({len(frames)} frames, "
+                             f"{neg.per_batch} of {cfg.batch_size} crops per batch)")
+    return data
+
+
+def _build_targets(cfg: TrainConfig, stride: int, device: str) -> TrainData:
     if cfg.data is None:
         train = open_synthetic("train", cfg.synthetic_train, cfg.synthetic_seed, transform=train_transform(cfg))
         # validation scenes from their own random stream (disjoint from train and test), same normalisation

@@ -62,6 +62,7 @@ from ..models import create_model, main_logits
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import TrainData, build_train_val, global_batch
+from .mining import score_negatives
 from .sharding import gather_merged, shard_dataset
 from .sync_bn import convert_sync_batchnorm
 
@@ -348,6 +349,13 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
                     "exactly as it would have", run.run_dir, global_batch(run.cfg), before)
     if run.ema is not None and state.get("ema"):
         run.ema.load_state_dict(state["ema"])
+    if run.data.negatives is not None:
+        # the mined locations are state: the next epochs draw from them exactly as the straight run does;
+        # a run that stopped at its last epoch skipped that epoch's mining, which the same weights redo now
+        run.data.negatives.set_pool(state.get("negative_pool") or [], state.get("negative_pool_epoch"))
+        if _mining_due(run.cfg, run.start_epoch) and run.data.negatives.mined_at != run.start_epoch:
+            log.info("mining the negative frames after epoch %d (not done before the run stopped)", run.start_epoch)
+            _mine(run, run.start_epoch)
     log.info("resumed %s at epoch %d", run.run_dir, run.start_epoch)
 
 
@@ -368,7 +376,32 @@ def _run_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     broadcast_buffers(run.model)  # one set of BatchNorm statistics (rank 0's) to validate and save
     if len(run.data.val) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
         row.update({f"val_{k}": v for k, v in _validate(run).as_dict().items()})
+    neg = cfg.negatives_config
+    # not after the last epoch (nothing would use it): a run resumed with more epochs re-mines then
+    if _mining_due(cfg, epoch + 1) and epoch + 1 < cfg.epochs:
+        row.update(_mine(run, epoch + 1))
     return row
+
+
+def _mining_due(cfg: TrainConfig, epochs_done: int) -> bool:
+    """Whether the negative frames are mined once ``epochs_done`` epochs have finished."""
+    neg = cfg.negatives_config
+    return neg is not None and neg.mining_every > 0 and epochs_done > 0 and epochs_done % neg.mining_every == 0
+
+
+def _mine(run: _Run, epochs_done: int) -> dict[str, Any]:
+    """Score the negative frames with the current weights; the following epochs crop around the peaks.
+    Every rank mines the same frames with the same weights, so every rank holds the same pool."""
+    negatives = run.data.negatives
+    assert negatives is not None and run.cfg.negatives_config is not None
+    start = time.perf_counter()
+    pool = score_negatives(run.model, negatives.frames, run.data.normalization, run.model.stride, run.device,
+                           top=run.cfg.negatives_config.mining_top, radius=run.cfg.crop_size // 2,
+                           amp_dtype=run.amp_dtype)
+    negatives.set_pool(pool, epochs_done)
+    scores = [s for *_, s in pool]
+    return {"mined": len(pool), "mined_max_score": max(scores) if scores else 0.0,
+            "mining_seconds": time.perf_counter() - start}
 
 
 def _merge_epoch_stats(stats: dict[str, float]) -> dict[str, float]:
@@ -425,6 +458,8 @@ def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
         "history": run.history,
         "best": run.best,
         "ema": run.ema.state_dict() if run.ema is not None else None,
+        "negative_pool": list(run.data.negatives.pool) if run.data.negatives is not None else None,
+        "negative_pool_epoch": run.data.negatives.mined_at if run.data.negatives is not None else None,
     }
     if run.ema is not None:
         _checkpoint(run.ema_path, run.ema.module, normalization=norm, config=cfg, epoch=epoch + 1,
