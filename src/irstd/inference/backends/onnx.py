@@ -58,9 +58,11 @@ class OnnxRunner:
         norm = self.metadata.get("normalization")
         self.normalization = (float(norm[0]), float(norm[1])) if norm else None
         self.input_name = self.session.get_inputs()[0].name
+        #: ``int8`` for a file quantised by ``irstd export --int8`` (:mod:`irstd.export.quantize`), else ``fp32``
+        self.precision: str = str(self.metadata.get("precision", "fp32"))
 
     def label(self) -> str:
-        return "onnx (ONNX Runtime, CPU)"
+        return f"onnx {self.precision} (ONNX Runtime, CPU)" if self.precision != "fp32" else "onnx (ONNX Runtime, CPU)"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
