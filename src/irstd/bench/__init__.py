@@ -1,7 +1,8 @@
 """Latency, throughput and memory of registered models, measured the same way for every model.
 
 One *case* is (model, mode, batch, height, width); ``mode`` is ``fp32`` (eager, full precision),
-``fast`` (the device's fast mode of :mod:`irstd.inference`) or ``onnx`` (ONNX Runtime on the CPU).
+``fast`` (the device's fast mode of :mod:`irstd.inference`), ``onnx`` (ONNX Runtime on the CPU) or
+``int8`` (ONNX Runtime, static int8 of :mod:`irstd.export.quantize`).
 Every case runs the same :class:`irstd.inference.ModelRunner` the predictor uses, on a random
 normalised input of that shape, so the figures are those of real inference minus pre- and
 post-processing.
