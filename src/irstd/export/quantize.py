@@ -124,6 +124,16 @@ def calibration_frames(
     return out
 
 
+class _QuietOrt(logging.Filter):
+    """Moves onnxruntime.quantization's root-logger notices (per-tensor remarks) to this module's debug log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "onnxruntime" in record.pathname:
+            log.debug("onnxruntime: %s", record.getMessage())
+            return False
+        return True
+
+
 class _Reader:
     """ONNX Runtime's CalibrationDataReader protocol over a list of input arrays."""
 
@@ -171,12 +181,17 @@ def quantize_onnx(
             pre, q = os.path.join(work, "pre.onnx"), os.path.join(work, "q.onnx")
             # ONNX Runtime's pre-processing folds the exporter's Constant nodes (conv biases among them)
             # into initializers and infers shapes: without it biases stay fp32 and convs stay unfused
-            quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
-            quantize_static(
-                pre, q, _Reader(input_name, frames), quant_format=QuantFormat.QDQ,
-                per_channel=per_channel, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-            )
+            quiet, root = _QuietOrt(), logging.getLogger()
+            root.addFilter(quiet)
+            try:
+                quant_pre_process(str(fp32_path), pre, skip_symbolic_shape=True)
+                quantize_static(
+                    pre, q, _Reader(input_name, frames), quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel, reduce_range=reduce_range, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                )
+            finally:
+                root.removeFilter(quiet)
             qproto = onnx.load(q)
         del qproto.metadata_props[:]
         entry = qproto.metadata_props.add()
