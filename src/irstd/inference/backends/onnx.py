@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ...core.errors import CheckpointError, IRSTDError
+from ...core.errors import CheckpointError, DataError, IRSTDError
 
 __all__ = ["OnnxRunner", "require_onnxruntime"]
 
@@ -66,4 +66,9 @@ class OnnxRunner:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
+        try:
+            out = self.session.run(None, {self.input_name: arr})[0]
+        except Exception as exc:  # noqa: BLE001 — onnxruntime's own error types (e.g. a size the graph fixed at export)
+            raise DataError(f"{self.path}: ONNX Runtime cannot run an input of shape {tuple(arr.shape)} "
+                            f"({str(exc).strip().splitlines()[0][:200]})") from None
+        return torch.from_numpy(out)
