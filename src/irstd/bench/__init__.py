@@ -1,7 +1,8 @@
 """Latency, throughput and memory of registered models, measured the same way for every model.
 
 One *case* is (model, mode, batch, height, width); ``mode`` is ``fp32`` (eager, full precision),
-``fast`` (the device's fast mode of :mod:`irstd.inference`) or ``onnx`` (ONNX Runtime on the CPU).
+``fast`` (the device's fast mode of :mod:`irstd.inference`), ``onnx`` (ONNX Runtime on the CPU) or
+``int8`` (ONNX Runtime, static int8 of :mod:`irstd.export.quantize`).
 Every case runs the same :class:`irstd.inference.ModelRunner` the predictor uses, on a random
 normalised input of that shape, so the figures are those of real inference minus pre- and
 post-processing.
@@ -15,7 +16,8 @@ FLOPs (2 × MACs) divided by this machine's rate on a large 3×3 convolution in 
 measured by the same timer: the time the network would take if every layer ran at that rate.
 """
 
-from .accuracy import MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT, AgreementResult, fast_mode_agreement
+from .accuracy import (INT8_MAX_IOU_DELTA_POINTS, INT8_MAX_PD_DELTA_POINTS, MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT,
+                       AgreementResult, fast_mode_agreement, int8_guard, mode_agreement)
 from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, run_benchmark, run_cases
 from .report import save_report, to_markdown
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
@@ -38,6 +40,10 @@ __all__ = [
     "save_report",
     "AgreementResult",
     "fast_mode_agreement",
+    "mode_agreement",
+    "int8_guard",
     "MIN_PIXEL_AGREEMENT",
     "MAX_IOU_DELTA_POINTS",
+    "INT8_MAX_IOU_DELTA_POINTS",
+    "INT8_MAX_PD_DELTA_POINTS",
 ]

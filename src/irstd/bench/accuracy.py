@@ -1,4 +1,4 @@
-"""Accuracy guard of the fast mode: fast vs fp32 masks and metrics on the same frames."""
+"""Accuracy guards: the fast mode (or an int8 file) vs fp32, masks and metrics on the same frames."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from ..core.errors import ConfigError
 from ..inference import Predictor
 from ..metrics import SegMetrics
 
-__all__ = ["MIN_PIXEL_AGREEMENT", "MAX_IOU_DELTA_POINTS", "AgreementResult", "fast_mode_agreement"]
+__all__ = ["MIN_PIXEL_AGREEMENT", "MAX_IOU_DELTA_POINTS", "INT8_MAX_IOU_DELTA_POINTS", "INT8_MAX_PD_DELTA_POINTS",
+           "AgreementResult", "fast_mode_agreement", "mode_agreement", "int8_guard"]
 
 MIN_PIXEL_AGREEMENT = 0.999
 #: … and move IoU by at most this many points (percent)
 MAX_IOU_DELTA_POINTS = 0.3
+#: the int8 guard (issue #19): int8 moves IoU and Pd by at most this many points each
+INT8_MAX_IOU_DELTA_POINTS = 1.0
+INT8_MAX_PD_DELTA_POINTS = 1.0
 
 
 @dataclass
@@ -31,8 +35,8 @@ class AgreementResult:
     n_positive_either: int  #: pixels predicted as target by at least one mode
     max_prob_diff: float  #: max |p_fast − p_fp32| over all pixels
     fp32: dict[str, Any]  #: SegResult.as_dict() of fp32 against the ground truth
-    fast: dict[str, Any]
-    fast_mode: str  #: RunMode label of the fast mode
+    fast: dict[str, Any]  #: the same for the compared mode (the fast mode, or int8)
+    fast_mode: str  #: label of the compared mode (RunMode label of the fast mode, or the int8 runner's)
     device: str
 
     @property
@@ -91,6 +95,23 @@ def fast_mode_agreement(
 
     ref = Predictor(model, normalization, device=device, threshold=threshold, precision="fp32", batch_size=1)
     fast = Predictor(model, normalization, device=device, threshold=threshold, precision="fast", amp=amp, batch_size=1)
+    return mode_agreement(ref, fast, pairs, threshold=threshold)
+
+
+def int8_guard(result: AgreementResult) -> bool:
+    """int8 vs fp32: |ΔIoU| and |ΔPd| each within their limit (points)."""
+    d_iou = result.iou_delta_points
+    d_pd = 100.0 * (result.fast["pd"] - result.fp32["pd"])
+    ok = lambda d, lim: math.isnan(d) or abs(d) <= lim  # noqa: E731
+    return ok(d_iou, INT8_MAX_IOU_DELTA_POINTS) and ok(d_pd, INT8_MAX_PD_DELTA_POINTS)
+
+
+def mode_agreement(
+    ref: Predictor, other: Predictor, pairs: Iterable[tuple[np.ndarray, np.ndarray]], *, threshold: float = 0.5
+) -> AgreementResult:
+    """Compare two predictors of the same network (``ref``: fp32) on (raw frame, mask) pairs, one frame
+    at a time at its own size; see :func:`fast_mode_agreement`."""
+    fast = other
     m_ref, m_fast = SegMetrics(threshold, inputs="probs"), SegMetrics(threshold, inputs="probs")
     n_img = n_pix = n_dis = n_pos = 0
     max_diff = 0.0
@@ -107,6 +128,6 @@ def fast_mode_agreement(
         m_ref.update([p_ref], [mask])
         m_fast.update([p_fast], [mask])
     if n_img == 0:
-        raise ConfigError("fast_mode_agreement needs at least one image")
+        raise ConfigError("an accuracy comparison needs at least one image")
     return AgreementResult(n_img, n_pix, n_dis, n_pos, max_diff, m_ref.compute().as_dict(), m_fast.compute().as_dict(),
-                           fast.mode.label(), str(ref.device))
+                           fast.label(), str(ref.device))

@@ -15,10 +15,11 @@ import torch
 import torch.nn as nn
 
 from ..core.device import cudnn_benchmark, resolve_device
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, IRSTDError
 from ..core.padding import padded_size
 from ..core.profiling import count_macs_at as _count_macs_of, count_macs_meta, count_params
 from ..export import export_onnx
+from ..export.quantize import CalibrationSpec, calibration_frames, quantize_onnx
 from ..inference import ModelRunner, OnnxRunner, resolve_mode
 from ..models import create_model, get_model_entry, list_models
 from ..models._published import SEED, published_for, reference_for
@@ -29,7 +30,10 @@ __all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "con
 log = logging.getLogger(__name__)
 
 SCHEMA = "irstd-bench/1"
-MODES = ("fp32", "fast", "onnx")
+MODES = ("fp32", "fast", "onnx", "int8")
+#: calibration frames of the int8 mode when no calibration set is given: N(0, 1) inputs of this (H, W),
+#: enough for timing (the figures of record calibrate on training frames: docs/int8.md)
+BENCH_CALIB_FRAMES, BENCH_CALIB_SIZE = 4, (256, 256)
 
 def published_figures(name: str) -> dict[str, float | None | str] | None:
     """The figures the Table 1 view prints beside a model: the seed paper's Table 1 where it has the model,
@@ -111,8 +115,10 @@ def conv_rate_case(device: torch.device, dtype: torch.dtype | None) -> tuple[Cal
 class _ModelSlot:
     """A built model and its runners per mode (the fast copy is made once per model)."""
 
-    def __init__(self, name: str, device: torch.device, amp: str | None, cuda_graphs: bool, seed: int) -> None:
+    def __init__(self, name: str, device: torch.device, amp: str | None, cuda_graphs: bool, seed: int,
+                 calib: CalibrationSpec | None = None) -> None:
         torch.manual_seed(seed)
+        self.calib, self.seed = calib, seed
         self.name, self.device = name, device
         self.model = create_model(name).eval()
         self.amp, self.cuda_graphs = amp, cuda_graphs
@@ -122,9 +128,10 @@ class _ModelSlot:
 
     def runner(self, mode: str):
         if mode not in self.runners:
-            if mode == "onnx":
-                runner = self._onnx_runner()
-                self.modes[mode] = {"precision": "onnx", "label": runner.label()}
+            if mode in ("onnx", "int8"):
+                runner = self._onnx_runner(int8=mode == "int8")
+                self.modes[mode] = {"precision": mode, "label": runner.label(),
+                                    **({"calibration": runner.metadata.get("calibration")} if mode == "int8" else {})}
             else:
                 run_mode = resolve_mode(mode, self.device, amp=self.amp, cuda_graphs=self.cuda_graphs)
                 runner = ModelRunner(self.model, self.device, run_mode)
@@ -132,12 +139,28 @@ class _ModelSlot:
             self.runners[mode] = runner
         return self.runners[mode]
 
-    def _onnx_runner(self) -> OnnxRunner:
+    def _onnx_runner(self, int8: bool = False) -> OnnxRunner:
         if self.device.type != "cpu":
-            raise ConfigError("onnx mode runs ONNX Runtime on the CPU; use --device cpu")
-        self._tmp = tempfile.TemporaryDirectory(prefix="irstd-bench-")
-        path = export_onnx(self.model, Path(self._tmp.name) / f"{self.name}.onnx")
-        return OnnxRunner(path)
+            raise ConfigError("onnx and int8 modes run ONNX Runtime on the CPU; use --device cpu")
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="irstd-bench-")
+        fp32 = Path(self._tmp.name) / f"{self.name}.onnx"
+        if not fp32.is_file():
+            export_onnx(self.model, fp32)
+        if not int8:
+            return OnnxRunner(fp32)
+        stride = int(getattr(self.model, "stride", 1))
+        if self.calib is not None:
+            frames = calibration_frames(self.calib, getattr(self.model, "normalization", None), stride)
+            desc: dict[str, Any] = self.calib.describe()
+        else:
+            gen = torch.Generator().manual_seed(self.seed)
+            h, w = padded_size(*BENCH_CALIB_SIZE, stride)
+            frames = [torch.randn(1, int(getattr(self.model, "in_chans", 1)), h, w, generator=gen).numpy()
+                      for _ in range(BENCH_CALIB_FRAMES)]
+            desc = {"data": "N(0, 1) inputs (timing only)", "frames": BENCH_CALIB_FRAMES, "size": [h, w]}
+        return OnnxRunner(quantize_onnx(fp32, Path(self._tmp.name) / f"{self.name}.int8.onnx", frames,
+                                        calibration=desc))
 
     def close(self) -> None:
         self.runners.clear()
@@ -173,8 +196,11 @@ def run_cases(
     command: str | None = None,
     note: str = "",
     progress: Callable[[str], None] | None = None,
+    calib: CalibrationSpec | None = None,
 ) -> dict[str, Any]:
     """Time every case and return the report (see :func:`run_benchmark` for the fields).
+
+    ``calib``: calibration frames of the ``int8`` mode (default: N(0, 1) inputs, for timing only).
 
     Without ``interleave`` the cases run one after the other, a model's cases together (one model in
     memory at a time); with it, every case is built first and they are timed round-robin (no
@@ -202,7 +228,7 @@ def run_cases(
     rows: dict[Case, dict[str, Any]] = {}
     slots: list[_ModelSlot] = []
     for name in order:
-        slot = _ModelSlot(name, device, amp, cuda_graphs, seed)
+        slot = _ModelSlot(name, device, amp, cuda_graphs, seed, calib)
         report["models"][name] = info = _model_info(slot)
         for case in [c for c in cases if c.model == name]:
             rows[case] = _prepare_case(slot, case, info, seed, timer)
@@ -300,7 +326,7 @@ def _prepare_case(slot: "_ModelSlot", case: Case, info: dict[str, Any], seed: in
         row["peak_mem_mb"] = peak_memory_mb(fn, slot.device)
         timer.add(case.key, fn, row)
     except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
-        if not (_is_oom(exc) or isinstance(exc, (RuntimeError, ConfigError, ValueError))):
+        if not (_is_oom(exc) or isinstance(exc, (RuntimeError, IRSTDError, ValueError))):
             raise
         row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         log.warning("%s failed: %s", case.key, row["error"])

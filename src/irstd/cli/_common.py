@@ -9,6 +9,8 @@ from pathlib import Path
 from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..engine.config import TrainConfig
+from ..export.quantize import CALIB_FRAMES, CalibrationSpec, cached_int8
+from ..inference.backends.onnx import require_onnxruntime
 
 #: default parent folder of run folders and of evaluations of models given by name
 RUNS_DIR = TrainConfig.out
@@ -23,10 +25,38 @@ def add_device(p: argparse.ArgumentParser) -> None:
 
 
 def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
-    """``--precision fp32|fast`` (fp32 by default everywhere, as in the library) and ``--amp``."""
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fast"],
-                   help="fp32 (default, the scores of record) or the device's fast mode (docs/speed.md)")
+    """``--precision fp32|fast|int8`` (fp32 by default everywhere, as in the library), ``--amp`` and the
+    calibration options int8 needs for a checkpoint."""
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fast", "int8"],
+                   help="fp32 (default, the scores of record), the device's fast mode (docs/speed.md) or int8 "
+                        "(ONNX Runtime, CPU: an int8 .onnx file, or a checkpoint with --calib; docs/int8.md)")
     p.add_argument("--amp", choices=AMP_CHOICES, help=amp_help)
+    add_calibration(p, "with --precision int8 and a checkpoint: ")
+
+
+def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--calib DATA [--calib-split S | --calib-split-file F] [--calib-frames N]``."""
+    p.add_argument("--calib", metavar="DATA", help=prefix + "dataset folder whose training frames calibrate int8")
+    p.add_argument("--calib-split", default="train", help="calibration split (default train; test is refused)")
+    p.add_argument("--calib-split-file", metavar="F", help="list of calibration stems instead of --calib-split")
+    p.add_argument("--calib-frames", type=int, default=CALIB_FRAMES,
+                   help=f"calibration frames (default {CALIB_FRAMES}, chosen deterministically)")
+
+
+def calibration_spec(args: argparse.Namespace) -> CalibrationSpec:
+    """The calibration spec of the options of :func:`add_calibration`; ``--calib`` is required."""
+    if not args.calib:
+        raise ConfigError("int8 needs calibration frames: add --calib DATA (a dataset folder with training frames)")
+    return CalibrationSpec(args.calib, args.calib_split, args.calib_split_file, args.calib_frames)
+
+
+def int8_model(args: argparse.Namespace) -> str:
+    """The model argument to run: with ``--precision int8``, a checkpoint becomes its cached int8 ONNX file
+    (quantised once per checkpoint and calibration spec); an ``.onnx`` file is used as is."""
+    if args.precision != "int8" or str(args.checkpoint).endswith(".onnx"):
+        return args.checkpoint
+    require_onnxruntime()
+    return str(cached_int8(args.checkpoint, calibration_spec(args)))
 
 
 def retains_memory(p: argparse.ArgumentParser) -> None:

@@ -18,12 +18,12 @@ from ..inference.input_range import INPUT_RANGE_POLICIES
 from ..inference.schema import detections_document, error_record, frame_record, write_detections
 from ..inference.sources import expand_inputs
 from ..visualize import draw_overlay
-from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, retains_memory
+from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, int8_model, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="detect targets in images, folders or globs")
-    p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _detect(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
-        args.checkpoint, device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
+        int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
         tile=args.tile, tile_overlap=args.tile_overlap,
     )

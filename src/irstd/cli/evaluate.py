@@ -7,12 +7,12 @@ from pathlib import Path
 
 from ..core.distributed import is_main_process, process_group
 from ..engine.evaluation import evaluate_checkpoint
-from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, output_beside, retains_memory
+from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_model, output_beside, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
-    p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("--data", help="dataset root (default: synthetic test scenes; with --negatives alone: none)")
     p.add_argument("--split", default="test", help="split name (default test)")
     p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     targets = not (args.negatives and args.data is None)  # --negatives alone scores the negatives only
     with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
         report = evaluate_checkpoint(
-            args.checkpoint, args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
+            int8_model(args), args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
             skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
             precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep,
             progress=True, negatives=args.negatives, negatives_split=neg_split, targets=targets,

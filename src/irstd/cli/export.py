@@ -7,15 +7,22 @@ import json
 from pathlib import Path
 
 from ..export import ATOL, OPSET, RTOL, check_onnx_parity, export_onnx
+from ..export.quantize import export_int8
 from ..inference import load_predictor_model
-from ._common import MODEL_SPEC_HELP, output_beside, parse_size, retains_memory
+from ..inference.backends.onnx import require_onnxruntime
+from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, retains_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX and check it with onnxruntime")
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
-    p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx)")
+    p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx, or .int8.onnx)")
+    p.add_argument("--int8", action="store_true",
+                   help="static int8 (QDQ, per-channel weights) calibrated on --calib training frames (docs/int8.md)")
+    add_calibration(p, "with --int8: ")
+    p.add_argument("--full-range", action="store_true",
+                   help="with --int8: 8-bit weights instead of 7-bit (only for CPUs with VNNI; docs/int8.md)")
     p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     p.add_argument("--check-sizes", nargs="+", default=["256", "320x480"], metavar="SIZE",
                    help="input sizes of the parity check, N or WxH (default: 256 320x480)")
@@ -29,12 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.check_sizes]
     model = load_predictor_model(args.checkpoint, "cpu")
-    out = Path(args.out) if args.out else output_beside(args.checkpoint, ".onnx")
-    export_onnx(model, out, example_size=sizes[0], opset=args.opset)
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, opset {args.opset}, dynamic batch/height/width)")
+    out = Path(args.out) if args.out else output_beside(args.checkpoint, ".int8.onnx" if args.int8 else ".onnx")
+    if args.int8:
+        require_onnxruntime()
+        spec = calibration_spec(args)
+        export_int8(model, out, spec, example_size=sizes[0], opset=args.opset, reduce_range=not args.full_range)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, int8 QDQ, calibrated on {spec.frames} frame(s) of "
+              f"{spec.data} [{spec.split_file or spec.split}])")
+    else:
+        export_onnx(model, out, example_size=sizes[0], opset=args.opset)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB, opset {args.opset}, dynamic batch/height/width)")
     if args.no_check:
         return 0
     result = check_onnx_parity(model, out, sizes=sizes, atol=args.atol, rtol=args.rtol)
+    if args.int8:  # int8 is not within fp32 tolerances: the file runs on each size; accuracy is measured on frames
+        print("int8 round trip OK; " + result.summary().rsplit(" (tolerance", 1)[0]
+              + " (random inputs, informational; accuracy: benchmarks/int8/accuracy.py)")
+        out.with_suffix(".parity.json").write_text(json.dumps(result.as_dict(), indent=2))
+        return 0
     print(result.summary())
     out.with_suffix(".parity.json").write_text(json.dumps(result.as_dict(), indent=2))
     return 0 if result.passed else 1

@@ -27,7 +27,8 @@ from ..core.errors import ConfigError, DataError
 from ..core.files import atomic_write_text
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
-from ..inference import ModelRunner, load_predictor_model, resolve_mode
+from ..inference import ModelRunner, OnnxRunner, load_predictor_model, resolve_mode
+from ..inference.predictor import check_int8_runner
 from ..metrics import PixelScores, SegMetrics, SegResult, SweepResult, ThresholdSweep, pd_at
 from ..visualize import plot_sweep
 from .negatives import NegativesReport, evaluate_negatives
@@ -138,7 +139,10 @@ def _json_default(x: Any) -> Any:
 
 
 def evaluate_checkpoint(spec: str | Path, data: str | Path | None = None, **kwargs: Any) -> EvalReport:
-    """Score a checkpoint file (or a classical detector named ``spec``) on ``data``; see :func:`evaluate_model`."""
+    """Score a checkpoint file (or a classical detector named ``spec``, or an ``.onnx`` file run by ONNX
+    Runtime, e.g. an int8 one) on ``data``; see :func:`evaluate_model`."""
+    if str(spec).endswith(".onnx") and Path(spec).is_file():
+        return evaluate_model(OnnxRunner(spec), data, **kwargs)
     return evaluate_model(load_predictor_model(spec, "cpu"), data, **kwargs)
 
 
@@ -151,7 +155,7 @@ def _negatives_only(model: torch.nn.Module, negatives: str | Path, negatives_spl
 
 
 def evaluate_model(
-    model: torch.nn.Module,
+    model: torch.nn.Module | OnnxRunner,
     data: str | Path | None = None,
     *,
     split: str = "test",
@@ -179,7 +183,8 @@ def evaluate_model(
     The model's stored normalisation is used; a model without one (classical) uses the dataset's.
     ``precision="fp32"`` runs the model itself (under autocast to ``amp`` when one is given);
     ``"fast"`` runs the predictor's fast mode (``irstd.inference``; ``amp`` picks its dtype, default
-    the device's best). Scores of record use fp32.
+    the device's best). Scores of record use fp32. ``model`` may be an :class:`OnnxRunner` (CPU; its
+    file decides the arithmetic: ``precision`` must be ``fp32`` or, for an int8 file, ``int8``).
 
     Inside a process group (``torchrun``; :func:`irstd.core.distributed.process_group`) each rank scores
     a contiguous block of the images and the counts are merged in rank order: every rank returns the
@@ -189,13 +194,17 @@ def evaluate_model(
     ``negatives_split``: ``heldout``, ``train`` or None = all) whose false alarms are counted too, on
     one process (the main one); ``targets=False`` scores the negatives alone.
     """
+    check_int8_runner(model, precision)
+    onnx = isinstance(model, OnnxRunner)
+    if onnx and precision not in ("fp32", "int8"):
+        raise ConfigError(f"{model.path}: an ONNX file runs as stored; precision {precision!r} is for checkpoints")
     if not targets:
         if negatives is None:
             raise ConfigError("nothing to evaluate: no target data and no negatives")
         return _negatives_only(model, negatives, negatives_split, threshold=threshold, device=device, amp=amp,
                                precision=precision, progress=progress)
-    dev = rank_device(resolve_device(device))
-    model = model.to(dev).eval()
+    dev = torch.device("cpu") if onnx else rank_device(resolve_device(device))
+    model = model if onnx else model.to(dev).eval()
     dataset, data_name, split_name, skipped = _open_eval_data(
         data, getattr(model, "normalization", None), split=split, split_file=split_file, mask_dir=mask_dir,
         skip_invalid=skip_invalid, synthetic_n=synthetic_n, synthetic_seed=synthetic_seed,
@@ -203,7 +212,7 @@ def evaluate_model(
     loader = build_loader(
         shard_dataset(dataset), batch_size, shuffle=False, num_workers=num_workers, collate_fn=pad_collate(model.stride), device=str(dev)
     )
-    net, amp_dtype, label = _network(model, dev, precision, amp)
+    net, amp_dtype, label = (model, None, model.label()) if onnx else _network(model, dev, precision, amp)
     metrics = SegMetrics(threshold=threshold)
     sweeper = ThresholdSweep() if sweep else None
     ranking = PixelScores() if sweep else None
@@ -237,8 +246,9 @@ def evaluate_model(
         neg = evaluate_negatives(model, negatives, split=negatives_split, threshold=threshold, device=str(dev), amp=amp,
                                  precision=precision, progress=progress,
                                  thresholds=sweep_result.thresholds if sweep_result is not None else None)
+    name = model.metadata.get("model_name") if onnx else None
     return EvalReport(
-        result, getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
+        result, name or getattr(model, "model_name", type(model).__name__), data_name, split_name, skipped, threshold,
         per_image, sweep_result, label,
         pixel_ap=ranking.average_precision() if ranking is not None else math.nan,
         pixel_roc_auc=ranking.roc_auc() if ranking is not None else math.nan,

@@ -149,7 +149,8 @@ def evaluate_negatives(
         if ts is not None:
             grid += [count_negative(frame.stem, prob, threshold=float(t), connectivity=connectivity).false_targets
                      for t in ts]
-    name = getattr(model, "model_name", type(model).__name__)
+    # an ONNX runner names its model in the file's metadata
+    name = getattr(model, "model_name", None) or getattr(model, "metadata", {}).get("model_name") or type(model).__name__
     report = NegativesReport(name, str(root), split or "all", threshold, rows, worst_k,
                              ts, grid if ts is not None else None)
     report.grid_image = _worst_grid(negatives, predictor, report.worst)

@@ -24,14 +24,29 @@ from ..core.errors import CheckpointError, ConfigError, DataError
 from ..core.padding import crop_to, pad_to_multiple
 from ..data.items import frame_normalization, normalize
 from ..models import create_model, get_model_entry, is_model, load_model, pretrained_tags
-from .backends.onnx import OnnxRunner
+from .backends.onnx import OnnxRunner, require_onnxruntime
 from .input_range import adapt_range, check_policy, estimate_range
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
 from .targets import Target, extract_targets
 from .tiling import check_tiling, run_tiled
 
-__all__ = ["Prediction", "Predictor", "load_predictor_model"]
+__all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model"]
+
+#: how to get an int8 model: a quantised ONNX file (int8 runs in ONNX Runtime only; docs/int8.md)
+INT8_HINT = ("precision 'int8' runs a quantised ONNX file: make one with `irstd export CKPT --int8 --calib DATA` "
+             "(or irstd.export.export_int8) and pass that .onnx file")
+
+
+def check_int8_runner(runner: object, precision: str | None) -> None:
+    """Refuse ``precision='int8'`` for anything but an int8 ONNX file (one line naming the file)."""
+    if precision != "int8":
+        return
+    require_onnxruntime()
+    if not isinstance(runner, OnnxRunner):
+        raise ConfigError(INT8_HINT)
+    if runner.precision != "int8":
+        raise ConfigError(f"{runner.path}: not an int8 file (precision {runner.precision}); {INT8_HINT}")
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +83,8 @@ class Predictor:
         device: ``auto``, ``cpu``, ``cuda``… (a runner brings its own).
         threshold: probability threshold for masks and targets.
         precision: ``fp32`` (the reference), ``fast`` (the device's fast mode) or ``auto``; see
-            :func:`~irstd.inference.modes.resolve_mode`. Default None: ``fp32``, unless ``amp`` names a
+            :func:`~irstd.inference.modes.resolve_mode`; ``int8`` only with an int8 ONNX runner
+            (:meth:`from_onnx` on a file of ``irstd export --int8``; ``docs/int8.md``). Default None: ``fp32``, unless ``amp`` names a
             reduced dtype, which asks for the fast mode in that dtype — the same default as every command.
         amp: the fast mode's dtype: ``auto``, ``bf16``, ``fp16`` or ``none``.
         batch_size: frames of the same size are run together, this many at a time.
@@ -99,6 +115,7 @@ class Predictor:
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        check_int8_runner(model, precision)
         if isinstance(model, nn.Module):
             dev = resolve_device(device)
             if precision is None:
@@ -150,7 +167,16 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, spec: str | Path, **kwargs) -> "Predictor":
-        """A predictor for a checkpoint file or a classical detector's name."""
+        """A predictor for a checkpoint file, a classical detector's name, or an ``.onnx`` file (ONNX Runtime)."""
+        if str(spec).endswith(".onnx") and Path(spec).is_file():
+            kwargs.pop("device", None)  # ONNX Runtime runs on the CPU
+            kwargs.pop("amp", None)
+            if kwargs.get("precision") == "fp32":  # the commands' default: whatever the file holds
+                kwargs.pop("precision")
+            return cls.from_onnx(spec, **kwargs)
+        if kwargs.get("precision") == "int8":
+            require_onnxruntime()
+            raise ConfigError(f"{spec}: {INT8_HINT}")
         device = resolve_device(kwargs.pop("device", "auto"))
         return cls(load_predictor_model(spec, device), device=device, **kwargs)
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ...core.errors import CheckpointError, IRSTDError
+from ...core.errors import CheckpointError, DataError, IRSTDError
 
 __all__ = ["OnnxRunner", "require_onnxruntime"]
 
@@ -58,10 +58,17 @@ class OnnxRunner:
         norm = self.metadata.get("normalization")
         self.normalization = (float(norm[0]), float(norm[1])) if norm else None
         self.input_name = self.session.get_inputs()[0].name
+        #: ``int8`` for a file quantised by ``irstd export --int8`` (:mod:`irstd.export.quantize`), else ``fp32``
+        self.precision: str = str(self.metadata.get("precision", "fp32"))
 
     def label(self) -> str:
-        return "onnx (ONNX Runtime, CPU)"
+        return f"onnx {self.precision} (ONNX Runtime, CPU)" if self.precision != "fp32" else "onnx (ONNX Runtime, CPU)"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         arr = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        return torch.from_numpy(self.session.run(None, {self.input_name: arr})[0])
+        try:
+            out = self.session.run(None, {self.input_name: arr})[0]
+        except Exception as exc:  # noqa: BLE001 — onnxruntime's own error types (e.g. a size the graph fixed at export)
+            raise DataError(f"{self.path}: ONNX Runtime cannot run an input of shape {tuple(arr.shape)} "
+                            f"({str(exc).strip().splitlines()[0][:200]})") from None
+        return torch.from_numpy(out)
