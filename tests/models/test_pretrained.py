@@ -72,7 +72,7 @@ def test_pretrained_true_name_tag_and_plain_architecture() -> None:
 
 
 def test_unknown_tag_suggests_the_known_ones() -> None:
-    with pytest.raises(UnknownModelError, match=r"did you mean sgem_unet_t\.synth\?") as exc:
+    with pytest.raises(UnknownModelError, match=r"did you mean sgem_unet_t\.synth[,?]") as exc:
         load_model("sgem_unet_t.synht")
     assert "shipped:" in str(exc.value) and "\n" not in str(exc.value)
     with pytest.raises(UnknownModelError, match="no pretrained weights for 'acm'"):
@@ -91,7 +91,7 @@ def test_names_that_are_files_are_not_tags(tmp_path: Path) -> None:
 def test_trainable_name_alone_points_to_its_weights(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detect", "sgem_unet_t", "frame.png"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and f"shipped weights ({DEMO_WEIGHTS})" in err
+    assert "\n" not in err and "shipped weights (" in err and DEMO_WEIGHTS in err.split("shipped weights (")[1]
 
 
 @pytest.fixture
