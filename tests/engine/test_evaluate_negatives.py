@@ -21,15 +21,6 @@ STEMS = ["S4-1", "S6-2", "TH_1", "TH_2"]  # S4 is a training group; S6 and TH ar
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(3)
-    model = create_model("unet", widths=(4, 8, 16, 32, 64)).eval()
-    path = tmp_path / "ckpt.safetensors"
-    save_checkpoint(path, model, normalization=(110.0, 20.0))
-    return path
-
-
-@pytest.fixture
 def negatives(tmp_path: Path) -> Path:
     root = tmp_path / "bg"
     (root / "images").mkdir(parents=True)

@@ -18,15 +18,6 @@ from irstd.models import create_model
 from irstd.core.padding import crop_to, pad_to_multiple
 
 
-@pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    torch.manual_seed(3)
-    model = create_model("unet", widths=(4, 8, 16, 32, 64)).eval()
-    path = tmp_path / "ckpt.safetensors"
-    save_checkpoint(path, model, normalization=(110.0, 20.0))
-    return path
-
-
 def test_evaluate_matches_metrics_fed_by_hand(plain_dataset: tuple[Path, list[str]], checkpoint: Path) -> None:
     root, names = plain_dataset
     model = load_model(checkpoint)
