@@ -145,18 +145,11 @@ class MixedBatchSampler(Sampler[list[int]]):
             yield list(batch) + [self.n + first + p for p in range(self.n_neg)]
 
 
-class _MixedDraws(Dataset):
-    """Device path: item ``i < n`` is target ``i``'s crop parameters, item ``n + s`` slot ``s``'s crop."""
-
-    def __init__(self, draws: Dataset, negatives: NegativeCrops) -> None:
-        self.draws, self.negatives = draws, negatives
-        self.n = len(draws)  # type: ignore[arg-type]
-
-    def __len__(self) -> int:
-        return self.n
+class _MixedDraws(MixedTrainSet):
+    """Device path: item ``i < n`` is target ``i``'s crop parameters (as drawn), item ``n + s`` slot ``s``'s crop."""
 
     def __getitem__(self, index: int) -> Any:
-        return self.negatives.item(index - self.n) if index >= self.n else self.draws[index]
+        return self.negatives.item(index - self.n) if index >= self.n else self.targets[index]
 
 
 class MixedDeviceBatches:
