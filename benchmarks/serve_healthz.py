@@ -1,8 +1,8 @@
 """Which model-thread settings keep ``/healthz`` fast under load: the same batched load (16 clients,
-256×256 PNG, SGEM-UNet-T with random weights) against servers that differ only in ``--threads`` and
-``--worker-nice``, one after the other in the same run, so a busy machine hurts them alike.
+256×256 PNG, SGEM-UNet-T with random weights) against servers that differ only in ``--threads``,
+``--worker-nice`` and ``--no-freeze-gc``, one after the other in the same run, so a busy machine hurts them alike.
 
-    python benchmarks/serve_healthz.py --duration 10      # 4 variants, about a minute in all
+    python benchmarks/serve_healthz.py --duration 10      # 5 variants, about a minute in all
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from serve_load import REPO, Server, _frame_png, _load, _model  # noqa: E402
 #: (label, server options): torch's default threads at normal priority, one core left free, a niced worker
 _SPARE = f"--threads={max(1, (os.cpu_count() or 2) - 1)}"
 VARIANTS = {"threads=cores": [], "threads=cores-1": [_SPARE], "threads=cores+nice10": ["--worker-nice=10"],
-            "threads=cores-1+nice10": [_SPARE, "--worker-nice=10"]}
+            "threads=cores-1+nice10": [_SPARE, "--worker-nice=10"],
+            # the defaults with the garbage collector left to walk everything loaded (docs/serve.md)
+            "threads=cores+nice10+no-freeze-gc": ["--worker-nice=10", "--no-freeze-gc"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"variant": label, "options": opts, **row, "worker": server.worker, "loadavg_before": load})
             print(f"{label:>24}: {row['rps']:6.2f} req/s  p99 {row['p99_ms']} ms  failed {row['failed']}  "
                   f"/healthz p99 {row['healthz_p99_ms']} ms  max {row['healthz_max_ms']} ms  "
-                  f"({row['healthz_probes']} probes, server CPU {row['server_cpu_pct']} %, load {load})", flush=True)
+                  f"({row['healthz_probes']} probes, server CPU {row['server_cpu_pct']} %, load {load}, "
+                  f"full GCs {row['gc_full_collections']}, longest GC {row['gc_longest_ms']} ms)", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"command": "python benchmarks/serve_healthz.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "cpu_count": os.cpu_count(), "results": rows}, indent=2))

@@ -140,6 +140,20 @@ print(json.dumps(out))
 """
 
 
+def _server_gc(server: Server) -> tuple[int | None, float | None]:
+    """Full (generation-2) collections in the server so far and its longest GC pause in ms (/metrics)."""
+    import httpx
+
+    try:
+        text = httpx.get(server.url + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None, None
+    full = re.search(r'^irstd_gc_pause_seconds_count\{generation="2"\} (\S+)$', text, re.M)
+    longest = re.search(r"^irstd_gc_pause_longest_seconds (\S+)$", text, re.M)
+    return (int(float(full.group(1))) if full else 0,
+            round(float(longest.group(1)) * 1000, 1) if longest else None)
+
+
 def _pct(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values.size else None
 
@@ -176,6 +190,7 @@ async def _load(server: Server, body: bytes, clients: int, duration: float, max_
             await asyncio.gather(*(client() for _ in range(clients)))
             elapsed = time.perf_counter() - start
             cpu1, own1 = server.cpu_seconds(), time.process_time()
+        gc_collections, gc_longest = _server_gc(server)
     finally:
         health_out, _ = probe.communicate("stop\n", timeout=30)
     health = [float("inf") if h is None else h for h in json.loads(health_out or "[]")]
@@ -189,7 +204,8 @@ async def _load(server: Server, body: bytes, clients: int, duration: float, max_
             "healthz_max_ms": round(float(hl.max()), 1) if hl.size else None,
             "server_cpu_pct": round((cpu1 - cpu0) / elapsed * 100, 1),
             "client_cpu_pct": round((own1 - own0) / elapsed * 100, 1),
-            "server_threads": threads, "failures": sorted(set(failures))}
+            "server_threads": threads, "gc_full_collections": gc_collections, "gc_longest_ms": gc_longest,
+            "failures": sorted(set(failures))}
 
 
 def _goals(rows: list[dict], top: int) -> list[dict]:
@@ -228,17 +244,19 @@ def _markdown(report: dict) -> str:
              f"{report['max_wait_ms']}`, one at a time = `--max-batch 1`; server worker options "
              f"`{' '.join(report['worker_args']) or '(defaults)'}`. The batched {report['top']}-client setting ran "
              f"{report['duration']:g} s, the others {report['other_duration']:g} s, each at most "
-             f"{report['max_requests']} requests. Client and server share the machine; CPU % is of one core.", "",
+             f"{report['max_requests']} requests. Client and server share the machine; CPU % is of one core; GC counts and the longest GC pause "
+             f"are the server's own (`/metrics`), since it started (one server per mode).", "",
              "| mode | clients | requests | failed | req/s | p50 ms | p99 ms | clients / req/s ms | /healthz p99 ms "
              "| /healthz max ms | probes | server CPU % | client CPU % | server threads | model threads, nice "
-             "| load avg before |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| load avg before | server full GCs, longest GC ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in report["results"]:
         w = r["worker"]
         lines.append(f"| {r['mode']} | {r['clients']} | {r['requests']} | {r['failed']} | {r['rps']} | {r['p50_ms']} | "
                      f"{r['p99_ms']} | {r['little_mean_ms']} | {r['healthz_p99_ms']} | {r['healthz_max_ms']} | "
                      f"{r['healthz_probes']} | {r['server_cpu_pct']} | {r['client_cpu_pct']} | {r['server_threads']} | "
-                     f"{w.get('threads')}, {w.get('nice')} | {r['loadavg_before']} |")
+                     f"{w.get('threads')}, {w.get('nice')} | {r['loadavg_before']} | "
+                     f"{r.get('gc_full_collections')}, {r.get('gc_longest_ms')} |")
     lines += ["", "| goal | target | value | met |", "|---|---|---:|---|"]
     for g in report["goals"]:
         lines.append(f"| {g['goal']} | {g['target']} | {g['value']} | {'yes' if g['met'] else 'no'} |")
@@ -257,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-requests", type=int, default=10000, help="requests per setting (at most)")
     p.add_argument("--threads", type=int, help="the server's --threads (default: the server's default)")
     p.add_argument("--worker-nice", type=int, help="the server's --worker-nice (default: the server's default)")
+    p.add_argument("--no-freeze-gc", action="store_true", help="pass --no-freeze-gc to the server")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--max-wait-ms", type=float, default=2.0)
     p.add_argument("--precision", default="fast", choices=["fast", "fp32"])
@@ -265,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     clients = [int(c) for c in args.clients.split(",")]
     top, other = max(clients), min(args.other_duration, args.duration)
     worker = ([f"--threads={args.threads}"] if args.threads is not None else []) + \
-        ([f"--worker-nice={args.worker_nice}"] if args.worker_nice is not None else [])
+        ([f"--worker-nice={args.worker_nice}"] if args.worker_nice is not None else []) + \
+        (["--no-freeze-gc"] if args.no_freeze_gc else [])
     print(f"about {args.duration + (2 * len(clients) - 1) * other:.0f} s of load plus two server starts", flush=True)
     body = _frame_png(args.size)
     rows = []

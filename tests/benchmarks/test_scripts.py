@@ -82,3 +82,33 @@ def test_speed_goals_end_to_end(tmp_path: Path) -> None:
     assert report["goals"][1]["ceiling"] > 0 and report["not_registered"] == []
     assert report["settings"]["interleave"] and report["settings"]["settle"] == 1
     assert "## Goals" in out.with_suffix(".md").read_text()
+
+
+def _serve_row(mode: str, clients: int, rps: float, p50: float, p99: float, healthz_max: float, **extra) -> dict:
+    return {"mode": mode, "clients": clients, "requests": 100, "failed": 0, "seconds": 10.0, "rps": rps,
+            "p50_ms": p50, "p99_ms": p99, "little_mean_ms": round(clients / rps * 1000, 1), "healthz_probes": 90,
+            "healthz_p99_ms": healthz_max / 2, "healthz_max_ms": healthz_max, "server_cpu_pct": 150.0,
+            "client_cpu_pct": 5.0, "server_threads": 7, "gc_full_collections": 1, "gc_longest_ms": 3.5,
+            "failures": [], "worker": {"threads": 2, "nice": 10}, "loadavg_before": 0.5, **extra}
+
+
+def test_serve_load_goals_and_bound() -> None:
+    serve = _load("serve_load")
+    rows = [_serve_row("one at a time", 1, 20.0, 50.0, 80.0, 10.0),
+            _serve_row("one at a time", 16, 16.0, 900.0, 1200.0, 12.0),
+            _serve_row("batched", 16, 32.0, 480.0, 700.0, 60.0)]
+    goals = {g["goal"]: g for g in serve._goals(rows, 16)}
+    speedup = goals["requests/s at 16 clients, batched / one at a time"]
+    assert speedup["value"] == 2.0 and speedup["met"]
+    p99 = goals["p99 at 16 clients (batched) / single-request p50"]
+    assert p99["value"] == 14.0 and not p99["met"]  # 700 / 50
+    bound = next(g for g in serve._goals(rows, 16) if g["goal"].startswith("bound"))
+    assert bound["value"] == 10.0  # 16 / 32 req/s = 500 ms mean, / 50 ms
+    assert "≥ 80.0 req/s" in bound["goal"]  # 16 / (4 × 0.05 s)
+    assert not goals["/healthz latency, worst"]["met"] and goals["/healthz latency, p99 (worst setting)"]["met"]
+    report = {"device": "CPU", "command": "python benchmarks/serve_load.py", "model_label": "m", "size": 256,
+              "precision": "fast", "max_batch": 16, "max_wait_ms": 2.0, "duration": 10, "other_duration": 10,
+              "top": 16, "worker_args": [], "max_requests": 100, "results": rows, "goals": serve._goals(rows, 16)}
+    table = serve._markdown(report)
+    assert "| batched | 16 | 100 | 0 | 32.0 | 480.0 | 700.0 | 500.0 |" in table
+    assert table.count("| 1, 3.5 |") == 3  # the server's full collections and longest GC pause, per setting

@@ -219,3 +219,26 @@ def test_worker_settings_are_checked(bad: dict, words: str) -> None:
 
     with pytest.raises(ConfigError, match=re.escape(words)):
         ServeConfig(**bad)
+
+
+def test_loaded_objects_are_frozen_while_serving_and_released_after(make_app) -> None:
+    import gc
+
+    before = gc.get_freeze_count()
+    with TestClient(make_app()) as c:
+        assert c.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > before + 1000  # torch, FastAPI, the model: out of full collections
+    assert gc.get_freeze_count() == 0  # collectable again once the service stops
+    with TestClient(make_app(freeze_gc=False)):
+        assert gc.get_freeze_count() == 0
+
+
+def test_metrics_time_garbage_collections(client: TestClient) -> None:
+    import gc
+
+    gc.collect()  # a full collection while the service runs: timed, by generation
+    text = client.get("/metrics").text
+    assert 'irstd_gc_pause_seconds_count{generation="2"}' in text
+    (longest,) = [float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith("irstd_gc_pause_longest_seconds ")]
+    assert 0.0 < longest < 60.0

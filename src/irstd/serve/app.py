@@ -8,6 +8,7 @@ the page at ``/`` and OpenAPI at ``/docs``. Every error answers ``{"error": "<on
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import time
@@ -181,6 +182,14 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
         await batcher.start()
         # one small frame through the model first: allocations and lazy set-up happen before traffic
         await batcher.run_in_worker(predictor.probabilities, [np.zeros((64, 64), np.float32)])
+        # What is loaded by now (torch, the model, FastAPI: about 2e5 objects) lives as long as the process.
+        # Left to the collector, every full (generation-2) collection walks all of it holding the GIL, which
+        # stalls every thread, health checks included, for 50-300 ms on the 2-core CPU (docs/serve.md);
+        # frozen, a full collection only walks what requests allocate.
+        if cfg.freeze_gc:
+            gc.collect()
+            gc.freeze()
+        telemetry.watch_gc()
         state["ready"] = True
         log.info("serving %s (%s)", name, predictor.label())
         try:
@@ -188,6 +197,9 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
         finally:
             state["ready"] = False
             await batcher.stop()
+            telemetry.watch_gc(False)
+            if cfg.freeze_gc:
+                gc.unfreeze()  # back to the oldest generation: collectable again (tests start many apps)
 
     app = FastAPI(title="irstd", version=__version__, lifespan=lifespan,
                   description="Infrared small target detection. Answers use the `irstd detect` JSON schema.")

@@ -87,7 +87,9 @@ def _init_worker(threads: int | None, nice: int) -> None:
     """
     if nice:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            tid = threading.get_native_id()
+            # relative to what the thread inherited: a server started under `nice` keeps the gap
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
         except (AttributeError, OSError) as exc:  # not Linux/BSD, or a sandbox forbids it
             log.warning("cannot lower the model thread's priority (nice %d): %s", nice, exc)
     if threads is not None:
