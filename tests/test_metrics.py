@@ -126,6 +126,13 @@ def test_one_to_one_greedy_matching() -> None:
     pred[5, 5] = True
     c = image_counts(pred, gt)
     assert (c.n_targets, c.n_matched_targets, c.n_matched_preds, c.fa_pixels) == (2, 1, 1, 0)
+    # seen from the targets: the first one is found, the second is not, and the prediction is used
+    from irstd.core.components import connected_components
+    from irstd.metrics.counting import found_targets, match_targets
+
+    gt_cc, pr_cc = connected_components(gt), connected_components(pred)
+    assert found_targets(gt_cc, pr_cc, 3.0).tolist() == [True, False]
+    assert match_targets(gt_cc, pr_cc, 3.0).tolist() == [True]
 
 
 def test_connectivity_4_vs_8_on_diagonal_pair() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import ConfigError, DataError
 from ..core.components import CONNECTIVITIES, Components, connected_components
 
-__all__ = ["COUNT_FIELDS", "ImageCounts", "counts_to_rows", "image_counts", "match_targets"]
+__all__ = ["COUNT_FIELDS", "ImageCounts", "counts_to_rows", "found_targets", "image_counts", "match_targets"]
 
 
 @dataclass(frozen=True)
@@ -84,24 +84,36 @@ def as_2d_bool(a: np.ndarray, what: str) -> np.ndarray:
     return a if a.dtype == np.bool_ else a != 0
 
 
+def _greedy_match(gt_cc: Components, pr_cc: Components, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The matching rule: ((n_pred,) bool matched predictions, (n_gt,) bool found targets)."""
+    matched = np.zeros(pr_cc.n, dtype=bool)  # (n_pred,)
+    found = np.zeros(gt_cc.n, dtype=bool)  # (n_gt,)
+    if not (gt_cc.n and pr_cc.n):
+        return matched, found
+    # Greedy and order-dependent, so one target at a time; each row is vectorised over the
+    # predicted components (a noisy map can hold tens of thousands: no (n_gt, n_pred) matrix).
+    pr_y, pr_x = pr_cc.centroids[:, 0], pr_cc.centroids[:, 1]  # (n_pred,) each
+    for i, (gy, gx) in enumerate(gt_cc.centroids):
+        close = np.hypot(pr_y - gy, pr_x - gx) < distance  # (n_pred,)
+        cand = np.flatnonzero(close & ~matched)
+        if cand.size:
+            matched[cand[0]] = True  # first still-unmatched component in label order
+            found[i] = True
+    return matched, found
+
+
 def match_targets(gt_cc: Components, pr_cc: Components, distance: float) -> np.ndarray:
     """One-to-one greedy matching; returns (n_pred,) bool, True for matched predicted components.
 
     Each ground-truth target, in label order, takes the first still-unmatched predicted component
     whose centroid lies at Euclidean distance < ``distance``.
     """
-    matched = np.zeros(pr_cc.n, dtype=bool)  # (n_pred,)
-    if not (gt_cc.n and pr_cc.n):
-        return matched
-    # Greedy and order-dependent, so one target at a time; each row is vectorised over the
-    # predicted components (a noisy map can hold tens of thousands: no (n_gt, n_pred) matrix).
-    pr_y, pr_x = pr_cc.centroids[:, 0], pr_cc.centroids[:, 1]  # (n_pred,) each
-    for gy, gx in gt_cc.centroids:
-        close = np.hypot(pr_y - gy, pr_x - gx) < distance  # (n_pred,)
-        cand = np.flatnonzero(close & ~matched)
-        if cand.size:
-            matched[cand[0]] = True  # first still-unmatched component in label order
-    return matched
+    return _greedy_match(gt_cc, pr_cc, distance)[0]
+
+
+def found_targets(gt_cc: Components, pr_cc: Components, distance: float) -> np.ndarray:
+    """The same matching seen from the targets: (n_gt,) bool, True for each target Pd counts as found."""
+    return _greedy_match(gt_cc, pr_cc, distance)[1]
 
 
 def counts_with_gt(
