@@ -71,3 +71,7 @@ def test_ema_checkpoint_is_written_and_resumes_exactly(tmp_path: Path, tiny_cfg:
         torch.testing.assert_close(ema_a[key], ema_b[key], rtol=0, atol=0, msg=key)
     # an average of the trajectory, not a copy of the last weights
     assert any(not torch.equal(ema_a[k], last[k]) for k in ema_a if ema_a[k].is_floating_point())
+    # a shadow copy: the trained weights are bit-identical to a run without it (the sweep relies on this)
+    plain, _ = read_checkpoint(fit(dataclasses.replace(cfg, name="plain", ema_decay=0.0)).last_path)
+    for key in last:
+        torch.testing.assert_close(last[key], plain[key], rtol=0, atol=0, msg=key)

@@ -92,6 +92,10 @@ def test_runtime_keys_do_not_make_a_run_different(tmp_path: Path) -> None:
                                                  "device_data": "off"})
     fit(cfg)
     assert run_status(run)[0] == "finished"
+    shadow = load_sweep(_write(tmp_path, ["unet"], seeds=[0]))
+    shadow.overrides = {"ema_decay": 0.99}  # a moving average beside the weights: the same run
+    (averaged,) = shadow.runs()
+    assert run_status(averaged)[0] == "finished"
     other = load_sweep(_write(tmp_path, ["unet"], seeds=[0]))
     other.overrides = {"lr": 0.5}
     (changed,) = other.runs()

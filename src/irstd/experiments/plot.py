@@ -32,7 +32,16 @@ def plot_iou_fps(table: dict[str, Any], path: str | Path) -> Path | None:
         dots = ax.scatter([fps] * len(ious), ious, s=22, alpha=0.75, label=f"{label} (n={len(ious)})")
         ax.scatter([fps], [summary["mean"]], marker="x", s=60, color=dots.get_facecolor()[0])
     env = table.get("environment", {})
-    ax.set_xscale("log")
+    speeds = [p[1] for p in points]
+    if max(speeds) > 3 * min(speeds):  # models an order of magnitude apart: log axis, plain numbers on it
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:  # close speeds: a linear axis with some room either side
+        pad = 0.1 * max(max(speeds) - min(speeds), 0.1 * max(speeds))
+        ax.set_xlim(min(speeds) - pad, max(speeds) + pad)
     ax.set_xlabel(f"FPS (batch 1, {env.get('device_name', '?')})")
     ax.set_ylabel(f"test IoU (%), {table['checkpoint']} checkpoint")
     ax.set_title(f"{table['sweep']}: IoU against speed, one dot per seed (× = mean)", fontsize=9)

@@ -16,9 +16,10 @@
     reference: unet                    # paired comparison of every other model against this one
     bench: {size: 256, runs: 30, warmup: 5}   # Params/MACs/FPS (false: none)
 
-A run's *identity* is its resolved training config without the runtime keys (:data:`RUNTIME_KEYS`): a
-folder that holds the same identity is that run (finished when its state's epoch equals the recipe's),
-whatever threads, device or folder name it was trained with.
+A run's *identity* is its resolved training config without the runtime keys (:data:`RUNTIME_KEYS`) and
+the shadow keys (:data:`SHADOW_KEYS`): a folder that holds the same identity is that run (finished when
+its state's epoch equals the recipe's), whatever threads, device or folder name it was trained with, and
+whether or not it kept a moving average of its weights beside them.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ import yaml
 from ..core.errors import ConfigError
 from ..engine.config import TrainConfig, load_config
 
-__all__ = ["SweepSpec", "RunSpec", "load_sweep", "RUNTIME_KEYS", "CHECKPOINTS", "run_status"]
+__all__ = ["SweepSpec", "RunSpec", "load_sweep", "RUNTIME_KEYS", "SHADOW_KEYS", "CHECKPOINTS", "run_status"]
 
 #: keys that say where and how fast a run is trained, not what is trained
 RUNTIME_KEYS = frozenset({"threads", "progress", "num_workers", "name", "out", "device", "device_data",
                           "eval_batch_size", "channels_last"})  # channels_last: a memory layout, like threads
+#: keys that add an output without touching the trajectory: ``ema_decay`` keeps a moving average of the
+#: weights beside them (a shadow copy; tests/engine/test_device_data.py checks the weights are bit-identical
+#: with and without it), so a run trained without it is the same run, only without ``ema.safetensors``
+SHADOW_KEYS = frozenset({"ema_decay"})
 #: the checkpoints a run folder can hold, by the name the sweep uses for them
 CHECKPOINTS = {"best": "best.safetensors", "last": "last.safetensors", "ema": "ema.safetensors"}
 _KEYS = {"name", "recipe", "models", "seeds", "model_seeds", "out", "overrides", "model_overrides", "variants", "test",
@@ -148,8 +153,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
 
 def identity(cfg: TrainConfig) -> dict[str, Any]:
-    """What makes two runs the same run: the config without :data:`RUNTIME_KEYS`."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_KEYS}
+    """What makes two runs the same run: the config without :data:`RUNTIME_KEYS` and :data:`SHADOW_KEYS`."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_KEYS and k not in SHADOW_KEYS}
 
 
 def run_status(run: RunSpec) -> tuple[str, str]:
