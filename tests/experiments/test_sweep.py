@@ -128,3 +128,17 @@ def test_bad_sweep_files_fail_with_one_clear_line(tmp_path: Path) -> None:
     path.write_text("models: []\nseeds: [0]\n")
     with pytest.raises(ConfigError, match="models must be a non-empty list"):
         load_sweep(path)
+
+
+def test_steadiest_checkpoint_is_not_a_steadily_worse_one() -> None:
+    from irstd.experiments.aggregate import steadiest
+
+    # (mean, sd) per model: best 57.9 ± 5.6 and 51.7 ± 13.9 (mean 54.8, sd 9.75: floor 45.05);
+    # last 50.5 ± 17.5 and 51.0 ± 22.4 (mean 50.75 >= floor, sd 19.95); ema 26.1 ± 5.9 and 38.3 ± 0.2
+    # (sd 3.05, the lowest, but mean 32.2 < floor: out) -> best
+    readings = {"best": [(57.9, 5.6), (51.7, 13.9)], "last": [(50.5, 17.5), (51.0, 22.4)],
+                "ema": [(26.1, 5.9), (38.3, 0.2)]}
+    assert steadiest(readings) == "best"
+    # the same level, less spread: the steadier one wins
+    assert steadiest({"best": [(60.0, 6.0)], "ema": [(58.0, 2.0)]}) == "ema"
+    assert steadiest({"best": [], "ema": [(float("nan"), 1.0)]}) is None

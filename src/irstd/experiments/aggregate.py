@@ -92,7 +92,19 @@ def summarise(per_seed: Mapping[int, Mapping[str, float]]) -> dict[str, dict[str
     return out
 
 
-def steadiest(spread: Mapping[str, Sequence[float]]) -> str | None:
-    """The checkpoint whose IoU standard deviation over seeds, averaged over models, is lowest."""
-    scores = {k: sum(v) / len(v) for k, v in spread.items() if v and all(math.isfinite(x) for x in v)}
-    return min(scores, key=scores.__getitem__) if scores else None
+def steadiest(readings: Mapping[str, Sequence[tuple[float, float]]]) -> str | None:
+    """The default checkpoint: the steadiest reading among those not worse beyond noise.
+
+    ``readings``: checkpoint kind -> one (mean, sd) of test IoU over seeds per model (models with two or
+    more seeds of that kind). A kind whose mean, averaged over models, falls below the highest such mean by
+    more than that top kind's average sd is out (steady at a worse level is no default); of the others the
+    lowest average sd wins.
+    """
+    scores = {k: (sum(m for m, _ in v) / len(v), sum(sd for _, sd in v) / len(v))
+              for k, v in readings.items() if v and all(math.isfinite(m) and math.isfinite(sd) for m, sd in v)}
+    if not scores:
+        return None
+    top = max(scores, key=lambda k: scores[k][0])
+    floor = scores[top][0] - scores[top][1]
+    candidates = [k for k, (mean, _) in scores.items() if mean >= floor]
+    return min(candidates, key=lambda k: scores[k][1])

@@ -49,12 +49,13 @@ def build_table(spec: SweepSpec, outcomes: Sequence[RunOutcome], bench: dict[str
             for key, title, _ in METRICS:
                 paired.append(paired_difference(label, ref, title, {s: v[key] for s, v in row["per_seed"].items()},
                                                 {s: v[key] for s, v in rows[ref]["per_seed"].items()}).as_dict())
-    spread = {kind: [c[kind]["std"] for c in checkpoints.values() if c[kind]["n"] >= 2] for kind in CHECKPOINTS}
+    readings = {kind: [(c[kind]["mean"], c[kind]["std"]) for c in checkpoints.values() if c[kind]["n"] >= 2]
+                for kind in CHECKPOINTS}
     return {
         "schema": "irstd-sweep/1", "sweep": spec.name, "source": spec.source, "command": command,
         "recipe": spec.recipe, "overrides": spec.overrides, "test": spec.test, "checkpoint": chosen,
         "reference": ref, "environment": bench.get("environment", {}), "rows": rows, "paired": paired,
-        "checkpoints": checkpoints, "steadiest_checkpoint": steadiest(spread),
+        "checkpoints": checkpoints, "steadiest_checkpoint": steadiest(readings),
         "runs": [o.as_dict() for o in outcomes],
     }
 
@@ -117,12 +118,14 @@ def table_markdown(table: dict[str, Any]) -> str:
             reading = {True: "within noise", False: "beyond noise", None: "too few seeds"}[p["within_noise"]]
             lines.append(f"| {p['model']} | {p['metric']} | {len(p['seeds'])} | {p['mean']:+.2f} | {sd} | {ci} | {reading} |")
         lines += [""] + [f"- {p['sentence']}" for p in table["paired"] if p["metric"] == "IoU"]
-    lines += ["", "## Checkpoint choice (test IoU %, mean ± sd over seeds)", "",
+    lines += ["", "## Checkpoint choice (test IoU %, mean ± sd over seeds, and how many seeds)", "",
               "| model | " + " | ".join(CHECKPOINTS) + " |", "|---|" + "---|" * len(CHECKPOINTS)]
     for label, c in table["checkpoints"].items():
-        lines.append(f"| {label} | " + " | ".join(_pm(c[k]) for k in CHECKPOINTS) + " |")
+        lines.append(f"| {label} | " + " | ".join(_pm(c[k]) + (f" (n={c[k]['n']})" if c[k]["n"] else "")
+                                                 for k in CHECKPOINTS) + " |")
     steady = table["steadiest_checkpoint"]
-    lines += ["", f"Steadiest over seeds (lowest mean sd of IoU): **{steady}**." if steady else
+    lines += ["", f"Steadiest over seeds (lowest mean sd of IoU among the readings whose mean IoU is not below the "
+                  f"best mean by more than that reading's sd): **{steady}**." if steady else
               "Steadiest checkpoint: not measurable here (needs two or more seeds of a model with that checkpoint).", ""]
     bad = [r for r in table["runs"] if r["status"] != "finished"]
     if bad:
