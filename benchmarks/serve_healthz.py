@@ -1,8 +1,8 @@
 """Which model-thread settings keep ``/healthz`` fast under load: the same batched load (16 clients,
 256×256 PNG, SGEM-UNet-T with random weights) against servers that differ only in ``--threads``,
-``--worker-nice`` and ``--no-freeze-gc``, one after the other in the same run, so a busy machine hurts them alike.
+``--worker-nice``, ``--no-freeze-gc`` and ``--decode-threads``, one after the other in the same run, so a busy machine hurts them alike.
 
-    python benchmarks/serve_healthz.py --duration 10      # 5 variants, about a minute in all
+    python benchmarks/serve_healthz.py --duration 10      # 6 variants, about 1.5 minutes in all
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ _SPARE = f"--threads={max(1, (os.cpu_count() or 2) - 1)}"
 VARIANTS = {"threads=cores": [], "threads=cores-1": [_SPARE], "threads=cores+nice10": ["--worker-nice=10"],
             "threads=cores-1+nice10": [_SPARE, "--worker-nice=10"],
             # the defaults with the garbage collector left to walk everything loaded (docs/serve.md)
-            "threads=cores+nice10+no-freeze-gc": ["--worker-nice=10", "--no-freeze-gc"]}
+            "threads=cores+nice10+no-freeze-gc": ["--worker-nice=10", "--no-freeze-gc"],
+            # ... and with a decoding thread per request, as before decoding was bounded to the cores
+            "threads=cores+nice10+decode-threads=64": ["--worker-nice=10", "--decode-threads=64"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -242,3 +242,34 @@ def test_metrics_time_garbage_collections(client: TestClient) -> None:
     (longest,) = [float(line.split()[1]) for line in text.splitlines()
                   if line.startswith("irstd_gc_pause_longest_seconds ")]
     assert 0.0 < longest < 60.0
+
+
+def test_decoding_is_bounded_and_concurrent_frames_all_answer(make_app, monkeypatch) -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import irstd.serve.app as app_module
+
+    original, lock, running, most = app_module.load_image_bytes, threading.Lock(), [0], [0]
+
+    def slow_decode(*args, **kwargs):  # counts the decodes in flight
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(app_module, "load_image_bytes", slow_decode)
+    with TestClient(make_app(decode_threads=2)) as c:
+        frames = [scene(40 + i)[0] for i in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda f: c.post("/v1/detect", content=encode(f), headers=PNG), frames))
+    assert [r.status_code for r in answers] == [200] * 6
+    assert most[0] == 2  # six requests at once, two decoders
+    with pytest.raises(Exception, match="decode_threads must be >= 1"):
+        make_app(decode_threads=0)

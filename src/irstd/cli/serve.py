@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--worker-nice", type=int, default=10,
                    help="lower the model thread's OS priority by this much, 0..19 (default 10: health checks "
                         "and request handling win the CPU; docs/serve.md)")
+    p.add_argument("--decode-threads", type=int, default=None,
+                   help="frames decoded at once (default: one per core; more only queue for the GIL)")
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                          max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_pixels=args.max_pixels,
                          timeout_s=args.timeout, threshold=args.threshold, api_key=api_key,
                          cors_origins=args.cors_origin, threads=args.threads, worker_nice=args.worker_nice,
-                         freeze_gc=args.freeze_gc)
+                         decode_threads=args.decode_threads, freeze_gc=args.freeze_gc)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
                                           precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
                                           batch_size=args.max_batch)

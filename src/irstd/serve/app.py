@@ -11,18 +11,20 @@ import asyncio
 import gc
 import hmac
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import anyio.to_thread
 import numpy as np
+from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -147,12 +149,13 @@ async def _files(request: Request, body: bytes, max_files: int) -> list[tuple[st
     return files
 
 
-async def _decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
-    """Decode off the event loop, mapping each defect to its status."""
+async def _decode(data: bytes, name: str, max_pixels: int, limiter: CapacityLimiter | None = None) -> np.ndarray:
+    """Decode off the event loop, at most ``limiter`` frames at once, mapping each defect to its status."""
     if not data:
         raise ApiError(422, f"{name}: empty body; send an image as the body or as a multipart file", "bad_request")
     try:
-        return await run_in_threadpool(load_image_bytes, data, name, max_pixels=max_pixels)
+        return await anyio.to_thread.run_sync(lambda: load_image_bytes(data, name, max_pixels=max_pixels),
+                                              limiter=limiter)
     except ImageTooLargeError as exc:
         raise ApiError(413, str(exc), "too_many_pixels") from None
     except UnsupportedImageError as exc:
@@ -175,10 +178,14 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
     batcher = MicroBatcher(predictor, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms,
                            max_queue=cfg.max_queue, on_batch=on_batch, threads=cfg.threads, nice=cfg.worker_nice)
     telemetry.queue_depth.set_function(batcher.depth)
-    state = {"ready": False}
+    state: dict[str, Any] = {"ready": False, "decoders": None}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Decoding is CPU work that partly holds the GIL: one thread per core at most. With one per request
+        # (16 clients: 16 threads) the event loop queues for the GIL behind all of them (5 ms switch interval
+        # each), which is what delayed health checks once garbage collection no longer did (docs/serve.md).
+        state["decoders"] = CapacityLimiter(cfg.decode_threads or os.cpu_count() or 1)
         await batcher.start()
         # one small frame through the model first: allocations and lazy set-up happen before traffic
         await batcher.run_in_worker(predictor.probabilities, [np.zeros((64, 64), np.float32)])
@@ -291,7 +298,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
             name, data = files[0]
         else:
             data = body
-        frame = await _decode(data, name, cfg.max_pixels)
+        frame = await _decode(data, name, cfg.max_pixels, state["decoders"])
         decoded = time.perf_counter()
         (result,) = await run_jobs([Job(name, frame, thr, overlay, mask, enqueued=decoded)])
         if isinstance(result, Exception):
@@ -322,7 +329,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
         jobs, slots = [], []
         for i, (fname, data) in enumerate(files):
             try:
-                jobs.append(Job(fname, await _decode(data, fname, cfg.max_pixels), thr, overlay, mask))
+                jobs.append(Job(fname, await _decode(data, fname, cfg.max_pixels, state["decoders"]), thr, overlay, mask))
                 slots.append(i)
             except ApiError as exc:  # one bad frame: an error record, as `irstd detect` writes it
                 telemetry.errors.labels(exc.reason).inc()

@@ -30,6 +30,7 @@ class ServeConfig:
     retry_after_s: int = 1  #: the Retry-After header of a 503
     threads: int | None = None  #: torch intra-op threads of the model thread (None: torch's default)
     worker_nice: int = 10  #: lower the model thread's OS priority by this much (0..19; 0: as the server)
+    decode_threads: int | None = None  #: frames decoded at once (None: one per core); more only queue for the GIL
     freeze_gc: bool = True  #: after warm-up, exempt what is loaded from full GC passes (gc.freeze): no GC stalls
 
     def __post_init__(self) -> None:
@@ -38,8 +39,9 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
             raise ConfigError(f"max_wait_ms must be >= 0 and timeout_s > 0, got {self.max_wait_ms}, {self.timeout_s}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        for name in ("threads", "decode_threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.worker_nice <= 19:
             raise ConfigError(f"worker_nice must be in 0..19, got {self.worker_nice}")
         if not 0.0 <= self.threshold <= 1.0:
