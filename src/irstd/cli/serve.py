@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lower the model thread's OS priority by this much, 0..19 (default 10: health checks "
                         "and request handling win the CPU; docs/serve.md)")
     p.add_argument("--decode-threads", type=int, default=None,
-                   help="frames decoded at once (default: one per core; more only queue for the GIL)")
+                   help="frames decoded at once (default: one per core)")
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")

@@ -182,9 +182,9 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Decoding is CPU work that partly holds the GIL: one thread per core at most. With one per request
-        # (16 clients: 16 threads) the event loop queues for the GIL behind all of them (5 ms switch interval
-        # each), which is what delayed health checks once garbage collection no longer did (docs/serve.md).
+        # Decoding is CPU work that partly holds the GIL: one thread per core at most, rather than one per
+        # request in flight (anyio's pool holds 40), so a burst of uploads cannot crowd the event loop and the
+        # model off the cores. Measured side by side, the bound neither helped nor hurt (docs/serve.md).
         state["decoders"] = CapacityLimiter(cfg.decode_threads or os.cpu_count() or 1)
         await batcher.start()
         # one small frame through the model first: allocations and lazy set-up happen before traffic

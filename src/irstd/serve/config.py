@@ -30,7 +30,7 @@ class ServeConfig:
     retry_after_s: int = 1  #: the Retry-After header of a 503
     threads: int | None = None  #: torch intra-op threads of the model thread (None: torch's default)
     worker_nice: int = 10  #: lower the model thread's OS priority by this much (0..19; 0: as the server)
-    decode_threads: int | None = None  #: frames decoded at once (None: one per core); more only queue for the GIL
+    decode_threads: int | None = None  #: frames decoded at once (None: one per core)
     freeze_gc: bool = True  #: after warm-up, exempt what is loaded from full GC passes (gc.freeze): no GC stalls
 
     def __post_init__(self) -> None:
