@@ -1,6 +1,7 @@
 """Which model-thread settings keep ``/healthz`` fast under load: the same batched load (16 clients,
 256×256 PNG, SGEM-UNet-T with random weights) against servers that differ only in ``--threads``,
-``--worker-nice``, ``--no-freeze-gc`` and ``--decode-threads``, one after the other in the same run, so a busy machine hurts them alike.
+``--worker-nice``, ``--no-freeze-gc`` and ``--decode-threads``, one after the other in the same run, so a
+busy machine hurts them alike.
 
     python benchmarks/serve_healthz.py --duration 10      # 6 variants, about 1.5 minutes in all
 """

@@ -14,8 +14,7 @@ from irstd.cli.main import main
 from irstd.core.padding import crop_to, pad_to_multiple
 from irstd.data.io import load_image, save_image
 from irstd.engine.evaluation import evaluate_model
-from irstd.models import create_model
-from irstd.models.checkpoint import load_model, save_checkpoint
+from irstd.models.checkpoint import load_model
 
 STEMS = ["S4-1", "S6-2", "TH_1", "TH_2"]  # S4 is a training group; S6 and TH are held out
 

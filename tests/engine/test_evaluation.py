@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from irstd.cli.main import main
-from irstd.models.checkpoint import load_model, save_checkpoint
+from irstd.models.checkpoint import load_model
 from irstd.engine.evaluation import evaluate_model
 from irstd.errors import ConfigError
 from irstd.metrics import SegMetrics
-from irstd.models import create_model
 from irstd.core.padding import crop_to, pad_to_multiple
 
 

@@ -329,7 +329,8 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
         jobs, slots = [], []
         for i, (fname, data) in enumerate(files):
             try:
-                jobs.append(Job(fname, await _decode(data, fname, cfg.max_pixels, state["decoders"]), thr, overlay, mask))
+                frame = await _decode(data, fname, cfg.max_pixels, state["decoders"])
+                jobs.append(Job(fname, frame, thr, overlay, mask))
                 slots.append(i)
             except ApiError as exc:  # one bad frame: an error record, as `irstd detect` writes it
                 telemetry.errors.labels(exc.reason).inc()

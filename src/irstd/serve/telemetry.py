@@ -35,6 +35,7 @@ class Telemetry:
                                   ["generation"], buckets=_GC_BUCKETS, registry=r)
         self.gc_longest = Gauge("irstd_gc_pause_longest_seconds", "longest garbage-collection pause so far",
                                 registry=r)
+        self._gc_by_generation = {g: self.gc_pause.labels(str(g)) for g in range(3)}  # no label lookup per pass
         self._gc_start = 0.0
         self.longest_gc_pause = 0.0  #: seconds of the longest collection timed so far
 
@@ -44,7 +45,9 @@ class Telemetry:
             self._gc_start = time.perf_counter()
             return
         seconds = time.perf_counter() - self._gc_start
-        self.gc_pause.labels(str(info.get("generation", "?"))).observe(seconds)
+        generation = info.get("generation")
+        child = self._gc_by_generation.get(generation) or self.gc_pause.labels(str(generation))
+        child.observe(seconds)
         if seconds > self.longest_gc_pause:
             self.longest_gc_pause = seconds
             self.gc_longest.set(seconds)
