@@ -36,7 +36,7 @@ def test_main_job_script_runs_quickly(tmp_path: Path) -> None:
     cmd = f"{COMMANDS[0]} --test-scenes 4 --frames 1 --out {tmp_path}"
     out = subprocess.run(cmd, shell=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    for needle in ("model sgem_unet_t (weights sgem_unet_t.synth)", "## Test: 4 unseen synthetic scenes",
+    for needle in ("model sgem_unet_s (weights sgem_unet_s.synth)", "## Test: 4 unseen synthetic scenes",
                    "## Fresh frame 0:", "| # | x | y |", "overlay      :"):
         assert needle in out.stdout, out.stdout
     overlay = Path(out.stdout.split("overlay      :", 1)[1].split()[0])

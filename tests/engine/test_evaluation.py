@@ -88,3 +88,16 @@ def test_evaluate_cli_fast_mode(tmp_path: Path, plain_dataset: tuple[Path, list[
     report = json.loads((out / "metrics.json").read_text())
     assert report["precision"].startswith("fast (") and report["metrics"]["n_images"] == 4
     assert "run fast (" in (out / "metrics.md").read_text()
+
+
+def test_synthetic_evaluation_scores_the_split_asked_for(checkpoint: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # without --data the generator's streams are the splits: --split val must not quietly score the test scenes
+    model = load_model(checkpoint)
+    test = evaluate_model(model, None, split="test", synthetic_n=2, device="cpu")
+    val = evaluate_model(model, None, split="val", synthetic_n=2, device="cpu")
+    assert test.split == "test (seed 0)" and val.split == "val (seed 0)"
+    assert [r["name"] for r in test.per_image] != [r["name"] for r in val.per_image]
+    assert main(["evaluate", str(checkpoint), "--split-file", "list.txt", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "list.txt: a split file needs --data" in err[0]

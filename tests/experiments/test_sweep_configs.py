@@ -35,3 +35,16 @@ def test_cpu_sweep_recognises_runs_made_by_irstd_train(monkeypatch: pytest.Monke
         cell = next(c for c in spec.runs() if c.model == model and c.seed == 0)
         assert cell.run_dir == Path("runs/sweeps/sirst_cpu") / f"{model}-seed0"
         assert identity(cell.cfg) == identity(by_hand)
+
+
+def test_full_width_negatives_sweep_is_the_light_tags_recipe_at_full_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CPU source of sgem_unet.sirst / unet.sirst: the light tags' sweep with only the models changed
+    monkeypatch.chdir(ROOT)
+    full = load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu_negatives.yaml").runs()
+    light = {c.model: c for c in load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu_light_negatives.yaml").runs()}
+    assert sorted((c.model, c.seed) for c in full) == [("sgem_unet", 0), ("unet", 0)]
+    for cell in full:
+        twin = light[f"{cell.model}_t"].cfg.to_dict()
+        differ = {k for k, v in cell.cfg.to_dict().items() if twin[k] != v}
+        assert differ == {"model", "name", "out"}, differ
+        assert cell.run_dir == Path("runs/sweeps/sirst_cpu_negatives") / f"{cell.model}-seed0"

@@ -13,7 +13,7 @@ from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
-    p.add_argument("--data", help="dataset root (default: synthetic test scenes; with --negatives alone: none)")
+    p.add_argument("--data", help="dataset root (default: 50 synthetic scenes of --split, seed 0; with --negatives alone: none)")
     p.add_argument("--split", default="test", help="split name (default test)")
     p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")
     p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")

@@ -179,7 +179,8 @@ def evaluate_model(
 ) -> EvalReport:
     """Score ``model`` (from :func:`irstd.models.load_model` or a classical detector) on ``data``.
 
-    ``data=None`` scores the synthetic test scenes (a random stream disjoint from training and validation).
+    ``data=None`` scores synthetic scenes of ``split`` (random streams: train 0, test 1, val 2; test is disjoint
+    from training and validation).
     The model's stored normalisation is used; a model without one (classical) uses the dataset's.
     ``precision="fp32"`` runs the model itself (under autocast to ``amp`` when one is given);
     ``"fast"`` runs the predictor's fast mode (``irstd.inference``; ``amp`` picks its dtype, default
@@ -261,8 +262,12 @@ def _open_eval_data(data: str | Path | None, norm: tuple[float, float] | None, *
                     synthetic_n: int, synthetic_seed: int):
     """(dataset, data name, split name, images skipped as invalid) of what is scored."""
     if data is None:
-        dataset = open_synthetic("test", synthetic_n, synthetic_seed, normalization=norm)
-        data_name, split_name, skipped = "synthetic", f"test (seed {synthetic_seed})", 0
+        # the generator's random streams stand for the splits (train 0, test 1, val 2); a list of stems
+        # has no meaning there, and ignoring it would score other frames than the user named
+        if split_file is not None:
+            raise DataError(f"{split_file}: a split file needs --data (synthetic scenes are chosen by --split)")
+        dataset = open_synthetic(split, synthetic_n, synthetic_seed, normalization=norm)
+        data_name, split_name, skipped = "synthetic", f"{split} (seed {synthetic_seed})", 0
     else:
         dataset = open_dataset(
             data, split=split, split_file=split_file, mask_dir=mask_dir, skip_invalid=skip_invalid, normalization=norm
