@@ -171,6 +171,11 @@ def test_models_command_lists_the_tags(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["models", "sgem_unet_t"]) == 0
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("sgem_unet_t ")][0]
     assert ",".join(pretrained_tags("sgem_unet_t")) in line
+    # a name longer than the default column (sgem_unet_bilinear) keeps the numbers in line
+    assert main(["models", "sgem_unet*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 5 and len({l.index(" params (M)") + 11 if i == 0 else l.index(".") + 4
+                                    for i, l in enumerate(lines)}) == 1, lines
 
 
 def test_evaluate_and_export_take_a_name(tmp_path: Path) -> None:

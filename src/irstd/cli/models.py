@@ -96,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     if args.no_count:
         print("\n".join(names))
         return 0
-    print(f"{'model':<14} {'params (M)':>10} {'GMACs@' + str(args.size):>12}  {'weights':<14} paper")
+    width = max([14, *map(len, names)])  # the longest name sets the column, so the numbers line up
+    print(f"{'model':<{width}} {'params (M)':>10} {'GMACs@' + str(args.size):>12}  {'weights':<14} paper")
     for name in names:
         params, macs = measure(name, args.size)
         tags = ",".join(pretrained_tags(name)) or "-"
-        print(f"{name:<14} {params / 1e6:>10.3f} {macs / 1e9:>12.2f}  {tags:<14} {get_model_entry(name).paper}")
+        print(f"{name:<{width}} {params / 1e6:>10.3f} {macs / 1e9:>12.2f}  {tags:<14} {get_model_entry(name).paper}")
     return 0
