@@ -142,3 +142,43 @@ def test_steadiest_checkpoint_is_not_a_steadily_worse_one() -> None:
     # the same level, less spread: the steadier one wins
     assert steadiest({"best": [(60.0, 6.0)], "ema": [(58.0, 2.0)]}) == "ema"
     assert steadiest({"best": [], "ema": [(float("nan"), 1.0)]}) is None
+
+
+def test_interrupting_a_parallel_sweep_stops_its_workers(tmp_path: Path) -> None:
+    # a SIGINT sent to the sweep's process alone (kill -INT, a supervisor) must stop the runs in the worker
+    # processes too, instead of leaving the pool to wait for whole runs; each keeps its finished epochs
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _write(tmp_path, ["sgem_unet", "unet"], seeds=[0])
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump({**RECIPE, "epochs": 500, "val_every": 1000}))
+    # the default SIGINT handler, even where the test runner was started with SIGINT ignored (a background job)
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from irstd.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "sweep", str(path), "--parallel", "2", "--threads", "1",
+                             "--no-progress"], cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    logs = [tmp_path / "runs" / "tiny" / f"{m}-seed0" / "log.jsonl" for m in ("sgem_unet", "unet")]
+    lines = lambda: [len(p.read_text().splitlines()) if p.is_file() else 0 for p in logs]  # noqa: E731
+    try:
+        deadline = time.monotonic() + 120
+        while min(lines()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert min(lines()) >= 2, proc.stderr.read() if proc.poll() is not None else "runs did not start"
+        os.kill(proc.pid, signal.SIGINT)  # the parent only, not its process group
+        proc.wait(timeout=60)
+        done = lines()
+        time.sleep(3)
+        assert lines() == done  # no worker left training
+        assert max(done) < 500 and proc.returncode != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # any orphaned worker
+            except ProcessLookupError:
+                pass

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
+import signal
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -144,14 +146,35 @@ def run_sweep(spec: SweepSpec, *, parallel: int = 1, train: bool = True, device:
     else:
         with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_worker, spec, run, train, device, threads): (i, run) for i, run in jobs}
-            for future in as_completed(futures):
-                i, run = futures[future]
-                try:
-                    outcomes[i] = future.result()
-                except Exception as exc:  # noqa: BLE001 — a worker that died (e.g. out of memory) fails its cell only
-                    outcomes[i] = RunOutcome(run.name, run.label, run.model, run.seed, "failed",
-                                             f"{type(exc).__name__}: {exc}"[:300])
+            try:
+                for future in as_completed(futures):
+                    i, run = futures[future]
+                    try:
+                        outcomes[i] = future.result()
+                    except Exception as exc:  # noqa: BLE001 — a worker that died (e.g. out of memory) fails its cell only
+                        outcomes[i] = RunOutcome(run.name, run.label, run.model, run.seed, "failed",
+                                                 f"{type(exc).__name__}: {exc}"[:300])
+            except KeyboardInterrupt:
+                _stop_workers(pool)
+                raise
     return [outcomes[i] for i in range(len(cells))]
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Interrupt the running cells and drop the queued ones, then wait for the workers to exit.
+
+    A SIGINT sent to this process alone (``kill -INT``, a supervisor, ``timeout --foreground``) does not
+    reach the workers, and leaving the pool would wait for whole runs: pass it on, so that each run stops
+    with its last finished epoch on disk (every file is replaced atomically) and resumes from there.
+    """
+    log.warning("interrupted: stopping %d running cell(s); they resume from their last finished epoch",
+                len(multiprocessing.active_children()))
+    for child in multiprocessing.active_children():
+        try:
+            os.kill(child.pid, signal.SIGINT)
+        except (ProcessLookupError, TypeError):  # already gone, or not started
+            pass
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def bench_models(spec: SweepSpec, models: list[str], device: str = "auto", refresh: bool = False) -> dict[str, Any]:
