@@ -162,7 +162,10 @@ def test_interrupting_a_parallel_sweep_stops_its_workers(tmp_path: Path) -> None
                              "--no-progress"], cwd=tmp_path, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     logs = [tmp_path / "runs" / "tiny" / f"{m}-seed0" / "log.jsonl" for m in ("sgem_unet", "unet")]
-    lines = lambda: [len(p.read_text().splitlines()) if p.is_file() else 0 for p in logs]  # noqa: E731
+
+    def lines() -> list[int]:  # epochs logged so far, per run
+        return [len(p.read_text().splitlines()) if p.is_file() else 0 for p in logs]
+
     try:
         deadline = time.monotonic() + 120
         while min(lines()) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -175,10 +178,7 @@ def test_interrupting_a_parallel_sweep_stops_its_workers(tmp_path: Path) -> None
         assert lines() == done  # no worker left training
         assert max(done) < 500 and proc.returncode != 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # any orphaned worker
-            except ProcessLookupError:
-                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its session: a hung parent, an orphaned worker
+        except ProcessLookupError:
+            pass

@@ -22,6 +22,7 @@ from irstd.models._pretrained import PretrainedTag, file_sha256, resolve_weights
 from irstd.models._publish import convert_checkpoint, write_tag
 
 SHIPPED = list_pretrained()
+DEMO_MODEL = get_pretrained(DEMO_WEIGHTS).model  # the architecture the demo weights are for
 
 
 def test_the_demo_and_small_cpu_weights_are_shipped() -> None:
@@ -60,14 +61,13 @@ def test_shipped_tag_rebuilds_alone_and_detects_a_generated_target(name: str) ->
 
 
 def test_pretrained_true_name_tag_and_plain_architecture() -> None:
-    model = DEMO_WEIGHTS.split(".")[0]
-    by_flag = create_model(model, pretrained=True)
+    by_flag = create_model(DEMO_MODEL, pretrained=True)
     by_name = create_model(f"{DEMO_WEIGHTS}", pretrained=True)
     ref = load_model(DEMO_WEIGHTS)
     for a, b, c in zip(by_flag.state_dict().values(), by_name.state_dict().values(), ref.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(a, c)
     plain = create_model(DEMO_WEIGHTS)  # timm-style: the tag alone picks only the architecture
-    assert not hasattr(plain, "checkpoint_meta") and plain.model_name == model
+    assert not hasattr(plain, "checkpoint_meta") and plain.model_name == DEMO_MODEL
     with pytest.raises(UnknownModelError, match="give one tag"):
         create_model(DEMO_WEIGHTS, pretrained="other")
 
@@ -90,7 +90,7 @@ def test_names_that_are_files_are_not_tags(tmp_path: Path) -> None:
 
 
 def test_trainable_name_alone_points_to_its_weights(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["detect", DEMO_WEIGHTS.split(".")[0], "frame.png"]) == 2
+    assert main(["detect", DEMO_MODEL, "frame.png"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "shipped weights (" in err and DEMO_WEIGHTS in err.split("shipped weights (")[1]
 
@@ -182,7 +182,7 @@ def test_evaluate_and_export_take_a_name(tmp_path: Path) -> None:
     from irstd.engine.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(DEMO_WEIGHTS, None, synthetic_n=2)
-    assert report.result.n_images == 2 and report.model == DEMO_WEIGHTS.split(".")[0]
+    assert report.result.n_images == 2 and report.model == DEMO_MODEL
     pytest.importorskip("onnxruntime")
     out = tmp_path / "m.onnx"
     assert main(["export", DEMO_WEIGHTS, "--out", str(out)]) == 0
