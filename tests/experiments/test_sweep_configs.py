@@ -48,3 +48,32 @@ def test_full_width_negatives_sweep_is_the_light_tags_recipe_at_full_width(monke
         differ = {k for k, v in cell.cfg.to_dict().items() if twin[k] != v}
         assert differ == {"model", "name", "out"}, differ
         assert cell.run_dir == Path("runs/sweeps/sirst_cpu_negatives") / f"{cell.model}-seed0"
+
+
+@pytest.mark.parametrize("model", ["sgem_unet", "unet"])
+def test_full_width_tags_train_command_is_their_sweep_cell(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shipped sgem_unet.sirst / unet.sirst came from configs/sweeps/sirst_cpu_negatives_40.yaml; the
+    # `train_command` in their table row must rebuild that run's config (all but its folder and runtime keys)
+    import shlex
+
+    import irstd.cli.train as train_cli
+    from irstd.cli.main import main
+    from irstd.models import get_pretrained
+
+    monkeypatch.chdir(ROOT)
+    built = []
+
+    def capture(cfg, resume=None):  # stop before training: the config is what is compared
+        built.append(cfg)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(train_cli, "fit", capture)
+    command = get_pretrained(f"{model}.sirst").train_command
+    with pytest.raises(SystemExit):
+        main(shlex.split(command)[1:])
+    cell = next(c for c in load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu_negatives_40.yaml").runs()
+                if c.model == model)
+    ours, theirs = built[0].to_dict(), cell.cfg.to_dict()
+    # the run folder and the runtime keys (threads, progress: set by the sweep's command line) may differ
+    assert {k for k in ours if ours[k] != theirs[k]} <= {"name", "out", "threads", "progress"}
+    assert ours["epochs"] == 40 and ours["negatives"]["mining_every"] == 10

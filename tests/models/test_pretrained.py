@@ -25,8 +25,10 @@ SHIPPED = list_pretrained()
 DEMO_MODEL = get_pretrained(DEMO_WEIGHTS).model  # the architecture the demo weights are for
 
 
-def test_the_demo_and_small_cpu_weights_are_shipped() -> None:
+def test_the_demo_full_width_and_small_cpu_weights_are_shipped() -> None:
     assert DEMO_WEIGHTS in SHIPPED
+    assert {"sgem_unet.sirst", "unet.sirst"} <= set(SHIPPED)
+    assert get_pretrained("sgem_unet").name == "sgem_unet.sirst"  # pretrained=True picks it
     assert pretrained_tags("sgem_unet_t") and get_pretrained("sgem_unet_t").name in SHIPPED
 
 
@@ -159,6 +161,31 @@ def test_write_tag_replaces_a_row_and_reads_back(tmp_path: Path) -> None:
     write_tag(PretrainedTag(**{**row.__dict__, "note": "second"}), table)
     rows = json.loads(table.read_text())["weights"]
     assert len(rows) == 1 and rows[0]["note"] == "second" and rows[0]["normalization"] == [1.0, 2.0]
+
+
+def test_write_tag_from_concurrent_publishes_keeps_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import irstd.models._publish as publish
+
+    real_write = publish.atomic_write_text
+
+    def write_slowly(path, text):  # widen the read-modify-write window: without the lock rows get lost
+        time.sleep(0.05)
+        real_write(path, text)
+
+    monkeypatch.setattr(publish, "atomic_write_text", write_slowly)
+    table = tmp_path / "tags.json"
+    rows = [PretrainedTag(model="unet", tag=f"t{i}", file=f"unet-t{i}.safetensors", sha256="a" * 64, dtype="float16",
+                          normalization=(1.0, 2.0), input_range=(0.0, 255.0), data="d", train_command="irstd train")
+            for i in range(6)]
+    threads = [threading.Thread(target=write_tag, args=(row, table)) for row in rows]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["tag"] for r in json.loads(table.read_text())["weights"]) == [f"t{i}" for i in range(6)]
 
 
 def test_models_command_lists_the_tags(capsys: pytest.CaptureFixture[str]) -> None:
