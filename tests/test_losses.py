@@ -21,6 +21,7 @@ from irstd.losses import (
     model_loss_settings,
     soft_iou_bce_loss,
     soft_iou_loss,
+    target_balanced_bce,
 )
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 0.75, sigmoid(-ln 3) = 0.25
@@ -251,3 +252,67 @@ def test_abcnet_trains_with_the_sum_of_its_softiou_terms() -> None:
 def test_models_without_a_declaration_train_with_the_project_loss() -> None:
     assert _trained_loss("sgem_unet").settings() == PROJECT_LOSS
     assert _trained_loss("dnanet", loss="softiou_bce").settings() == {**PROJECT_LOSS, "base": "softiou_bce"}
+
+
+def _two_targets() -> torch.Tensor:
+    """(1, 1, 32, 32) mask: a 1-px target and a 5×5 (25-px) one, far apart (both fit the 9×9 window)."""
+    t = torch.zeros(1, 1, 32, 32)
+    t[0, 0, 5, 5] = 1.0
+    t[0, 0, 18:23, 18:23] = 1.0
+    return t
+
+
+def test_target_balanced_bce_weighs_a_1px_target_like_a_25px_one() -> None:
+    t = _two_targets()
+    small = t.clone()
+    small[0, 0, 18:23, 18:23] = 0.0
+    big = t - small
+    # logits +10 where right, -10 on the missed target, -10 on the background
+    miss_small = torch.where(big > 0, 10.0, -10.0)
+    miss_big = torch.where(small > 0, 10.0, -10.0)
+    a, b = target_balanced_bce(miss_small, t), target_balanced_bce(miss_big, t)
+    assert a.item() == pytest.approx(b.item(), rel=1e-3)  # each missed target costs about half of 10
+    assert a.item() == pytest.approx(5.0, rel=1e-2)
+    # the pixel-mean BCE sees a 25-fold difference: the imbalance the term removes
+    assert bce_loss(miss_big, t).item() > 20 * bce_loss(miss_small, t).item()
+    # a target wider than the window (7×7 here) weighs somewhat more, not 49 times more
+    wide = torch.zeros_like(t)
+    wide[0, 0, 5, 5] = 1.0
+    wide[0, 0, 18:25, 18:25] = 1.0
+    wide_big = wide.clone()
+    wide_big[0, 0, 5, 5] = 0.0
+    share = target_balanced_bce(torch.where(wide_big > 0, 10.0, -10.0), wide)  # the 1-px target missed
+    assert 10.0 / 3 < share.item() < 5.0  # the missed 1-px target keeps between a third and a half
+
+
+def test_target_balanced_bce_skips_empty_masks_and_keeps_a_gradient() -> None:
+    logits = torch.randn(2, 1, 32, 32, requires_grad=True)
+    target = torch.stack([_two_targets()[0], torch.zeros(1, 32, 32)])
+    both = target_balanced_bce(logits, target)
+    first = target_balanced_bce(logits[:1], target[:1])
+    assert both.item() == pytest.approx(first.item(), rel=1e-6)  # the empty image is not averaged in
+    empty = target_balanced_bce(logits, torch.zeros_like(target))
+    assert empty.item() == 0.0
+    empty.backward()
+    assert logits.grad is not None and float(logits.grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="B, 1, H, W"):
+        target_balanced_bce(logits.flatten(2), target.flatten(2))
+
+
+def test_model_loss_target_weight_adds_the_balanced_term() -> None:
+    torch.manual_seed(0)
+    logits, t = torch.randn(2, 1, 32, 32), _two_targets().repeat(2, 1, 1, 1)
+    plain = ModelLoss(base="softiou_bce")
+    weighted = ModelLoss(base="softiou_bce", target_weight=0.5)
+    parts = weighted.parts(logits, t)
+    assert parts["target"].item() == pytest.approx(target_balanced_bce(logits, t).item())
+    assert parts["total"].item() == pytest.approx(plain(logits, t).item() + 0.5 * parts["target"].item(), rel=1e-6)
+    assert "target" not in plain.parts(logits, t)
+    assert ModelLoss(**weighted.settings()).target_weight == 0.5
+    with pytest.raises(ConfigError, match="target_weight=-1"):
+        ModelLoss(target_weight=-1.0)
+
+
+def test_target_weight_reaches_the_trainer_loss() -> None:
+    assert _trained_loss("unet_t", target_weight="0.25").target_weight == 0.25
+    assert _trained_loss("unet_t").target_weight == 0.0

@@ -3,6 +3,8 @@
 * :func:`soft_iou_loss`: SoftIoU of the SGEM paper, equation 4, computed per image then averaged;
 * :func:`bce_loss`: binary cross-entropy with logits, mean over every pixel;
 * :func:`soft_iou_bce_loss`: their sum;
+* :func:`target_balanced_bce`: BCE over target pixels in which every target weighs the same,
+  whatever its area (the recall term ``ModelLoss(target_weight=...)`` adds);
 * :class:`ModelLoss`: scores a model's whole output (main logits, deep-supervision ``"aux"`` logits,
   ``"edge"`` logits, see :mod:`irstd.models.base`);
 * :func:`model_loss_settings`: the :class:`ModelLoss` arguments of a training run, from a recipe
@@ -37,6 +39,7 @@ __all__ = [
     "model_loss_settings",
     "soft_iou_bce_loss",
     "soft_iou_loss",
+    "target_balanced_bce",
 ]
 
 
@@ -95,6 +98,36 @@ def soft_iou_bce_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float 
                       empty: str = "softiou") -> torch.Tensor:
     """``soft_iou_loss + bce_loss`` (weights 1 and 1); ``empty`` as in :func:`soft_iou_loss`."""
     return soft_iou_loss(logits, target, smooth, empty) + bce_loss(logits, target)
+
+
+#: side of the square window whose mask count stands for a target's area in :func:`target_balanced_bce`
+TARGET_WINDOW = 9
+
+
+def target_balanced_bce(logits: torch.Tensor, target: torch.Tensor, window: int = TARGET_WINDOW) -> torch.Tensor:
+    """BCE of the target pixels, each target weighing the same whatever its area; batch mean.
+
+    Pixel-mean losses let one 80-px target outweigh eighty 1-px ones, so a model can score well while
+    missing the faint dots. Here a target pixel ``i`` weighs ``w_i = 1 / n_i``, where ``n_i`` is the count
+    of mask pixels in the ``window × window`` square around it: for a target that fits the window and
+    lies ``window // 2`` px clear of the others, ``n_i`` is its area, so its weights sum to 1 (larger
+    targets sum to a little more). Image b scores ``Σ w_i·BCE_i / Σ w_i`` over its target pixels, i.e.
+    about the mean over its targets of their mean BCE; images without a target score 0 and the batch
+    mean is taken over those with one. No connected-component labelling, so it runs on any device.
+    Shapes: logits and target (B, 1, H, W) alike, target in [0, 1] (pixels > 0.5 count as target).
+    """
+    target = _check_pair(logits, target)
+    if logits.ndim != 4:
+        raise ValueError(f"expected (B, 1, H, W) maps, got shape {tuple(logits.shape)}")
+    fg = (target > 0.5).to(logits.dtype)  # (B, 1, H, W)
+    count = F.avg_pool2d(fg, window, stride=1, padding=window // 2, count_include_pad=True) * window * window
+    w = fg / count.clamp_min(1.0)  # (B, 1, H, W); 0 off the targets
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    per_image = (w * bce).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-12)  # (B,)
+    has = fg.flatten(1).sum(1) > 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0  # keeps the graph (DDP) and the dtype
+    return per_image[has].mean()
 
 
 class SoftIoULoss(nn.Module):
@@ -197,6 +230,8 @@ class ModelLoss(nn.Module):
       of the mask (``edge_target``: ``"band"``, :func:`mask_edges`; ``"gradient"``,
       :func:`mask_gradient_edges`) by ``edge_weight·BCE + edge_iou_weight·SoftIoU`` and added:
       ``total = seg + L_edge`` (ISNet's release: 10·BCE + 1·SoftIoU against the gradient map);
+    * ``target_weight > 0`` adds ``target_weight·``:func:`target_balanced_bce` of the main logits, a
+      recall term in which a 1-px target counts as much as an 80-px one;
     * any other key is an error (a silently ignored head would never train).
     """
 
@@ -211,6 +246,7 @@ class ModelLoss(nn.Module):
         edge_iou_weight: float = 0.0,
         edge_target: str = "band",
         empty_masks: str = "softiou",
+        target_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if empty_masks not in EMPTY_MASK_MODES:
@@ -219,10 +255,10 @@ class ModelLoss(nn.Module):
         # BCE has no empty-mask problem; the SoftIoU bases take the mode
         self.base = create_loss(base) if base == "bce" else create_loss(base, empty=empty_masks)
         self.empty_masks = empty_masks
-        if min(aux_weight, edge_weight, edge_iou_weight) < 0:
+        if min(aux_weight, edge_weight, edge_iou_weight, target_weight) < 0:
             raise ConfigError(
                 f"loss weights must be >= 0, got aux_weight={aux_weight}, edge_weight={edge_weight}, "
-                f"edge_iou_weight={edge_iou_weight}"
+                f"edge_iou_weight={edge_iou_weight}, target_weight={target_weight}"
             )
         if aux_reduction not in _AUX_REDUCTIONS:
             raise ConfigError(f"aux_reduction must be one of {', '.join(_AUX_REDUCTIONS)}, got {aux_reduction!r}")
@@ -233,6 +269,7 @@ class ModelLoss(nn.Module):
         self.aux_reduction = aux_reduction
         self.edge_iou_weight = float(edge_iou_weight)
         self.edge_target = edge_target
+        self.target_weight = float(target_weight)
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments, e.g. for a run's log: ``ModelLoss(**loss.settings())`` rebuilds it."""
@@ -244,6 +281,7 @@ class ModelLoss(nn.Module):
             "edge_iou_weight": self.edge_iou_weight,
             "edge_target": self.edge_target,
             "empty_masks": self.empty_masks,
+            "target_weight": self.target_weight,
         }
 
     @staticmethod
@@ -252,10 +290,10 @@ class ModelLoss(nn.Module):
 
     def parts(self, output: torch.Tensor | dict[str, Any], target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every term, for logging: ``main``, ``aux`` (mean of side losses, if any), ``edge`` (its BCE,
-        if any), ``edge_iou`` (its SoftIoU, if weighted), ``total`` (the value :meth:`forward` returns; the others are detached)."""
+        if any), ``edge_iou`` (its SoftIoU, if weighted), ``target`` (the target-balanced BCE of the
+        main logits, if ``target_weight``), ``total`` (the value :meth:`forward` returns; the others are detached)."""
         if isinstance(output, torch.Tensor):
-            main = self.base(output, target)
-            return {"main": main.detach(), "total": main}
+            output = {"logits": output}
         if not isinstance(output, dict) or "logits" not in output:
             raise ValueError(f"model output must be a logits tensor or a dict with 'logits', got {type(output).__name__}")
         unknown = sorted(set(output) - set(self.KNOWN_KEYS))
@@ -285,6 +323,10 @@ class ModelLoss(nn.Module):
                                         for e in edge_maps]).mean()
                 out["edge_iou"] = edge_iou.detach()
                 total = total + self.edge_iou_weight * edge_iou
+        if self.target_weight:
+            balanced = target_balanced_bce(output["logits"], target)
+            out["target"] = balanced.detach()
+            total = total + self.target_weight * balanced
         out["total"] = total
         return out
 
@@ -303,6 +345,7 @@ PROJECT_LOSS: dict[str, Any] = {
     "edge_iou_weight": 0.0,
     "edge_target": "band",
     "empty_masks": "softiou",
+    "target_weight": 0.0,
 }
 LOSS_RECIPES = ("release", "project")
 
@@ -314,13 +357,14 @@ def model_loss_settings(
     aux_weight: float | None = None,
     edge_weight: float | None = None,
     empty_masks: str | None = None,
+    target_weight: float | None = None,
 ) -> dict[str, Any]:
     """The :class:`ModelLoss` arguments for a model whose release trains with ``release_loss``.
 
     ``recipe="release"`` starts from :data:`PROJECT_LOSS` updated with ``release_loss`` (a model's
     ``release_loss`` class attribute: only the keys its authors' training differs in);
     ``"project"`` ignores it. Explicit ``base`` (not ``"auto"``), ``aux_weight`` and ``edge_weight``
-    (not ``None``) override either; so does ``empty_masks`` (the trainer sets ``"bce"`` when batches
+    (not ``None``) override either; so do ``target_weight`` and ``empty_masks`` (the trainer sets ``"bce"`` when batches
     carry background crops).
     """
     if recipe not in LOSS_RECIPES:
@@ -339,5 +383,7 @@ def model_loss_settings(
         settings["edge_weight"] = float(edge_weight)
     if empty_masks is not None:
         settings["empty_masks"] = empty_masks
+    if target_weight is not None:
+        settings["target_weight"] = float(target_weight)
     ModelLoss(**settings)  # validate now, with the key names in the message, not at the first step
     return settings

@@ -41,6 +41,8 @@ def test_help(command: str, capsys: pytest.CaptureFixture) -> None:
         (["evaluate", "unet"], "trainable model"),
         (["detect", "tophat_nope", "x.png"], "tophat_nope"),
         (["train", "--epochs", "zero"], "invalid int value"),
+        (["operating-point", "sgem_unet_t.synth", "--max-fa", "50", "--split", "test"], "test split is refused"),
+        (["operating-point", "tophat", "--max-fa", "50"], "not found"),
     ],
 )
 def test_user_errors_are_one_line(argv: list[str], needle: str, tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from irstd.apps.demo import DEMO_WEIGHTS
 from irstd.cli.main import main
+from irstd.models import get_pretrained
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["bash scripts/demo.sh", "bash scripts/test.sh"]
@@ -36,7 +38,7 @@ def test_main_job_script_runs_quickly(tmp_path: Path) -> None:
     cmd = f"{COMMANDS[0]} --test-scenes 4 --frames 1 --out {tmp_path}"
     out = subprocess.run(cmd, shell=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    for needle in ("model sgem_unet_s (weights sgem_unet_s.synth)", "## Test: 4 unseen synthetic scenes",
+    for needle in (f"model {get_pretrained(DEMO_WEIGHTS).model} (weights {DEMO_WEIGHTS})", "## Test: 4 unseen synthetic scenes",
                    "## Fresh frame 0:", "| # | x | y |", "overlay      :"):
         assert needle in out.stdout, out.stdout
     overlay = Path(out.stdout.split("overlay      :", 1)[1].split()[0])

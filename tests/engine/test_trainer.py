@@ -86,3 +86,36 @@ def test_schedules(kind: str, expected: list[float]) -> None:
         opt.step()
         sched.step()
     assert lrs == pytest.approx(expected, abs=1e-9)
+
+
+def test_init_weights_start_the_run_from_a_checkpoint(tmp_path: Path, tiny_cfg: TrainConfig, checkpoint: Path) -> None:
+    from irstd.engine.trainer import _start_run
+
+    cfg = dataclasses.replace(tiny_cfg, init_weights=str(checkpoint), name="init")
+    run = _start_run(cfg, None)
+    want, _ = read_checkpoint(checkpoint)
+    got = run.model.state_dict()
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
+    # without it the same seed gives other weights: the check above is not the default init
+    fresh = _start_run(dataclasses.replace(tiny_cfg, name="fresh"), None).model.state_dict()
+    assert any(not torch.equal(fresh[k], want[k]) for k in want if want[k].is_floating_point())
+
+
+def test_init_weights_that_do_not_fit_fail_in_one_line(tiny_cfg: TrainConfig, checkpoint: Path) -> None:
+    cfg = dataclasses.replace(tiny_cfg, model_kwargs={"widths": [8, 16, 32, 64, 128]}, init_weights=str(checkpoint))
+    with pytest.raises(CheckpointError, match=r"init_weights .*ckpt\.safetensors.* do not fit") as info:
+        fit(cfg)
+    assert "\n" not in str(info.value)
+
+
+def test_a_resumed_run_keeps_its_own_weights_not_init_weights(tmp_path: Path, tiny_cfg: TrainConfig,
+                                                              checkpoint: Path) -> None:
+    one = dataclasses.replace(tiny_cfg, init_weights=str(checkpoint), epochs=1, name="ft")
+    fit(one)
+    checkpoint.unlink()  # resuming must not read it again (the state holds the trained weights)
+    resumed = fit(dataclasses.replace(one, epochs=2), resume=tmp_path / "ft")
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    _, meta = read_checkpoint(resumed.last_path)
+    assert meta["config"]["init_weights"] == str(checkpoint)  # the run records where it started

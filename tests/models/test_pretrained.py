@@ -18,7 +18,7 @@ from irstd.data.synthetic import generate_scene
 from irstd.inference import Predictor
 from irstd.models import (create_model, get_pretrained, is_weights_name, list_pretrained, load_model,
                           pretrained_tags, read_checkpoint, save_checkpoint)
-from irstd.models._pretrained import PretrainedTag, file_sha256, resolve_weights
+from irstd.models._pretrained import PretrainedTag, default_tag, file_sha256, resolve_weights
 from irstd.models._publish import convert_checkpoint, write_tag
 
 SHIPPED = list_pretrained()
@@ -161,6 +161,24 @@ def test_write_tag_replaces_a_row_and_reads_back(tmp_path: Path) -> None:
     write_tag(PretrainedTag(**{**row.__dict__, "note": "second"}), table)
     rows = json.loads(table.read_text())["weights"]
     assert len(rows) == 1 and rows[0]["note"] == "second" and rows[0]["normalization"] == [1.0, 2.0]
+
+
+def test_a_new_default_tag_takes_the_mark_from_the_models_others(tmp_path: Path) -> None:
+    table = tmp_path / "tags.json"
+    row = PretrainedTag(model="unet", tag="x", file="unet-x.safetensors", sha256="a" * 64, dtype="float16",
+                        normalization=(1.0, 2.0), input_range=(0.0, 255.0), data="d", train_command="irstd train",
+                        default=True)
+    write_tag(row, table)
+    write_tag(PretrainedTag(**{**row.__dict__, "model": "unet_t"}), table)  # another model keeps its own
+    write_tag(PretrainedTag(**{**row.__dict__, "tag": "y"}), table)
+    marks = {(r["model"], r["tag"]): r["default"] for r in json.loads(table.read_text())["weights"]}
+    assert marks == {("unet", "x"): False, ("unet", "y"): True, ("unet_t", "x"): True}
+
+
+def test_the_shipped_table_marks_at_most_one_default_per_model() -> None:
+    defaults = [get_pretrained(n).model for n in list_pretrained() if get_pretrained(n).default]
+    assert len(defaults) == len(set(defaults)), defaults
+    assert f"{DEMO_MODEL}.{default_tag(DEMO_MODEL)}" == DEMO_WEIGHTS  # pretrained=True gives the demo's weights
 
 
 def test_write_tag_from_concurrent_publishes_keeps_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,8 @@ from ..engine.trainer import fit, load_run_config
 
 #: config keys that get a flag of their own (every key is reachable through --set); types come from TrainConfig
 FLAG_KEYS = ("model", "data", "split", "split_file", "mask_dir", "epochs", "batch_size", "lr", "optimizer", "scheduler",
-             "crop_size", "device", "amp", "seed", "out", "name", "threads", "num_workers", "val_every", "loss")
+             "crop_size", "device", "amp", "seed", "out", "name", "threads", "num_workers", "val_every", "loss",
+             "init_weights")
 #: boolean keys, as switches
 SWITCHES = {"skip_invalid": ("--skip-invalid", "skip unusable image/mask pairs"),
             "channels_last": ("--channels-last", "channels_last memory format")}

@@ -40,7 +40,9 @@ class TrainConfig:
     loss_recipe: str = "release"  # release (the model's own training loss, if it declares one) | project
     aux_weight: float | None = None  # deep-supervision side outputs (None: the recipe's, 1)
     edge_weight: float | None = None  # edge head's BCE weight (None: the recipe's; ISNet's release: 10)
+    target_weight: float | None = None  # target-balanced BCE on the main logits (None: the recipe's, 0)
     loss_settings: dict[str, Any] = field(default_factory=dict)  # derived: the ModelLoss arguments used
+    init_weights: str | None = None  # start from these weights (path, shipped model.tag or URL); not on resume
     # data (data=None: the built-in synthetic generator)
     data: str | None = None
     split: str = "train"
@@ -157,7 +159,8 @@ class TrainConfig:
         # background crops have empty masks, on which per-image SoftIoU is degenerate: BCE scores those
         # (losses.soft_iou_loss, docs/clutter.md); runs without negatives keep the original term
         empty = "bce" if self.negatives_config is not None else None
-        return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight, empty)
+        return model_loss_settings(release, self.loss_recipe, self.loss, self.aux_weight, self.edge_weight, empty,
+                                   self.target_weight)
 
 
 def round_half_up(x: float) -> int:

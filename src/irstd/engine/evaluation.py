@@ -16,7 +16,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -170,6 +170,7 @@ def evaluate_model(
     num_workers: int = 0,
     save_masks: str | Path | None = None,
     sweep: bool = False,
+    sweep_thresholds: Sequence[float] | None = None,
     synthetic_n: int = 50,
     synthetic_seed: int = 0,
     progress: bool = False,
@@ -193,7 +194,8 @@ def evaluate_model(
 
     ``negatives``: a folder of target-free frames (:func:`irstd.data.open_negatives`, part
     ``negatives_split``: ``heldout``, ``train`` or None = all) whose false alarms are counted too, on
-    one process (the main one); ``targets=False`` scores the negatives alone.
+    one process (the main one); ``targets=False`` scores the negatives alone. ``sweep_thresholds``:
+    the sweep's probability thresholds (default :func:`irstd.metrics.logit_thresholds`).
     """
     check_int8_runner(model, precision)
     onnx = isinstance(model, OnnxRunner)
@@ -215,7 +217,7 @@ def evaluate_model(
     )
     net, amp_dtype, label = (model, None, model.label()) if onnx else _network(model, dev, precision, amp)
     metrics = SegMetrics(threshold=threshold)
-    sweeper = ThresholdSweep() if sweep else None
+    sweeper = ThresholdSweep(sweep_thresholds) if sweep else None
     ranking = PixelScores() if sweep else None
     names: list[str] = []
     mask_dir_out = Path(save_masks) if save_masks else None

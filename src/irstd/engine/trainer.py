@@ -300,6 +300,8 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)  # fails early on a bad name/arguments
     data = build_train_val(cfg, stride=model.stride, device=str(device))
     run_dir, start_epoch, state = _prepare_run(cfg, resume)
+    if state is None and cfg.init_weights:
+        _init_weights(model, cfg.init_weights, data.normalization)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if cfg.sync_bn and is_distributed():
@@ -316,6 +318,24 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
         _restore(run, state)
     run.net = _parallel(model, device)
     return run
+
+
+def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float]) -> None:
+    """Load ``spec`` (a checkpoint path, a shipped ``model.tag`` or a URL; its SHA-256 checked where
+    known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh."""
+    weights, meta = read_checkpoint(spec)
+    try:
+        model.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in weights.items()})
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "
+                              f"model ({first})") from None
+    theirs = tuple(meta.get("normalization") or ())
+    if theirs and any(abs(a - b) > 1e-3 * max(1.0, abs(b)) for a, b in zip(theirs, normalization)):
+        # the run normalises with its own training data's statistics, which the saved checkpoints record
+        log.warning("init_weights %s was trained with normalisation %s, this run's data has %s",
+                    spec, tuple(round(x, 3) for x in theirs), tuple(round(x, 3) for x in normalization))
+    log.info("starting from the weights of %s (%s)", spec, meta["model_name"])
 
 
 def _parallel(model: nn.Module, device: torch.device) -> nn.Module:

@@ -33,13 +33,18 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = to
 
 
 def write_tag(row: PretrainedTag, table: str | Path = TABLE_FILE) -> None:
-    """Add ``row`` to the weights table (replacing a row of the same ``model.tag``), sorted by name."""
+    """Add ``row`` to the weights table (replacing a row of the same ``model.tag``), sorted by name; a
+    ``default`` row clears the mark on the model's other tags."""
     table = Path(table)
     # two publishes may finish together: the read-modify-write holds a lock so neither row is lost
     with open(table.with_name(table.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = json.loads(table.read_text())["weights"] if table.is_file() else []
         rows = [r for r in rows if f"{r['model']}.{r['tag']}" != row.name] + [asdict(row)]
+        if row.default:  # one default tag per model: the new one takes the mark from the others
+            for r in rows:
+                if r["model"] == row.model and r["tag"] != row.tag:
+                    r["default"] = False
         rows.sort(key=lambda r: (r["model"], r["tag"]))
         atomic_write_text(table, json.dumps({"weights": rows}, indent=1) + "\n")
     reload_table()

@@ -13,17 +13,21 @@ Contract shared by every registered model:
   mask, ``"edge"``: edge logits scored against the mask's edge map), never by model name;
 * a model whose authors train it with other loss settings than the project's declares them in
   ``release_loss`` (keyword arguments of :class:`irstd.losses.ModelLoss`, only the ones that
-  differ); training uses them under ``loss_recipe="release"``, the default.
+  differ); training uses them under ``loss_recipe="release"``, the default;
+* a model whose main logits come straight out of one layer with a bias (a 1×1 head) names it in
+  ``logit_layer``: :func:`fold_threshold` moves the decision threshold into that bias.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
+import math
+
 import torch
 import torch.nn as nn
 
-__all__ = ["IRSTDModel", "main_logits"]
+__all__ = ["IRSTDModel", "fold_threshold", "main_logits"]
 
 
 class IRSTDModel(nn.Module):
@@ -35,6 +39,8 @@ class IRSTDModel(nn.Module):
     extra_outputs: tuple[str, ...] = ()
     #: the authors' training loss, as :class:`irstd.losses.ModelLoss` arguments (empty: the project's)
     release_loss: ClassVar[Mapping[str, Any]] = {}
+    #: attribute name of the layer whose output is the main logits, if one is (see :func:`fold_threshold`)
+    logit_layer: ClassVar[str | None] = None
 
     def __init__(self, in_chans: int = 1, num_classes: int = 1) -> None:
         super().__init__()
@@ -58,3 +64,25 @@ class IRSTDModel(nn.Module):
 def main_logits(output: torch.Tensor | dict[str, Any]) -> torch.Tensor:
     """The main logit map of a model's output, whether a tensor or a training-mode dict."""
     return output["logits"] if isinstance(output, dict) else output
+
+
+def fold_threshold(model: nn.Module, threshold: float) -> float:
+    """Make ``sigmoid(logits) > 0.5`` of ``model`` decide as ``sigmoid(logits) > threshold`` did; in place.
+
+    Subtracts ``c = logit(threshold)`` from the bias of the model's ``logit_layer``, so every main logit
+    drops by ``c`` and every consumer of the default threshold (predictor, ``irstd evaluate``, export)
+    gets the chosen operating point with no setting to carry. Returns ``c``. A model that declares no
+    such layer raises ``ValueError``.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    name = getattr(model, "logit_layer", None)
+    layer = getattr(model, name, None) if name else None
+    bias = getattr(layer, "bias", None)
+    if not isinstance(bias, torch.Tensor):
+        raise ValueError(f"{type(model).__name__} names no logit layer with a bias (logit_layer), "
+                         "so its threshold cannot be folded")
+    offset = math.log(threshold / (1.0 - threshold))
+    with torch.no_grad():
+        bias.sub_(offset)
+    return offset

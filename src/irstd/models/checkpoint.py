@@ -57,8 +57,12 @@ def save_checkpoint(
     metrics: dict[str, Any] | None = None,
     epoch: int | None = None,
     input_range: dict[str, Any] | None = None,
+    operating_point: dict[str, Any] | None = None,
 ) -> None:
     """Write ``model``'s weights and everything needed to rebuild and use it.
+
+    ``operating_point``: how a threshold folded into the weights was chosen
+    (:func:`irstd.engine.operating_point.fold_operating_point`), recorded as is.
 
     A failed write (disk full, permissions) raises ``OSError`` and leaves any previous file at ``path`` intact.
     """
@@ -69,6 +73,8 @@ def save_checkpoint(
         "metrics": metrics or {},
         "epoch": epoch,
     }
+    if operating_point is not None:
+        meta["operating_point"] = operating_point
     if meta["model_name"] is None:
         raise CheckpointError("model was not built with irstd.models.create_model (no model_name to record)")
     # safetensors refuses shared storage; contiguous CPU copies are safe to write

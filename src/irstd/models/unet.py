@@ -39,6 +39,8 @@ class EncoderSkip(nn.Module):
 class UNet(IRSTDModel):
     """Plain base-32 U-Net whose forward is shared by its variants; variants override :meth:`build_skip`."""
 
+    logit_layer = "head"  # forward returns self.head(deep): a 1×1 conv with a bias
+
     def __init__(
         self, in_chans: int = 1, num_classes: int = 1, widths: Sequence[int] = (32, 64, 128, 256, 512)
     ) -> None:
