@@ -21,17 +21,13 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
-from ..metrics import pd_at
-from ..models import fold_threshold, load_model, read_checkpoint, save_checkpoint
+from ..metrics import logit_thresholds, pd_at
+from ..models import fold_threshold, load_model, logit_bias, read_checkpoint, save_checkpoint
 from .evaluation import evaluate_model
 
-__all__ = ["LOGIT_GRID", "OperatingPoint", "choose_operating_point", "fold_operating_point"]
+__all__ = ["OperatingPoint", "choose_operating_point", "fold_operating_point"]
 
 log = logging.getLogger(__name__)
-
-#: candidate thresholds as logits, a quarter logit apart; float32 probabilities stay distinct up to 14
-LOGIT_GRID = np.arange(-6.0, 14.001, 0.25)
-
 
 @dataclass(frozen=True)
 class OperatingPoint:
@@ -53,9 +49,9 @@ class OperatingPoint:
 
 def choose_operating_point(model: Any, data: str | Path | None = None, *, max_fa: float, split: str = "val",
                            split_file: str | Path | None = None, mask_dir: str | Path | None = None,
-                           synthetic_n: int = 200, device: str = "cpu",
-                           grid: np.ndarray = LOGIT_GRID) -> OperatingPoint:
-    """The threshold of best Pd with Fa ≤ ``max_fa`` (×10⁻⁶) on ``split`` (lowest such threshold on ties).
+                           synthetic_n: int = 200, device: str = "cpu") -> OperatingPoint:
+    """The threshold of best Pd with Fa ≤ ``max_fa`` (×10⁻⁶) on ``split`` (lowest such threshold on ties),
+    among logits −14 … 14 a quarter apart (and the largest float32 below 1).
 
     ``data=None`` scores ``synthetic_n`` generated scenes of ``split`` (as ``irstd evaluate``). Raises
     :class:`~irstd.core.errors.ConfigError` for the test split, or when no threshold meets ``max_fa``.
@@ -64,9 +60,10 @@ def choose_operating_point(model: Any, data: str | Path | None = None, *, max_fa
         raise ConfigError("the operating point is chosen on validation data; the test split is refused")
     if not max_fa > 0:
         raise ConfigError(f"max_fa must be > 0 (false alarms per 10^6 pixels), got {max_fa}")
-    thresholds = np.unique((1.0 / (1.0 + np.exp(-np.asarray(grid, dtype=np.float64)))).astype(np.float32))
+    grid = logit_thresholds(n=113, span=14.0)
+    grid = grid[(grid > 0.0) & (grid < 1.0)]  # a threshold of 0 or 1 has no finite logit to fold
     report = evaluate_model(model, data, split=split, split_file=split_file, mask_dir=mask_dir, device=device,
-                            sweep=True, sweep_thresholds=thresholds.astype(np.float64), synthetic_n=synthetic_n)
+                            sweep=True, sweep_thresholds=grid, synthetic_n=synthetic_n)
     sw = report.sweep
     assert sw is not None
     pd, threshold = pd_at(max_fa, sw.pd, sw.fa, sw.thresholds)
@@ -87,7 +84,7 @@ def fold_operating_point(src: str | Path, dst: str | Path, *, max_fa: float, dat
     model = load_model(src)
     _, meta = read_checkpoint(src)
     try:
-        fold_threshold(model, 0.5)  # fails now, before the evaluation, for a model without a logit layer
+        logit_bias(model)  # fails now, before the evaluation, for a model without a logit layer
     except ValueError as exc:
         raise ConfigError(f"{src}: {exc}") from None
     point = choose_operating_point(model, data, max_fa=max_fa, **kwargs)

@@ -325,7 +325,7 @@ def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float
     known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh."""
     weights, meta = read_checkpoint(spec)
     try:
-        model.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in weights.items()})
+        model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "

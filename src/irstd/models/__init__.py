@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 
 from ._registry import ModelEntry, create_model, get_model_entry, is_model, list_models, register_model
-from .base import IRSTDModel, fold_threshold, main_logits
+from .base import IRSTDModel, fold_threshold, logit_bias, main_logits
 from ._pretrained import PretrainedTag, get_pretrained, is_weights_name, list_pretrained, pretrained_tags, resolve_weights
 from .checkpoint import FORMAT_VERSION, load_model, model_metadata, read_checkpoint, save_checkpoint
 
@@ -32,6 +32,7 @@ __all__ = [
     "list_pretrained",
     "load_model",
     "fold_threshold",
+    "logit_bias",
     "main_logits",
     "model_metadata",
     "pretrained_tags",

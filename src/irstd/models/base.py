@@ -27,7 +27,7 @@ import math
 import torch
 import torch.nn as nn
 
-__all__ = ["IRSTDModel", "fold_threshold", "main_logits"]
+__all__ = ["IRSTDModel", "fold_threshold", "logit_bias", "main_logits"]
 
 
 class IRSTDModel(nn.Module):
@@ -66,22 +66,27 @@ def main_logits(output: torch.Tensor | dict[str, Any]) -> torch.Tensor:
     return output["logits"] if isinstance(output, dict) else output
 
 
-def fold_threshold(model: nn.Module, threshold: float) -> float:
-    """Make ``sigmoid(logits) > 0.5`` of ``model`` decide as ``sigmoid(logits) > threshold`` did; in place.
-
-    Subtracts ``c = logit(threshold)`` from the bias of the model's ``logit_layer``, so every main logit
-    drops by ``c`` and every consumer of the default threshold (predictor, ``irstd evaluate``, export)
-    gets the chosen operating point with no setting to carry. Returns ``c``. A model that declares no
-    such layer raises ``ValueError``.
-    """
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+def logit_bias(model: nn.Module) -> torch.Tensor:
+    """The bias of ``model``'s ``logit_layer``: adding to it moves every main logit; ``ValueError`` if none."""
     name = getattr(model, "logit_layer", None)
-    layer = getattr(model, name, None) if name else None
-    bias = getattr(layer, "bias", None)
+    bias = getattr(getattr(model, name, None), "bias", None) if name else None
     if not isinstance(bias, torch.Tensor):
         raise ValueError(f"{type(model).__name__} names no logit layer with a bias (logit_layer), "
                          "so its threshold cannot be folded")
+    return bias
+
+
+def fold_threshold(model: nn.Module, threshold: float) -> float:
+    """Make ``sigmoid(logits) > 0.5`` of ``model`` decide as ``sigmoid(logits) > threshold`` did; in place.
+
+    Subtracts ``c = logit(threshold)`` from :func:`logit_bias`, so every main logit drops by ``c`` and
+    every consumer of the default threshold (predictor, ``irstd evaluate``, export) gets the chosen
+    operating point with no setting to carry. Returns ``c``. A model that declares no such layer raises
+    ``ValueError``.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    bias = logit_bias(model)
     offset = math.log(threshold / (1.0 - threshold))
     with torch.no_grad():
         bias.sub_(offset)
