@@ -58,7 +58,7 @@ from ..core.progress import progress_bar
 from ..core.seeding import epoch_seed, seed_everything
 from ..losses import ModelLoss
 from ..metrics import SegMetrics, SegResult
-from ..models import create_model, main_logits
+from ..models import create_model, folded_offset, logit_bias, main_logits
 from ..models.checkpoint import read_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import TrainData, build_train_val, global_batch
@@ -322,7 +322,8 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
 
 def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float]) -> None:
     """Load ``spec`` (a checkpoint path, a shipped ``model.tag`` or a URL; its SHA-256 checked where
-    known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh."""
+    known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh.
+    A threshold folded into the weights (``irstd operating-point``) is taken out again first."""
     weights, meta = read_checkpoint(spec)
     try:
         model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
@@ -330,6 +331,11 @@ def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "
                               f"model ({first})") from None
+    offset = folded_offset(meta)
+    if offset:  # train on the logits the model learnt, not on its shifted operating point
+        with torch.no_grad():
+            logit_bias(model).add_(offset)
+        log.info("init_weights %s: its folded operating point (logit %+.2f) undone", spec, offset)
     theirs = tuple(meta.get("normalization") or ())
     if theirs and any(abs(a - b) > 1e-3 * max(1.0, abs(b)) for a, b in zip(theirs, normalization)):
         # the run normalises with its own training data's statistics, which the saved checkpoints record

@@ -11,7 +11,7 @@ import pkgutil
 from ._registry import ModelEntry, create_model, get_model_entry, is_model, list_models, register_model
 from .base import IRSTDModel, fold_threshold, logit_bias, main_logits
 from ._pretrained import PretrainedTag, get_pretrained, is_weights_name, list_pretrained, pretrained_tags, resolve_weights
-from .checkpoint import FORMAT_VERSION, load_model, model_metadata, read_checkpoint, save_checkpoint
+from .checkpoint import FORMAT_VERSION, folded_offset, load_model, model_metadata, read_checkpoint, save_checkpoint
 
 for _info in pkgutil.iter_modules(__path__):
     # networks are top-level modules; subpackages (``layers``) hold building blocks and register nothing
@@ -32,6 +32,7 @@ __all__ = [
     "list_pretrained",
     "load_model",
     "fold_threshold",
+    "folded_offset",
     "logit_bias",
     "main_logits",
     "model_metadata",

@@ -24,7 +24,7 @@ from ..core.version import __version__
 from ._pretrained import resolve_weights
 from ._registry import create_model
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "folded_offset", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 
@@ -133,3 +133,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, sha256: 
     model.input_range = meta.get("input_range")
     model.checkpoint_meta = meta
     return model.to(device).eval()
+
+
+def folded_offset(meta: dict[str, Any]) -> float:
+    """The logit offset folded into a checkpoint's logit bias, from its metadata (0 if none).
+
+    ``irstd operating-point`` subtracts ``operating_point.logit_offset`` from the bias; folding again
+    keeps the earlier record under ``previous``, so the total is their sum. Adding it back gives the
+    logits the model was trained to produce.
+    """
+    total, record = 0.0, meta.get("operating_point")
+    while record:
+        total += float(record["logit_offset"])
+        record = record.get("previous")
+    return total
