@@ -19,6 +19,7 @@ import numpy as np
 
 AREA_BINS = [(1, 3), (3, 9), (9, 27), (27, 10_000)]  # pixels, [lo, hi)
 SCR_BINS = [(0, 2), (2, 3), (3, 4), (4, 6), (6, 9), (9, 1e9)]  # measured SCR, [lo, hi)
+DISTANCE, CONNECTIVITY = 3.0, 8  # the matching of irstd evaluate
 
 
 def _bins(found: np.ndarray, values: np.ndarray, bins: list[tuple[float, float]]) -> list[dict]:
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(scenes.n):
         image, mask, info = scenes.scene(i)
         pred = predictor.predict([image])[0].mask
-        gt_cc = connected_components(mask)
-        hit = found_targets(gt_cc, connected_components(pred), 3.0)  # (n_gt,) in label order
+        gt_cc = connected_components(mask, CONNECTIVITY)
+        hit = found_targets(gt_cc, connected_components(pred, CONNECTIVITY), DISTANCE)  # (n_gt,) in label order
         labels = gt_cc.labels
         for t in info["targets"]:  # a target's component is the one under its centre pixel
             label = int(labels[t["center"]])
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             scr.append(t["scr_measured"])
             background.append(info["background"])
         fp_pixels += int((pred & ~mask).sum())  # every predicted pixel off the masks
-        fa_pixels += counts_with_gt(pred, mask, gt_cc, 3.0, 8).fa_pixels  # irstd evaluate's Fa: unmatched components
+        fa_pixels += counts_with_gt(pred, mask, gt_cc, DISTANCE, CONNECTIVITY).fa_pixels  # irstd evaluate's Fa: unmatched components
         pixels += pred.size
     found_a, area_a, scr_a, bg_a = np.array(found), np.array(area, float), np.array(scr, float), np.array(background)
     report = {
