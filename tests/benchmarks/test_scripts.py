@@ -112,3 +112,17 @@ def test_serve_load_goals_and_bound() -> None:
     table = serve._markdown(report)
     assert "| batched | 16 | 100 | 0 | 32.0 | 480.0 | 700.0 | 500.0 |" in table
     assert table.count("| 1, 3.5 |") == 3  # the server's full collections and longest GC pause, per setting
+
+
+def test_train_precision_runs_and_writes(tmp_path: Path) -> None:
+    module = _load("train_precision")
+    out = tmp_path / "tp"
+    argv = ["--model", "sgem_unet_t", "--crop", "32", "--batch", "4", "--images", "8", "--rounds", "1", "--out", str(out)]
+    assert module.main(argv) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    labels = [label for label, *_ in module.SETTINGS]
+    assert list(report["median_img_s"]) == labels
+    assert all(len(report["img_s"][k]) == 1 and report["median_img_s"][k] > 0 for k in labels)
+    assert report["speedup_vs_fp32"]["fp32"] == 1.0
+    assert report["speedup_vs_fp32"]["bf16"] == pytest.approx(report["median_img_s"]["bf16"] / report["median_img_s"]["fp32"])
+    assert "--rounds 1" in report["command"] and "| bf16 channels-last |" in out.with_suffix(".md").read_text()

@@ -30,7 +30,7 @@ __all__ = ["DEMO_WEIGHTS", "DemoFrame", "DemoResult", "demo_config", "run_demo",
 log = logging.getLogger(__name__)
 
 #: the shipped weights the demo runs: SGEM-UNet-S trained on generated scenes (docs/weights.md)
-DEMO_WEIGHTS = "sgem_unet_s.synth_c64"
+DEMO_WEIGHTS = "sgem_unet_s.synth_d2560"
 #: random stream of the detection frames: the data package uses 0 (train), 1 (test), 2 (val)
 DETECT_STREAM = 3
 
