@@ -13,15 +13,14 @@ oneDNN has native bf16 kernels (AVX-512 BF16 / AMX), which the result records.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
-import platform
+import shlex
+import sys
 from pathlib import Path
 
 import torch
 
-from irstd.core.device import cpu_supports_bf16
+from irstd.bench.timing import environment
 from irstd.core.seeding import epoch_seed, seed_everything
 from irstd.engine.config import TrainConfig
 from irstd.engine.data import build_train_val
@@ -31,16 +30,6 @@ from irstd.models import create_model
 
 SETTINGS = [("fp32", None, False), ("fp32 channels-last", None, True),
             ("bf16", torch.bfloat16, False), ("bf16 channels-last", torch.bfloat16, True)]
-
-
-def _cpu_name() -> str:
-    try:  # Linux: the model name oneDNN's kernels are chosen for
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,32 +51,31 @@ def main(argv: list[str] | None = None) -> int:
         model = create_model(cfg.model)
         if cl:
             model = model.to(memory_format=torch.channels_last)
-        c = dataclasses.replace(cfg, amp="none" if dtype is None else "bf16", channels_last=cl)
-        runs.append((label, dtype, cl, model, build_optimizer(c, model.parameters()), build_train_val(c, model.stride, "cpu")))
+        runs.append((label, dtype, cl, model, build_optimizer(cfg, model.parameters())))
+    data = build_train_val(cfg, runs[0][3].stride, "cpu")  # one data set: every setting draws the same batches
     loss_fn = ModelLoss("softiou_bce")
     rates: dict[str, list[float]] = {label: [] for label, *_ in runs}
     for r in range(args.rounds + 1):  # round 0 warms every setting up
-        for label, dtype, cl, model, opt, data in runs:
+        for label, dtype, cl, model, opt in runs:
             seed_everything(epoch_seed(0, r))
             stats = train_one_epoch(model, data.train_loader(r), opt, loss_fn, dev, amp_dtype=dtype, channels_last=cl)
             if r:
                 rates[label].append(stats["images_per_s"])
             print(f"round {r} {label}: {stats['images_per_s']:.1f} img/s", flush=True)
     med = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
-    result = {"command": "python benchmarks/train_precision.py " + " ".join(
-                  f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
-              "cpu": _cpu_name(), "cpu_native_bf16": cpu_supports_bf16(),
-              "torch": torch.__version__, "threads": args.threads, "model": args.model, "crop": args.crop,
-              "batch": args.batch, "img_s": rates, "median_img_s": med,
-              "speedup_vs_fp32": {k: v / med["fp32"] for k, v in med.items()}}
+    env = environment(dev)
+    result = {"command": shlex.join(["python", "benchmarks/train_precision.py", *(sys.argv[1:] if argv is None else argv)]),
+              "environment": env, "model": args.model, "crop": args.crop, "batch": args.batch,
+              "img_s": rates, "median_img_s": med, "speedup_vs_fp32": {k: v / med["fp32"] for k, v in med.items()}}
     print(json.dumps(result, indent=1))
     if args.out:
         out = Path(args.out)
         out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
         rows = [f"| {k} | {med[k]:.1f} | {result['speedup_vs_fp32'][k]:.2f}x |" for k in med]
         out.with_suffix(".md").write_text(
-            f"`{result['command']}`\n\n{result['cpu']}, {os.cpu_count()} cores; {args.model}, {args.crop} px crops, batch {args.batch}, {args.threads} thread(s), "
-            f"torch {torch.__version__}, native CPU bf16: {result['cpu_native_bf16']}; median of {args.rounds} "
+            f"`{result['command']}`\n\n{env['cpu_name']}, {env['cpu_count']} cores; {args.model}, {args.crop} px crops, "
+            f"batch {args.batch}, {env['threads']} thread(s), torch {torch.__version__}, native CPU bf16: {env['cpu_bf16']}; "
+            f"median of {args.rounds} "
             "interleaved rounds\n\n| setting | images/s | vs fp32 |\n|---|---|---|\n" + "\n".join(rows) + "\n")
     return 0
 
