@@ -26,9 +26,9 @@ from irstd.data import load_image, open_dataset
 from irstd.data.synthetic_dataset import open_synthetic
 from irstd.engine.evaluation import evaluate_model
 from irstd.inference import Predictor
-from irstd.models import load_model, read_checkpoint
-from irstd.models._pretrained import WEIGHTS_DIR, PretrainedTag, file_sha256, split_name
-from irstd.models._publish import convert_checkpoint, write_tag
+from irstd.models import load_model, read_checkpoint, split_name_tag
+from irstd.models.pretrained import WEIGHTS_DIR, PretrainedTag, file_sha256
+from irstd.models.publishing import convert_checkpoint, write_tag
 
 SYNTHETIC_TEST = 50  # = irstd evaluate's default synthetic test set
 METRIC_KEYS = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "target_precision", "target_f1")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model, tag = split_name(args.name)
+        model, tag = split_name_tag(args.name)
         _, meta = read_checkpoint(args.checkpoint)
         if tag is None or meta["model_name"] != model:
             raise IRSTDError(f"--name {args.name}: expected {meta['model_name']}.<tag> for {args.checkpoint}")

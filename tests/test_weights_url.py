@@ -12,7 +12,7 @@ import pytest
 
 from irstd.core.errors import CheckpointError
 from irstd.models import create_model, load_model, save_checkpoint
-from irstd.models._pretrained import cache_dir, file_sha256, resolve_weights
+from irstd.models.pretrained import cache_dir, file_sha256, resolve_weights
 
 
 class _Server:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import irstd.models._pretrained as pretrained
+import irstd.models.pretrained as pretrained
 from irstd.apps.demo import DEMO_WEIGHTS
 from irstd.cli.main import main
 from irstd.core.errors import CheckpointError, UnknownModelError
@@ -18,8 +18,8 @@ from irstd.data.synthetic import generate_scene
 from irstd.inference import Predictor
 from irstd.models import (create_model, get_pretrained, is_weights_name, list_pretrained, load_model,
                           pretrained_tags, read_checkpoint, save_checkpoint)
-from irstd.models._pretrained import PretrainedTag, default_tag, file_sha256, resolve_weights
-from irstd.models._publish import convert_checkpoint, write_tag
+from irstd.models.pretrained import PretrainedTag, default_tag, file_sha256, resolve_weights
+from irstd.models.publishing import convert_checkpoint, write_tag
 
 SHIPPED = list_pretrained()
 DEMO_MODEL = get_pretrained(DEMO_WEIGHTS).model  # the architecture the demo weights are for
@@ -185,7 +185,7 @@ def test_write_tag_from_concurrent_publishes_keeps_every_row(tmp_path: Path, mon
     import threading
     import time
 
-    import irstd.models._publish as publish
+    import irstd.models.publishing as publish
 
     real_write = publish.atomic_write_text
 

@@ -22,7 +22,7 @@ from ..export import export_onnx
 from ..export.quantize import CalibrationSpec, calibration_frames, quantize_onnx
 from ..inference import ModelRunner, OnnxRunner, resolve_mode
 from ..models import create_model, get_model_entry, list_models
-from ..models._published import SEED, published_for, reference_for
+from ..models.paper_figures import SEED, published_for, reference_for
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
 __all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "conv_rate_case", "run_cases", "run_benchmark"]

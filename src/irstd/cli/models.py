@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import create_model, get_model_entry, get_pretrained, list_models, list_pretrained, pretrained_tags
-from ..models._published import published_for
+from ..models.paper_figures import published_for
 from ..core.profiling import count_macs_at, count_params
 
 TABLE_SIZE = 256  # the published figures are all at 1×1×256×256

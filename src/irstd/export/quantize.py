@@ -38,8 +38,8 @@ from ..data.items import normalize
 from ..data.layouts import detect_layout
 from ..inference.backends.onnx import require_onnxruntime
 from ..models import load_model, model_metadata
-from ..models._pretrained import cache_dir as weights_cache_dir
-from ..models._pretrained import file_sha256
+from ..models.pretrained import cache_dir as weights_cache_dir
+from ..models.pretrained import file_sha256
 from .onnx import OPSET, export_onnx
 
 __all__ = ["CALIB_FRAMES", "CalibrationSpec", "calibration_frames", "quantize_onnx", "export_int8", "cached_int8",

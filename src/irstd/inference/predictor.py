@@ -23,7 +23,7 @@ from ..core.device import resolve_device
 from ..core.errors import CheckpointError, ConfigError, DataError
 from ..core.padding import crop_to, pad_to_multiple
 from ..data.items import frame_normalization, normalize
-from ..models import create_model, get_model_entry, is_model, load_model, pretrained_tags
+from ..models import create_model, load_model, pretrained_tags, resolve_model_spec
 from .backends.onnx import OnnxRunner, require_onnxruntime
 from .input_range import adapt_range, check_policy, estimate_range
 from .modes import RunMode, resolve_mode
@@ -62,13 +62,14 @@ class Prediction:
 
 def load_predictor_model(spec: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """A checkpoint path, shipped weights by name (``sgem_unet.sirst``), a URL with ``#sha256=``,
-    or the name of a classical (training-free) detector."""
-    if isinstance(spec, str) and is_model(spec) and not Path(spec).exists():
-        if get_model_entry(spec).kind != "classical":
-            tags = [f"{spec}.{t}" for t in pretrained_tags(spec)]
-            hint = f" or its shipped weights ({', '.join(tags)})" if tags else ""
-            raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file{hint}, not its name")
-        return create_model(spec).to(device).eval()
+    or the name of a classical (training-free) detector (:func:`~irstd.models.resolve_model_spec`)."""
+    parsed = resolve_model_spec(spec)
+    if parsed.kind == "model":
+        tags = [f"{spec}.{t}" for t in pretrained_tags(spec)]
+        hint = f" or its shipped weights ({', '.join(tags)})" if tags else ""
+        raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file{hint}, not its name")
+    if parsed.kind == "classical":
+        return create_model(parsed.text).to(device).eval()
     return load_model(spec, device)
 
 
@@ -167,8 +168,9 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, spec: str | Path, **kwargs) -> "Predictor":
-        """A predictor for a checkpoint file, a classical detector's name, or an ``.onnx`` file (ONNX Runtime)."""
-        if str(spec).endswith(".onnx") and Path(spec).is_file():
+        """A predictor for any model argument of :func:`~irstd.models.resolve_model_spec`: a checkpoint file,
+        shipped weights, a URL, a classical detector's name, or an ``.onnx`` file (ONNX Runtime)."""
+        if resolve_model_spec(spec).is_onnx:
             kwargs.pop("device", None)  # ONNX Runtime runs on the CPU
             kwargs.pop("amp", None)
             if kwargs.get("precision") == "fp32":  # the commands' default: whatever the file holds

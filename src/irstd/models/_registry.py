@@ -1,4 +1,9 @@
-"""Model registry: every network is built through :func:`create_model`.
+"""Model registry, the lowest layer of :mod:`irstd.models`: names → network factories.
+
+The infrastructure is layered as timm's: this module (registry, name/tag split, a bare build) ←
+:mod:`.spec` (what a model argument names) ← :mod:`.pretrained` (shipped weights, URLs) ←
+:mod:`.checkpoint` (the file format, :func:`load_model`) ← :mod:`._factory` (:func:`create_model`).
+Each imports only those to its left.
 
 A model file decorates its network class with :func:`register_model`; a variant of the same network
 is one more decorator line on that class with other ``defaults`` (see ``sgem_unet_s``/``_t``), never
@@ -18,7 +23,7 @@ import torch.nn as nn
 
 from ..core.errors import UnknownModelError
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_model_entry", "is_model"]
+__all__ = ["ModelEntry", "build_model", "get_model_entry", "is_model", "list_models", "register_model", "split_name_tag"]
 
 
 @dataclass(frozen=True)
@@ -81,31 +86,21 @@ def list_models(pattern: str | None = None, kind: str | None = None) -> list[str
     ]
 
 
-def create_model(name: str, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name``; every model takes ``in_chans=1, num_classes=1``.
+def split_name_tag(name: str) -> tuple[str, str | None]:
+    """``'sgem_unet.sirst'`` → ``('sgem_unet', 'sirst')``; a name without a dot → ``(name, None)``.
 
-    ``pretrained=True`` loads the model's default shipped weights, ``pretrained="sirst"`` the tag
-    ``sirst``; ``name`` may carry the tag itself (``"sgem_unet.sirst"``, timm-style: without
-    ``pretrained`` it only picks the architecture). Loaded models carry ``normalization`` and
-    ``checkpoint_meta`` like :func:`~irstd.models.checkpoint.load_model` and are left in training
-    mode, like every freshly built model.
+    The one place a ``model.tag`` name is split (timm's convention: the tag follows the first dot).
     """
-    base, name_tag = name, ""
-    head, dot, tail = name.partition(".")
-    if dot and is_model(head):  # "sgem_unet.sirst": the architecture, and the tag for pretrained=True
-        base, name_tag = head, tail
-    if pretrained:
-        from ._pretrained import get_pretrained  # late: both modules import this one
-        from .checkpoint import load_model
+    model, dot, tag = name.partition(".")
+    return (model, tag) if dot else (name, None)
 
-        tag = pretrained if isinstance(pretrained, str) else None
-        if tag and name_tag and tag != name_tag:
-            raise UnknownModelError(f"{name!r} names tag {name_tag!r} but pretrained={tag!r}: give one tag")
-        row = get_pretrained(base, tag or name_tag or None)
-        return load_model(row.name, "cpu", **kwargs).train()
-    entry = get_model_entry(base)
-    merged = {**entry.defaults, **kwargs}
-    model = entry.factory(**merged)
-    model.model_name = base
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """A freshly initialised registered model ``name`` (no tag, no weights) that records its name and the
+    caller's arguments (``model.model_name``, ``model.model_kwargs``) for checkpoints; see
+    :func:`irstd.models.create_model` for the public entry point."""
+    entry = get_model_entry(name)
+    model = entry.factory(**{**entry.defaults, **kwargs})
+    model.model_name = name
     model.model_kwargs = dict(kwargs)
     return model

@@ -21,8 +21,8 @@ from safetensors.torch import load_file, save_file
 from ..core.errors import CheckpointError
 from ..core.files import atomic_write
 from ..core.version import __version__
-from ._pretrained import resolve_weights
-from ._registry import create_model
+from ._registry import build_model
+from .pretrained import resolve_weights
 
 __all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "folded_offset", "FORMAT_VERSION"]
 
@@ -86,7 +86,7 @@ def read_checkpoint(path: str | Path, sha256: str | None = None) -> tuple[dict[s
     """(state_dict, metadata) of a checkpoint, with a clear error for a missing or foreign file.
 
     ``path`` may also be shipped weights by name (``sgem_unet.sirst``) or a URL with its SHA-256
-    (:func:`irstd.models._pretrained.resolve_weights`); tensors keep their stored dtype.
+    (:func:`irstd.models.pretrained.resolve_weights`); tensors keep their stored dtype.
     """
     path = resolve_weights(path, sha256)
     if not path.is_file():
@@ -121,7 +121,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, sha256: 
     """
     state, meta = read_checkpoint(path, sha256)
     try:
-        model = create_model(meta["model_name"], **{**meta.get("model_kwargs", {}), **model_kwargs})
+        model = build_model(meta["model_name"], **{**meta.get("model_kwargs", {}), **model_kwargs})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {meta['model_name']!r} ({exc})") from None
     try:

@@ -1,4 +1,4 @@
-"""Pretrained weights by name (``sgem_unet.sirst``), and the same loader for local files and URLs.
+"""Shipped weights by name (``sgem_unet.sirst``): their table, and the loader for local files and URLs.
 
 Shipped weights live in the package (``irstd/weights/``): fp16 safetensors checkpoints in the format of
 :mod:`irstd.models.checkpoint`, described by the table ``irstd/weights/tags.json`` (file, SHA-256,
@@ -14,7 +14,9 @@ them). Every load re-hashes the file, so a corrupted or replaced file fails with
   ``~/.cache/irstd/weights``), checked on download and on every later use; a cache entry that no
   longer matches its hash is fetched again.
 
-This module needs no network for shipped weights; only a URL specification opens a connection.
+This module needs no network for shipped weights; only a URL specification opens a connection. Which
+form a text is comes from :func:`irstd.models.spec.resolve_model_spec`; writing a new row of the table is
+:mod:`irstd.models.publishing`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from typing import Any
 
 from ..core.errors import CheckpointError, UnknownModelError
 from ..core.files import atomic_write
-from ._registry import is_model
+from ._registry import split_name_tag
+from .spec import resolve_model_spec
 
 __all__ = [
     "PretrainedTag",
@@ -45,12 +48,10 @@ __all__ = [
     "fetch_url",
     "file_sha256",
     "get_pretrained",
-    "is_weights_name",
     "list_pretrained",
     "pretrained_tags",
     "reload_table",
     "resolve_weights",
-    "split_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,7 @@ log = logging.getLogger(__name__)
 #: the shipped weight files and their table (package data)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 TABLE_FILE = WEIGHTS_DIR / "tags.json"
-_URL_SCHEMES = ("http://", "https://")
 _CHUNK = 1 << 20  # download and hashing block (1 MiB)
-#: ``unet.safetensors`` is a file name, not model ``unet`` with tag ``safetensors``
-_FILE_SUFFIXES = frozenset({"safetensors", "onnx", "pt", "pth", "ckpt", "bin", "yaml", "json"})
 
 
 @dataclass(frozen=True)
@@ -132,20 +130,6 @@ def pretrained_tags(model: str) -> list[str]:
     return sorted(r.tag for r in _table().values() if r.model == model)
 
 
-def split_name(spec: str) -> tuple[str, str | None]:
-    """``'sgem_unet.sirst'`` → ``('sgem_unet', 'sirst')``; a name without a tag → ``(name, None)``."""
-    model, dot, tag = spec.partition(".")
-    return (model, tag) if dot else (spec, None)
-
-
-def is_weights_name(spec: object) -> bool:
-    """True when ``spec`` is a string of the form ``model.tag`` naming a registered model (any tag)."""
-    if not isinstance(spec, str) or "/" in spec or os.sep in spec:
-        return False
-    model, tag = split_name(spec)
-    return tag is not None and is_model(model) and tag.isidentifier() and tag not in _FILE_SUFFIXES
-
-
 def default_tag(model: str) -> str:
     """The tag ``pretrained=True`` loads for ``model`` (the row marked default, else the first tag)."""
     tags = pretrained_tags(model)
@@ -158,7 +142,7 @@ def default_tag(model: str) -> str:
 
 def get_pretrained(name: str, tag: str | None = None) -> PretrainedTag:
     """The table row of ``model.tag`` (or ``name, tag``); unknown names suggest the known ones."""
-    model, own_tag = split_name(name)
+    model, own_tag = split_name_tag(name)
     tag = tag or own_tag or default_tag(model)
     key = f"{model}.{tag}"
     row = _table().get(key)
@@ -255,15 +239,16 @@ def resolve_weights(spec: str | Path, sha256: str | None = None) -> Path:
     ``#sha256=`` fragment. Raises :class:`~irstd.core.errors.CheckpointError` (one line naming the
     file) or :class:`~irstd.core.errors.UnknownModelError` (unknown tag, with suggestions).
     """
-    text = str(spec)
-    if text.startswith(_URL_SCHEMES):
+    parsed = resolve_model_spec(spec)
+    text = parsed.text
+    if parsed.kind == "url":
         return fetch_url(text, sha256)
-    path = Path(spec).expanduser()
+    path = parsed.path
     if path.is_file():
         if sha256:
             _check_hash(path, sha256, "this file")
         return path
-    if is_weights_name(text):
+    if parsed.kind == "shipped":
         row = get_pretrained(text)
         if not row.path.is_file():
             raise CheckpointError(f"{row.path}: shipped weights {row.name} are missing from the installed package")

@@ -1,11 +1,12 @@
-"""Published cost (and, where given, accuracy and speed) figures of the project's learned models.
+"""Paper figures: the published cost (and, where given, accuracy and speed) of the project's learned models.
 
 Each :class:`Published` entry is one figure set from one source, for one configuration. The
 seed paper (Deng & Yang 2025, Table 1) prints "Params (M)", "FLOPs (G)" and FPS; IRSTD papers use
 thop's multiply-accumulate count for the latter, so it is stored as ``gmacs``. ``matches_default``
 says whether the entry describes the configuration that ``create_model(name)`` builds, i.e.
 whether measured/published ratios are meaningful. Figures not stated by a source are ``None``.
-This module is data only: ``irstd models --table`` and the tests read it.
+This module is data only, a public table (:data:`PUBLISHED`, model name → its figure sets):
+``irstd models --table``, the benchmark reports and the tests read it.
 """
 
 from __future__ import annotations

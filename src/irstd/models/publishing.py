@@ -1,4 +1,5 @@
-"""Turn a trained checkpoint into shipped weights: fp16 storage, its SHA-256 and a row of the table.
+"""Publishing shipped weights: a trained checkpoint becomes fp16 storage, its SHA-256 and a row of the table
+that :mod:`irstd.models.pretrained` reads.
 
 Used by ``scripts/publish_weights.py`` (which also measures the metrics and the fp16 → fp32 agreement
 that go into the row); see docs/weights.md.
@@ -6,7 +7,6 @@ that go into the row); see docs/weights.md.
 
 from __future__ import annotations
 
-import fcntl
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import save_file
 
 from ..core.files import atomic_write, atomic_write_text
-from ._pretrained import TABLE_FILE, PretrainedTag, file_sha256, reload_table
 from .checkpoint import read_checkpoint
+from .pretrained import TABLE_FILE, PretrainedTag, file_sha256, reload_table
 
 __all__ = ["convert_checkpoint", "write_tag"]
 
@@ -35,6 +35,8 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = to
 def write_tag(row: PretrainedTag, table: str | Path = TABLE_FILE) -> None:
     """Add ``row`` to the weights table (replacing a row of the same ``model.tag``), sorted by name; a
     ``default`` row clears the mark on the model's other tags."""
+    import fcntl  # POSIX only: imported here so that importing irstd.models works everywhere
+
     table = Path(table)
     # two publishes may finish together: the read-modify-write holds a lock so neither row is lost
     with open(table.with_name(table.name + ".lock"), "w") as lock:
