@@ -2,7 +2,8 @@
 
 Every ``import``/``from … import`` of every module under ``src/irstd`` counts, including the late ones
 inside functions. A module may import its own package and lower layers; a higher layer or a sibling
-package of its own layer is a violation.
+package of its own layer is a violation. Inside one package the files' imports must not close a circle
+either (a late import that hides one still counts).
 """
 
 from __future__ import annotations
@@ -97,6 +98,74 @@ def violations(root: Path = SRC / "irstd") -> list[str]:
     return bad
 
 
+def import_graph(root: Path = SRC / "irstd") -> dict[str, dict[str, int]]:
+    """module → {imported module of the same package: first line}, for every module under ``root``.
+
+    ``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg`` (its ``__init__``).
+    Imports of another top-level package are the layer rule's business and are left out.
+    """
+    paths = sorted(root.rglob("*.py"))
+    modules = {_module_name(p)[0] for p in paths}
+    graph: dict[str, dict[str, int]] = {}
+    for path in paths:
+        module, _ = _module_name(path)
+        edges = graph.setdefault(module, {})
+        for line, target in imports_of(path):
+            while target not in modules and "." in target:  # an attribute of a module: the module
+                target = target.rsplit(".", 1)[0]
+            if target in modules and target != module and _part(target) == _part(module):
+                edges.setdefault(target, line)
+    return graph
+
+
+def circles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted; sorted by first name."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def describe_circle(group: list[str], graph: dict[str, dict[str, int]]) -> str:
+    """The imports inside the group, each as ``a imports b (line n)``, joined by ``; ``."""
+    members = set(group)
+    return "; ".join(f"{a} imports {b} (line {line})" for a in group for b, line in sorted(graph[a].items())
+                     if b in members)
+
+
+def circle_report(root: Path = SRC / "irstd") -> list[str]:
+    """Every circle of imports inside a package under ``root``, described."""
+    graph = import_graph(root)
+    return [describe_circle(g, graph) for g in circles(graph)]
+
+
 def test_every_part_has_a_layer() -> None:
     parts = {p.stem if p.is_file() else p.name for p in (SRC / "irstd").iterdir()
              if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
@@ -133,6 +202,44 @@ def test_the_checker_catches_an_upward_and_a_sibling_import(tmp_path: Path) -> N
     assert len(bad) == 2
     assert any("core/device.py:1" in b and "irstd.engine" in b for b in bad)
     assert any("data/__init__.py:2" in b and "irstd.metrics" in b for b in bad)
+
+
+def test_no_circle_of_imports_inside_a_package() -> None:
+    bad = circle_report()
+    assert not bad, "circles of imports inside a package (break them; late imports count):\n" + "\n".join(bad)
+
+
+def test_the_checker_catches_a_circle_inside_a_package(tmp_path: Path) -> None:
+    """A fake tree with a three-file circle closed by a late import, one circle through the package's
+    ``__init__``, and a chain that is no circle: the checker names both circles and nothing else."""
+    global SRC
+    fake = tmp_path / "src" / "irstd"
+    for part, text in {
+        "__init__.py": "",
+        "models/__init__.py": "from .registry import build\n",
+        "models/registry.py": "from .spec import parse\n",
+        "models/spec.py": "from . import loader\n",
+        "models/loader.py": "def load():\n    from .registry import build\n",  # late import closes it
+        "models/net.py": "from .registry import build\nfrom ..core import errors\n",  # a chain: fine
+        "engine/__init__.py": "from .trainer import fit\n",
+        "engine/trainer.py": "from irstd.engine import evaluate\n",  # back to its own __init__
+        "core/__init__.py": "",
+        "core/errors.py": "",
+    }.items():
+        f = fake / part
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    saved, SRC = SRC, tmp_path / "src"
+    try:
+        graph = import_graph(fake)
+        bad = circle_report(fake)
+    finally:
+        SRC = saved
+    assert circles(graph) == [["irstd.engine", "irstd.engine.trainer"],
+                              ["irstd.models.loader", "irstd.models.registry", "irstd.models.spec"]]
+    assert len(bad) == 2 and "irstd.models.loader imports irstd.models.registry (line 2)" in bad[1]
+    assert "irstd.models.spec imports irstd.models.loader (line 1)" in bad[1]
+    assert "irstd.engine.trainer imports irstd.engine (line 1)" in bad[0]
 
 
 @pytest.mark.parametrize("module", ["irstd.inference", "irstd.export", "irstd.bench", "irstd.engine", "irstd.cli.main"])

@@ -1,6 +1,9 @@
 """Training, evaluation and run folders."""
 
-from ..models.checkpoint import load_model, read_checkpoint, save_checkpoint
+# Aliases only: checkpoints belong to irstd.models, the one documented path (``from irstd.models import
+# load_model``). They stay importable from here because an older README taught ``from irstd.engine
+# import load_model``; they are not part of the engine's API (not in __all__).
+from ..models import load_model, read_checkpoint, save_checkpoint  # noqa: F401
 from .config import TrainConfig, load_config
 from .evaluation import EvalReport, evaluate_checkpoint, evaluate_model
 from .trainer import FitResult, evaluate, fit, load_run_config, train_one_epoch
@@ -14,9 +17,6 @@ __all__ = [
     "evaluate_model",
     "fit",
     "load_config",
-    "load_model",
     "load_run_config",
-    "read_checkpoint",
-    "save_checkpoint",
     "train_one_epoch",
 ]
