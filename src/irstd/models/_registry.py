@@ -23,7 +23,8 @@ import torch.nn as nn
 
 from ..core.errors import UnknownModelError
 
-__all__ = ["ModelEntry", "build_model", "get_model_entry", "is_model", "list_models", "register_model", "split_name_tag"]
+__all__ = ["ModelEntry", "build_model", "get_model_entry", "is_model", "list_models", "register_model",
+           "split_name_tag"]
 
 
 @dataclass(frozen=True)
