@@ -56,6 +56,9 @@ def test_interrupt_then_resume_writes_every_frame_once(tmp_path: Path, seq: Path
     assert [r["frame"] for r in read_records(part / JSONL_NAME)] == list(range(10))
     for name in ("detections.json", "detections.csv", JSONL_NAME):
         assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    assert main(["detect", "tophat", str(seq), "--out", str(part), "--device", "cpu", "--resume",
+                 "--threshold", "0.3"]) == 2  # other settings: refused in one line
+    assert "cannot resume a run made with other settings (threshold 0.5 then, 0.3 now)" in capsys.readouterr().err
     names = [Path(r["file"]).name for r in json.loads((full / "detections.json").read_text())["frames"]]
     assert names == [f"{i}.png" for i in range(1, 11)]
 

@@ -56,7 +56,7 @@ def _detect(args: argparse.Namespace) -> int:
     from ..core.distributed import all_gather_object, is_main_process, rank_device
     from ..inference import Predictor
     from ..inference.pipeline import detect_frames
-    from ..inference.records import JSONL_NAME, RecordWriter, finish_detections
+    from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections
     from ..inference.sources import open_source
     from ._common import int8_model
 
@@ -71,6 +71,8 @@ def _detect(args: argparse.Namespace) -> int:
     writer = None
     if main_rank:  # only rank 0 writes the records; the others' reach it gathered
         out.mkdir(parents=True, exist_ok=True)
+        if args.resume:
+            check_resume(out, checkpoint=str(args.checkpoint), threshold=args.threshold, precision=predictor.label())
         writer = RecordWriter(out / JSONL_NAME, resume=args.resume)
     done = all_gather_object(writer.done if writer is not None else None)[0]
     if done:

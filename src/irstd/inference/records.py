@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import DataError
+from ..core.errors import ConfigError, DataError
 from .schema import detections_document, write_detections
 
-__all__ = ["JSONL_NAME", "RecordWriter", "read_records", "finish_detections"]
+__all__ = ["JSONL_NAME", "RecordWriter", "check_resume", "read_records", "finish_detections"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,22 @@ class RecordWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_resume(out: str | Path, **settings: Any) -> None:
+    """Refuse to resume in ``out`` when its ``detections.json`` (written at the end of every run, interrupted
+    ones too) was made with other ``settings`` (e.g. checkpoint, threshold, precision): one line saying which."""
+    doc = Path(out) / "detections.json"
+    if not doc.is_file():
+        return
+    try:
+        before = json.loads(doc.read_text())
+    except ValueError:
+        return  # unreadable: the JSON Lines file is the record that counts
+    changed = [f"{k} {before[k]!r} then, {v!r} now" for k, v in settings.items() if k in before and before[k] != v]
+    if changed:
+        raise ConfigError(f"{out}: cannot resume a run made with other settings ({'; '.join(changed)}); "
+                          "use the same ones, or another --out")
 
 
 def finish_detections(out: str | Path, *, checkpoint: str, threshold: float,

@@ -88,8 +88,12 @@ def _shortfall(container, stream, n: int, last_end: float | None, rate: float) -
     """Why the stream looks cut short (fewer frames, or less time, than its header states), else None."""
     if stream.frames and n < stream.frames:
         return f"{n} of {stream.frames} frames decoded"
-    if container.duration and last_end is not None:
-        total = container.duration / 1_000_000  # container durations are in microseconds (AV_TIME_BASE)
+    total = None
+    if stream.duration and stream.time_base:  # the video stream's own end, in its time base
+        total = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    elif container.duration and len(container.streams) == 1:  # microseconds (AV_TIME_BASE); audio could outlast video
+        total = ((container.start_time or 0) + container.duration) / 1_000_000
+    if total is not None and last_end is not None:
         slack = 1.5 / rate if rate else 0.1
         if last_end + slack < total:
             return f"{n} frame(s), decoding stopped at {last_end:.2f} s of {total:.2f} s"
