@@ -7,13 +7,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data.io import MAX_PIXELS
-from ..inference.input_range import INPUT_RANGE_POLICIES
 from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, retains_memory
 
 
+#: the command's one-line help
+HELP = "detect targets in images, folders, globs, TIFF stacks or videos"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect targets in images, folders, globs, TIFF stacks or videos")
+    add_arguments(sub.add_parser("detect", help=HELP))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``irstd detect`` on parser ``p``; sets ``func``. The library facts the options show are
+    imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""
+    from ..data.io import MAX_PIXELS
+    from ..inference.input_range import INPUT_RANGE_POLICIES
+
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image file, folder or glob pattern (natural order: 2.png before 10.png), multi-page TIFF "
