@@ -112,6 +112,25 @@ def test_tiff_stack_pages_are_frames(tmp_path: Path) -> None:
     np.testing.assert_array_equal(picked[1].image, pages[3])
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.95])
+def test_truncated_tiff_stack_gives_the_pages_before_the_cut_and_one_error(tmp_path: Path, keep: float) -> None:
+    pages = [np.full((20, 30), 1000 * (i + 1), np.uint16) for i in range(5)]
+    stack = tmp_path / "stack.tif"
+    Image.fromarray(pages[0]).save(stack, save_all=True, append_images=[Image.fromarray(p) for p in pages[1:]])
+    data = stack.read_bytes()
+    cut, other = tmp_path / "cut.tif", tmp_path / "other.tif"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    other.write_bytes(data[: int(len(data) * keep)])
+    got = list(open_source([cut, other]))
+    for path in (cut, other):  # the second file goes on after the first one's error
+        mine = [f for f in got if f.path == path]
+        assert [f.error is None for f in mine] == [True] * (len(mine) - 1) + [False]
+        assert str(path) in mine[-1].error
+        for f, page in zip(mine[:-1], pages):
+            np.testing.assert_array_equal(f.image, page)
+    assert [f.index for f in got] == list(range(len(got)))
+
+
 def test_generator_source_streams_ten_thousand_frames_in_flat_memory() -> None:
     def camera():
         for i in range(10_000):

@@ -85,12 +85,11 @@ def _detect(args: argparse.Namespace) -> int:
             check_resume(out, checkpoint=str(args.checkpoint), threshold=args.threshold, precision=predictor.label())
         writer = RecordWriter(out / JSONL_NAME, resume=args.resume)
     done = all_gather_object(writer.done if writer is not None else None)[0]
-    if done:
+    if done and main_rank:
         _say(f"resuming: {len(done)} frame(s) already in {out / JSONL_NAME}")
-    n_new, interrupted = 0, False
+    interrupted = False
     try:
         for det in _with_progress(detect_frames(predictor, source, skip=done), main_rank):
-            n_new += 1
             if writer is not None:
                 writer.write(det.record)
                 if not det.ok:

@@ -147,11 +147,19 @@ def _open(path: str | Path, limit: int | None = None, data: bytes | None = None)
 def read_header(path: str | Path) -> ImageHeader:
     """Size, mode and page count from the header only: cheap enough to validate a whole dataset."""
     with _open(path) as im:
-        try:
+        return ImageHeader(Path(path), (im.height, im.width), im.mode, _page_count(path, im))
+
+
+def _page_count(path: str | Path, im: Image.Image) -> int:
+    """Pages of an opened image; a corrupt chain of pages is a :class:`DataError`, PIL's warnings go to the log."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             frames = int(getattr(im, "n_frames", 1) or 1)
-        except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
-            raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
-        return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
+        _log_warnings(path, caught)
+        return frames
+    except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
+        raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def multi_page_reason(frames: int) -> str:
@@ -256,10 +264,7 @@ def iter_pages(path: str | Path, *, want: Callable[[int], bool] | None = None,
     im = _open(path, max_pixels)
     top = _pixel_limit(max_pixels)
     with im:
-        try:
-            n = int(getattr(im, "n_frames", 1) or 1)
-        except Exception as exc:  # noqa: BLE001 — counting pages parses the file
-            raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+        n = _page_count(path, im)
         for page in range(n):
             if want is not None and not want(page):
                 continue
