@@ -153,3 +153,22 @@ def test_array_source_keeps_a_callers_frame_fields() -> None:
     got = list(ArraySource(items, name="cam"))
     assert (got[0].index, got[0].name, got[0].time) == (0, "cam0", 1.25)
     assert (got[1].index, got[1].name, got[1].stem) == (1, "cam#1", "cam_000001")
+
+
+def test_a_file_that_is_no_video_costs_one_error(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    bad, after = tmp_path / "bad.mp4", tmp_path / "after.png"
+    bad.write_bytes(b"not a video at all" * 10)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(after)
+    got = list(open_source([bad, after]))
+    assert [(f.index, f.error is None) for f in got] == [(0, False), (1, True)]
+    assert got[0].error.startswith(f"{bad}: cannot open video")
+
+
+def test_videos_without_pyav_are_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from irstd.core.errors import ConfigError
+
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if PyAV were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'sgem-irstd\[video\]'"):
+        open_source(tmp_path / "clip.mp4")
