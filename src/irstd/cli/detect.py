@@ -1,30 +1,33 @@
-"""``irstd detect``: targets in image files, folders or globs, as JSON/CSV and optional overlays."""
+"""``irstd detect``: targets in image files, folders, globs, TIFF stacks and videos, as JSON Lines
+(written as frames finish), JSON and CSV, and optional overlays."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, retains_memory
 
-from ..core.device import resolve_device
-from ..core.distributed import all_gather_object, is_main_process, process_group, rank_device, shard_range
-from ..core.errors import DataError
-from ..core.progress import progress_bar
-from ..data.io import MAX_PIXELS, load_image
-from ..inference import Predictor
-from ..inference.input_range import INPUT_RANGE_POLICIES
-from ..inference.schema import detections_document, error_record, frame_record, write_detections
-from ..inference.sources import expand_inputs
-from ..visualize import draw_overlay
-from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, int8_model, retains_memory
+
+#: the command's one-line help
+HELP = "detect targets in images, folders, globs, TIFF stacks or videos"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect targets in images, folders or globs")
+    add_arguments(sub.add_parser("detect", help=HELP))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``irstd detect`` on parser ``p``; sets ``func``. The library facts the options show are
+    imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""
+    from ..data.io import MAX_PIXELS
+    from ..inference.input_range import INPUT_RANGE_POLICIES
+
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image file, folder or glob pattern (natural order: 2.png before 10.png), multi-page TIFF "
+                        "or video file (needs PyAV: pip install 'sgem-irstd[video]')")
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
     p.add_argument("--threshold", type=float, default=0.5)
     add_device(p)
@@ -39,55 +42,101 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile-overlap", type=int, default=None, metavar="PIXELS", help="tile overlap (default tile/4)")
     p.add_argument("--max-pixels", type=int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
     retains_memory(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    with process_group(device=args.device):  # under torchrun: each rank detects a block, rank 0 writes
+    from ..core.distributed import process_group
+
+    with process_group(device=args.device):  # under torchrun: each rank detects its share, rank 0 writes
         return _detect(args)
 
 
+def _say(text: str) -> None:
+    """Print one line; a file name that is not valid UTF-8 is shown with escapes, never a crash."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
+
+
 def _detect(args: argparse.Namespace) -> int:
+    from ..core.device import resolve_device
+    from ..core.distributed import all_gather_object, is_main_process, rank_device
+    from ..inference import Predictor
+    from ..inference.pipeline import detect_frames
+    from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections
+    from ..inference.sources import open_source
+    from ._common import int8_model
+
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
         tile=args.tile, tile_overlap=args.tile_overlap,
     )
-    files = expand_inputs(args.inputs)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, n_errors = [], 0
-    mine = [files[i] for i in shard_range(len(files))]  # a contiguous block: gathered in rank order = input order
-    for path in progress_bar(mine, enabled=len(mine) > 1 and is_main_process(), desc="detect"):
-        try:
-            frame = load_image(path, max_pixels=args.max_pixels)
-            pred = predictor.predict(frame)[0]
-        except (DataError, MemoryError) as exc:
-            # one bad or oversized frame costs its own result only; the others are kept
-            reason = str(exc) if isinstance(exc, DataError) else f"{path}: out of memory (try --tile 512)"
-            n_errors += 1
-            records.append(error_record(str(path), reason))
-            print(f"skipped {path}: {reason}")
-            continue
-        records.append(frame_record(str(path), pred))
-        if args.overlay:
-            draw_overlay(frame, pred.targets, pred.mask).save(out / f"{path.stem}_overlay.png")
-        if args.prob_maps:
-            Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{path.stem}_prob.png")
-    records = [r for part in all_gather_object(records) for r in part]
-    n_errors = sum(all_gather_object(n_errors))
-    if not is_main_process():
+    main_rank = is_main_process()
+    writer = None
+    if main_rank:  # only rank 0 writes the records; the others' reach it gathered
+        out.mkdir(parents=True, exist_ok=True)
+        if args.resume:
+            check_resume(out, checkpoint=str(args.checkpoint), threshold=args.threshold, precision=predictor.label())
+        writer = RecordWriter(out / JSONL_NAME, resume=args.resume)
+    done = all_gather_object(writer.done if writer is not None else None)[0]
+    if done and main_rank:
+        _say(f"resuming: {len(done)} frame(s) already in {out / JSONL_NAME}")
+    interrupted = False
+    try:
+        for det in _with_progress(detect_frames(predictor, source, skip=done), main_rank):
+            if writer is not None:
+                writer.write(det.record)
+                if not det.ok:
+                    _say(f"skipped {det.record['file']}: {det.record['error']}")
+            if det.prediction is not None:
+                _write_images(args, out, det)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if writer is not None:
+            writer.close()
+    if not main_rank:
         return 0
-    document = detections_document(records, checkpoint=str(args.checkpoint), threshold=args.threshold,
-                                   precision=predictor.label())
-    json_path, csv_path = write_detections(out, document)
+    json_path, csv_path, records = finish_detections(out, checkpoint=str(args.checkpoint), threshold=args.threshold,
+                                                     precision=predictor.label())
+    n_errors = sum("error" in r for r in records)
     n_targets = sum(len(r.get("targets", ())) for r in records)
-    print(f"{len(files) - n_errors} frame(s), {n_targets} target(s) -> {json_path}, {csv_path}")
+    if interrupted:
+        _say(f"interrupted: {len(records)} finished frame(s) kept in {out / JSONL_NAME}, {json_path.name} and "
+             f"{csv_path.name}; run the same command with --resume to do the rest")
+        return 130
+    _say(f"{len(records) - n_errors} frame(s), {n_targets} target(s) -> {json_path}, {csv_path}")
     if n_errors:
-        print(f"{n_errors} frame(s) could not be read (listed in detections.json)")
+        _say(f"{n_errors} frame(s) could not be read (listed in detections.json)")
     adjusted = {k: v for k, v in predictor.range_actions.items() if k != "native"}
     if adjusted:
-        print("input range: " + ", ".join(f"{v} frame(s) {k}" for k, v in sorted(adjusted.items()))
-              + f" (--input-range {args.input_range})")
-    return 1 if n_errors == len(files) else 0
+        _say("input range: " + ", ".join(f"{v} frame(s) {k}" for k, v in sorted(adjusted.items()))
+             + f" (--input-range {args.input_range})")
+    return 1 if records and n_errors == len(records) else 0
+
+
+def _with_progress(detections, enabled: bool):
+    """The detections with a progress bar on a terminal (frame counts: a video's length is unknown)."""
+    from ..core.progress import progress_bar
+
+    return progress_bar(detections, enabled=enabled, desc="detect")
+
+
+def _write_images(args: argparse.Namespace, out: Path, det) -> None:
+    """The overlay and probability map of one frame, when asked for (by the rank that ran the frame)."""
+    import numpy as np
+    from PIL import Image
+
+    from ..visualize import draw_overlay
+
+    stem, pred = det.frame.stem, det.prediction
+    if args.overlay:
+        draw_overlay(det.frame.image, pred.targets, pred.mask).save(out / f"{stem}_overlay.png")
+    if args.prob_maps:
+        Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{stem}_prob.png")

@@ -19,6 +19,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -34,6 +35,7 @@ __all__ = [
     "max_pixels",
     "load_image",
     "load_image_bytes",
+    "iter_pages",
     "load_mask",
     "multi_page_reason",
     "read_header",
@@ -95,6 +97,9 @@ def max_pixels(limit: int | None = None) -> int:
     return int(limit)
 
 
+_pixel_limit = max_pixels  # for functions whose ``max_pixels`` argument hides the function
+
+
 def _log_warnings(path: str | Path, caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
         if not issubclass(w.category, Image.DecompressionBombWarning):
@@ -142,11 +147,19 @@ def _open(path: str | Path, limit: int | None = None, data: bytes | None = None)
 def read_header(path: str | Path) -> ImageHeader:
     """Size, mode and page count from the header only: cheap enough to validate a whole dataset."""
     with _open(path) as im:
-        try:
+        return ImageHeader(Path(path), (im.height, im.width), im.mode, _page_count(path, im))
+
+
+def _page_count(path: str | Path, im: Image.Image) -> int:
+    """Pages of an opened image; a corrupt chain of pages is a :class:`DataError`, PIL's warnings go to the log."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             frames = int(getattr(im, "n_frames", 1) or 1)
-        except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
-            raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
-        return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
+        _log_warnings(path, caught)
+        return frames
+    except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
+        raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
 
 
 def multi_page_reason(frames: int) -> str:
@@ -177,8 +190,9 @@ def _decode(path: str | Path, limit: int | None = None, data: bytes | None = Non
         raise DataError(f"{path}: {what} ({type(exc).__name__}: {exc})") from exc
 
 
-def _pixels(path: str | Path, im: Image.Image) -> np.ndarray:
-    """:func:`_to_array` with conversion failures (odd modes, short buffers) as :class:`DataError`."""
+def _pixels(path: str | Path, im: Image.Image, close: bool = True) -> np.ndarray:
+    """:func:`_to_array` with conversion failures (odd modes, short buffers) as :class:`DataError`;
+    ``im`` is closed after unless ``close`` is False (a stack read page by page)."""
     try:
         return _to_array(im)
     except MemoryError:
@@ -186,7 +200,8 @@ def _pixels(path: str | Path, im: Image.Image) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path}: cannot convert {im.mode} pixels ({type(exc).__name__}: {exc})") from exc
     finally:
-        im.close()
+        if close:
+            im.close()
 
 
 def _to_array(im: Image.Image) -> np.ndarray:
@@ -238,9 +253,42 @@ def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | No
     return _frame(name, _decode(name, max_pixels, data))
 
 
-def _frame(path: str | Path, im: Image.Image) -> np.ndarray:
+def iter_pages(path: str | Path, *, want: Callable[[int], bool] | None = None,
+               max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(page, frame) for each page of a multi-page image (a TIFF stack), each frame as :func:`load_image`
+    gives one; pages ``want`` refuses are skipped without converting their pixels.
+
+    A page that cannot be read raises :class:`DataError` naming the file and the page; the pages before
+    it have been yielded. Only the current page is held in memory.
+    """
+    im = _open(path, max_pixels)
+    top = _pixel_limit(max_pixels)
+    with im:
+        n = _page_count(path, im)
+        for page in range(n):
+            if want is not None and not want(page):
+                continue
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    im.seek(page)
+                    if im.height * im.width > top:  # pages of one stack may differ in size
+                        raise ImageTooLargeError(f"{path}: page {page} claims {im.width}x{im.height} pixels, "
+                                                 f"above the limit of {top:,}")
+                    im.load()
+                _log_warnings(path, caught)
+            except DataError:
+                raise
+            except MemoryError:
+                raise DataError(f"{path}: page {page}: out of memory while decoding") from None
+            except Exception as exc:  # noqa: BLE001 — any decoder failure is a bad page, never a crash
+                raise DataError(f"{path}: page {page}: cannot decode ({type(exc).__name__}: {exc})") from exc
+            yield page, _frame(f"{path} page {page}", im, close=False)
+
+
+def _frame(path: str | Path, im: Image.Image, close: bool = True) -> np.ndarray:
     """Decoded image → float32 (H, W) grey frame, with the shape and finiteness checks."""
-    arr = _pixels(path, im)
+    arr = _pixels(path, im, close)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise DataError(f"{path}: unexpected pixel array of shape {arr.shape}")
     arr = _channels_to_gray(arr)

@@ -1,10 +1,14 @@
-"""The detection output schema shared by ``irstd detect``, the service and stream input.
+"""The detection output schema shared by ``irstd detect``, the service and every frame source.
 
 JSON: ``{"schema": "irstd-detections/1", "checkpoint": ..., "threshold": ..., "frames": [record, ...]}``
 where a record is ``{"file", "height", "width", "targets": [{"x", "y", "area", "bbox", "peak"}]}``
 for a frame that was read (the service may add ``overlay`` and ``mask``, PNG ``data:`` URLs), or
-``{"file", "error"}`` for one that was not. CSV: one row per target,
-columns :data:`CSV_COLUMNS`.
+``{"file", "error"}`` for one that was not. A record made from a frame source
+(:mod:`irstd.inference.sources`: files, folders, globs, TIFF stacks, videos or a caller's iterable of
+arrays, run by :func:`irstd.inference.pipeline.detect_frames`) also has ``frame`` (its index in source
+order) and ``time`` (seconds, for video frames; else null) after ``file``, which names the file, or
+``file#N`` for frame N of a video or page N of a stack. Such runs are written as they come as JSON Lines
+(one record per line, :mod:`irstd.inference.records`). CSV: one row per target, columns :data:`CSV_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -25,17 +29,22 @@ SCHEMA = "irstd-detections/1"
 CSV_COLUMNS = ("file", "target", "x", "y", "area", "x0", "y0", "x1", "y1", "peak")
 
 
-def frame_record(name: str, prediction: Prediction, **extra: Any) -> dict[str, Any]:
-    """The record of one frame that was run; ``extra`` adds optional fields (the service's
-    ``overlay`` and ``mask``: PNG images as ``data:`` URLs)."""
+def _head(name: str, frame: int | None, time: float | None) -> dict[str, Any]:
+    return {"file": name} if frame is None else {"file": name, "frame": int(frame), "time": time}
+
+
+def frame_record(name: str, prediction: Prediction, *, frame: int | None = None, time: float | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    """The record of one frame that was run; ``frame`` and ``time`` place a frame of a source; ``extra``
+    adds optional fields (the service's ``overlay`` and ``mask``: PNG images as ``data:`` URLs)."""
     h, w = prediction.prob.shape
-    return {"file": name, "height": int(h), "width": int(w), "targets": [t.as_dict() for t in prediction.targets],
-            **extra}
+    return {**_head(name, frame, time), "height": int(h), "width": int(w),
+            "targets": [t.as_dict() for t in prediction.targets], **extra}
 
 
-def error_record(name: str, message: str) -> dict[str, Any]:
+def error_record(name: str, message: str, *, frame: int | None = None, time: float | None = None) -> dict[str, Any]:
     """The record of a frame that could not be read or run."""
-    return {"file": name, "error": message}
+    return {**_head(name, frame, time), "error": message}
 
 
 def detections_document(records: Sequence[dict[str, Any]], *, checkpoint: str, threshold: float,
@@ -64,5 +73,7 @@ def write_detections(out: str | Path, document: dict[str, Any]) -> tuple[Path, P
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     writer.writerows(csv_rows(document["frames"]))
-    atomic_write(csv_path, lambda tmp: Path(tmp).write_text(buf.getvalue(), newline=""))
+    # names that are not valid UTF-8 (os.fsdecode keeps their bytes as surrogates) are written back as those bytes
+    atomic_write(csv_path, lambda tmp: Path(tmp).write_text(buf.getvalue(), newline="", encoding="utf-8",
+                                                            errors="surrogateescape"))
     return json_path, csv_path

@@ -1,0 +1,109 @@
+"""Frames on disk: image files, folders, glob patterns, multi-page TIFF stacks and videos, in natural order."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Generator, Iterable, Iterator
+
+from natsort import natsorted, ns
+
+from ...core.errors import DataError
+from ...data.io import IMAGE_EXTENSIONS, iter_pages, load_image, read_header
+from .frames import Frame, FrameSource, Want
+from .video import is_video_file, read_video, require_av
+
+__all__ = ["FileSource", "expand_inputs", "is_image_file", "natural_sorted"]
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a file whose extension is one :func:`irstd.data.load_image` reads."""
+    return path.name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def natural_sorted(paths: Iterable[Path]) -> list[Path]:
+    """Paths in natural order, numbers by value (``1.png, 2.png, 10.png``), folder by folder."""
+    return natsorted(paths, alg=ns.PATH)
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, each folder's images, each glob's images and videos, each in natural order.
+
+    A folder contributes its image files (a folder is a frame sequence; a video beside the frames is not
+    read); a glob pattern its image and video files. A name that is neither a file, a folder nor a
+    pattern, or inputs that hold no frame at all, raise :class:`DataError` naming them.
+    """
+    inputs = [os.fsdecode(i) for i in inputs]
+    files: list[Path] = []
+    for spec in inputs:
+        path = Path(spec)
+        if path.is_dir():
+            files += natural_sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p))
+        elif path.is_file():
+            files.append(path)
+        elif any(c in spec for c in "*?["):
+            files += natural_sorted(p for p in map(Path, glob.glob(spec, recursive=True))
+                                    if p.is_file() and (is_image_file(p) or is_video_file(p)))
+        else:
+            raise DataError(f"input not found: {spec}")
+    if not files:
+        raise DataError(f"no images found in: {' '.join(inputs)}")
+    return files
+
+
+class FileSource(FrameSource):
+    """The frames of a list of files: an image is one frame, a multi-page TIFF one per page, a video one
+    per decoded frame. A file that cannot be read costs one error frame; the next file goes on."""
+
+    def __init__(self, files: Iterable[str | os.PathLike], *, max_pixels: int | None = None) -> None:
+        self.files = [Path(os.fsdecode(f)) for f in files]
+        self.max_pixels = max_pixels
+        if any(is_video_file(f) for f in self.files):
+            require_av()  # one clear line before any work, not one per video
+
+    def frames(self, want: Want = None) -> Iterator[Frame]:
+        index = 0
+        for path in self.files:
+            if is_video_file(path):
+                index = yield from read_video(path, index, want)
+            elif path.name.lower().endswith((".tif", ".tiff")) and self._pages(path) > 1:
+                index = yield from self._stack(path, index, want)
+            else:
+                if want is None or want(index):
+                    yield self._image(path, index)
+                index += 1
+
+    def _image(self, path: Path, index: int) -> Frame:
+        try:
+            return Frame(index, str(path), load_image(path, max_pixels=self.max_pixels), path=path)
+        except DataError as exc:
+            return Frame(index, str(path), None, path=path, error=str(exc))
+
+    def _pages(self, path: Path) -> int:
+        """Pages of a TIFF, from its header (1 for an unreadable one: it becomes one error frame)."""
+        try:
+            return read_header(path).frames
+        except DataError:
+            return 1
+
+    def _stack(self, path: Path, start: int, want: Want) -> Generator[Frame, None, int]:
+        """The pages of a TIFF stack numbered from ``start``; returns the index after the stack. A page that
+        cannot be read yields one error frame and ends the stack (the pages before it are kept)."""
+        asked = [0]  # the page iter_pages looked at last: the one that failed, if one does
+
+        def wanted(page: int) -> bool:
+            asked[0] = page
+            return want is None or want(start + page)
+
+        n = self._pages(path)
+        try:
+            for page, image in iter_pages(path, want=wanted, max_pixels=self.max_pixels):
+                yield Frame(start + page, f"{path}#{page}", image, path=path, stem=f"{path.stem}_{page:04d}")
+        except DataError as exc:
+            page = asked[0]
+            if want is None or want(start + page):
+                yield Frame(start + page, f"{path}#{page}", None, path=path, stem=f"{path.stem}_{page:04d}",
+                            error=str(exc))
+            return start + page + 1
+        return start + n
