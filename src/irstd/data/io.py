@@ -30,11 +30,15 @@ __all__ = [
     "MAX_PIXELS",
     "ImageHeader",
     "ImageTooLargeError",
+    "InvalidMaskError",
+    "MAX_MASK_LEVELS",
     "UnsupportedImageError",
+    "check_mask_values",
     "max_pixels",
     "load_image",
     "load_image_bytes",
     "load_mask",
+    "lossy_container_reason",
     "multi_page_reason",
     "read_header",
     "read_split_file",
@@ -67,6 +71,24 @@ class ImageTooLargeError(DataError):
     """An image whose header announces more pixels than the limit in force."""
 
 
+class InvalidMaskError(DataError):
+    """A mask file that reads fine but cannot be a label mask; ``kind`` names the defect
+    (``lossy_mask``: JPEG or compression traces, ``mask_background``: background not 0)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+#: a label mask holds at most this many distinct values (0 and a few labels); more means lossy
+#: compression or a soft/probability map, whose grey levels would all count as target
+MAX_MASK_LEVELS = 16
+
+# file formats and name endings of lossy containers: never a valid mask
+_LOSSY_FORMATS = ("JPEG", "MPO")
+_LOSSY_ENDINGS = (".jpg", ".jpeg")
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     """What the file header says, read without decoding pixels."""
@@ -75,6 +97,12 @@ class ImageHeader:
     size: tuple[int, int]  # (height, width)
     mode: str
     frames: int
+    format: str = ""  # PIL's name of the container: PNG, JPEG, TIFF, BMP…
+
+    @property
+    def lossy(self) -> bool:
+        """True for a JPEG container (or a ``.jpg``/``.jpeg`` name): pixels changed by compression."""
+        return self.format in _LOSSY_FORMATS or self.path.name.lower().endswith(_LOSSY_ENDINGS)
 
     @property
     def bits(self) -> int:
@@ -146,7 +174,7 @@ def read_header(path: str | Path) -> ImageHeader:
             frames = int(getattr(im, "n_frames", 1) or 1)
         except Exception as exc:  # noqa: BLE001 — counting pages parses the file: a corrupt one may fail
             raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
-        return ImageHeader(Path(path), (im.height, im.width), im.mode, frames)
+        return ImageHeader(Path(path), (im.height, im.width), im.mode, frames, im.format or "")
 
 
 def multi_page_reason(frames: int) -> str:
@@ -250,17 +278,73 @@ def _frame(path: str | Path, im: Image.Image) -> np.ndarray:
 
 
 def load_mask(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
-    """A target mask as bool (H, W): any non-zero colour is target (alpha ignored).
+    """A target mask as bool (H, W): 0 is background, any other colour is target (alpha ignored).
 
-    Errors as :func:`load_image`; NaN counts as target (it is non-zero), so a float mask is never dropped.
+    Errors as :func:`load_image`, plus :class:`InvalidMaskError` for a mask that cannot be a label
+    mask (:func:`check_mask_values`; a JPEG file): such a mask would give silently wrong metrics.
     """
-    arr = _pixels(path, _decode(path, max_pixels))
+    im = _decode(path, max_pixels)
+    if im.format in _LOSSY_FORMATS or str(path).lower().endswith(_LOSSY_ENDINGS):
+        im.close()
+        raise InvalidMaskError(f"{path}: {lossy_container_reason()}", "lossy_mask")
+    arr = _pixels(path, im)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise DataError(f"{path}: unexpected pixel array of shape {arr.shape}")
     if arr.ndim == 3:
-        arr = arr[..., : 3 if arr.shape[2] >= 3 else 1]  # drop alpha
-        return np.ascontiguousarray((arr != 0).any(axis=2))
-    return np.ascontiguousarray(arr != 0)
+        arr = arr[..., : 3 if arr.shape[2] >= 3 else 1].max(axis=2)  # drop alpha; non-zero in any colour
+    check_mask_values(arr, path)
+    return np.ascontiguousarray(arr != 0)  # NaN is non-zero: target
+
+
+def lossy_container_reason() -> str:
+    """The one wording of a mask stored in a lossy (JPEG) file."""
+    return ("mask is a JPEG file: lossy compression turns target edges into grey levels that count as "
+            "target; save masks losslessly (PNG)")
+
+
+def _levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, pixel count of each) of a (H, W) mask; bincount for 8/16-bit (fast)."""
+    if values.dtype in (np.uint8, np.uint16, np.bool_):
+        counts = np.bincount(values.ravel().astype(np.intp, copy=False))
+        levels = np.flatnonzero(counts)
+        return levels, counts[levels]
+    levels, counts = np.unique(values, return_counts=True)
+    return levels, counts
+
+
+def check_mask_values(values: np.ndarray, path: str | Path = "<mask>") -> None:
+    """Raise :class:`InvalidMaskError` unless ``values`` (H, W) can be a label mask.
+
+    * the background (the most common value; targets are small) must be 0, else every pixel is target;
+    * at most :data:`MAX_MASK_LEVELS` distinct values, else lossy compression or a soft map;
+    * for masks whose top value is 64 or more (0..255-style), at most one grey level within 1/16 of
+      the range from black or from the top: compression ringing leaves several (``{0, 1, 254, 255}``),
+      label masks do not (``{0, 1, 128, 255}`` is legal).
+    """
+    levels, counts = _levels(values)
+    top = levels[-1] if levels.size else 0
+    background = levels[int(np.argmax(counts))]
+    if background != 0:
+        raise InvalidMaskError(
+            f"{path}: mask background (its most common value) is {_num(background)}, not 0: every pixel "
+            "would count as target; masks must mark background 0 and targets non-zero", "mask_background")
+    if levels.size > MAX_MASK_LEVELS:
+        raise InvalidMaskError(
+            f"{path}: mask has {levels.size} distinct values (a label mask has at most {MAX_MASK_LEVELS}): "
+            "lossy compression or a soft map; save a 0/255 mask losslessly (PNG)", "lossy_mask")
+    if np.isfinite(top) and top >= 64:
+        band = top / 16
+        near = [v for v in levels if (0 < v <= band) or (top - band <= v < top)]
+        if len(near) >= 2:
+            shown = ", ".join(_num(v) for v in levels)
+            raise InvalidMaskError(
+                f"{path}: mask has grey levels next to black and white ({shown}): the trace of lossy "
+                "compression; save a 0/255 mask losslessly (PNG)", "lossy_mask")
+
+
+def _num(v: object) -> str:
+    f = float(v)  # type: ignore[arg-type]
+    return str(int(f)) if f.is_integer() else f"{f:g}"
 
 
 def save_image(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> None:
