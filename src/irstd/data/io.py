@@ -3,7 +3,9 @@
 Infrared frames arrive in every PIL mode (8-bit grey, RGB copies of a grey frame, palettes, 16-bit
 and 32-bit integers, floats). :func:`load_image` turns all of them into one float32 channel in the
 frame's *native* range (0..255 for 8-bit, 0..65535 for 16-bit) so that 14/16-bit dynamic range
-survives until normalisation by the dataset's statistics.
+survives until normalisation by the dataset's statistics. The result is a :class:`Frame`: it carries
+the bit depth its file *declares* (``frame.bit_depth``; :func:`declared_bit_depth`), which decides the
+input range at inference, never the values (a dark 16-bit frame is still a 16-bit frame).
 
 Decoding is defensive: a header claiming more than :data:`MAX_PIXELS` pixels (a decompression bomb, or
 simply a frame too large for memory) is refused before any pixel is decoded, and *every* decoder
@@ -26,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from ..core.errors import DataError
 
 __all__ = [
+    "Frame",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "ImageHeader",
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_MASK_LEVELS",
     "UnsupportedImageError",
     "check_mask_values",
+    "declared_bit_depth",
     "max_pixels",
     "load_image",
     "load_image_bytes",
@@ -61,6 +65,102 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # nominal bits per sample of each PIL mode, reported by `irstd data inspect`
 _MODE_BITS = {"1": 1, "L": 8, "LA": 8, "P": 8, "PA": 8, "RGB": 8, "RGBA": 8, "RGBX": 8, "CMYK": 8,
               "YCbCr": 8, "I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
+
+
+class Frame(np.ndarray):
+    """A float32 (H, W) frame read from a file, with ``bit_depth``: the bit depth its file declares.
+
+    8 for 8-bit containers (grey, RGB, palette), 16 for 16-bit ones, or fewer when a 16-bit file
+    declares its significant bits (PNG ``sBIT``, TIFF ``MaxSampleValue``); None for float and 32-bit
+    frames, which declare no integer scale. Views and copies keep the declaration; arithmetic gives
+    plain arrays (``frame * 257`` is no longer the file's data).
+    """
+
+    bit_depth: int | None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.bit_depth = getattr(obj, "bit_depth", None)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, out: tuple | None = None,
+                        **kwargs: object) -> object:
+        inputs = tuple(x.view(np.ndarray) if isinstance(x, Frame) else x for x in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Frame) else o for o in out)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __reduce__(self) -> tuple:
+        fn, args, state = super().__reduce__()  # type: ignore[misc]
+        return fn, args, (state, self.bit_depth)
+
+    def __setstate__(self, state: tuple) -> None:
+        if len(state) == 2 and isinstance(state[0], tuple):
+            state, self.bit_depth = state
+        super().__setstate__(state)  # type: ignore[misc]
+
+
+def declared_bit_depth(frame: np.ndarray) -> int | None:
+    """The bit depth a frame's container declares, or None when it declares none.
+
+    A :class:`Frame` (also seen through ``np.asarray`` views of it) gives its ``bit_depth``; a uint8 or
+    uint16 array declares 8 or 16 by its dtype; any other array declares nothing.
+    """
+    if isinstance(frame, np.ndarray) and not isinstance(frame, Frame):
+        if frame.dtype == np.uint8:
+            return 8
+        if frame.dtype == np.uint16:
+            return 16
+    x: object = frame
+    for _ in range(4):  # np.asarray(frame) is a plain view whose base is the Frame (or a view of it)
+        if isinstance(x, Frame):
+            return x.bit_depth
+        x = getattr(x, "base", None)
+        if not isinstance(x, np.ndarray):
+            return None
+    return None
+
+
+def _png_significant_bits(raw: bytes | None, path: str | Path) -> int | None:
+    """Significant bits of the colour samples from a PNG's ``sBIT`` chunk (read up to the first IDAT)."""
+    try:
+        if raw is None:
+            with open(path, "rb") as f:
+                raw = f.read(1 << 16)  # sBIT precedes the image data: the first 64 KB hold it
+        pos, colour = 8, 0
+        for _ in range(64):  # a hostile file cannot make this loop long
+            if pos + 8 > len(raw):
+                return None
+            length, cid = int.from_bytes(raw[pos : pos + 4], "big"), raw[pos + 4 : pos + 8]
+            body = raw[pos + 8 : pos + 8 + length]
+            if cid == b"IHDR" and len(body) >= 10:
+                colour = body[9]
+            elif cid == b"sBIT":
+                n = 3 if colour in (2, 3, 6) else 1  # RGB(A)/palette: three colour samples; grey: one
+                bits = max(body[:n]) if len(body) >= n else 0
+                return bits or None
+            elif cid in (b"IDAT", b"IEND"):
+                return None
+            pos += 12 + length
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _declared_bits(im: Image.Image, path: str | Path, data: bytes | None) -> int | None:
+    """The bit depth ``im``'s container declares (see :class:`Frame`), read before its pixels."""
+    mode = im.mode
+    if mode in ("F", "I") and not (mode == "I" and im.format == "PNG"):  # older Pillow: 16-bit PNG as "I"
+        return None
+    if not (mode.startswith("I;16") or mode == "I"):
+        return 8
+    significant: int | None = None
+    if im.format == "PNG":
+        significant = _png_significant_bits(data, path)
+    elif im.format == "TIFF":
+        top = getattr(im, "tag_v2", {}).get(281)  # MaxSampleValue
+        top = top[0] if isinstance(top, tuple) and top else top
+        if isinstance(top, int) and 0 < top < 65535:
+            significant = int(top).bit_length()
+    return significant if significant is not None and 1 <= significant < 16 else 16
 
 
 class UnsupportedImageError(DataError):
@@ -248,8 +348,9 @@ def _channels_to_gray(arr: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ _LUMA
 
 
-def load_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
-    """One frame as float32 (H, W) in its native range (8-bit 0..255, 16-bit 0..65535, float as is).
+def load_image(path: str | Path, *, max_pixels: int | None = None) -> Frame:
+    """One frame as float32 (H, W) in its native range (8-bit 0..255, 16-bit 0..65535, float as is),
+    a :class:`Frame` carrying the bit depth its file declares.
 
     Any PIL mode is accepted; colour is reduced to luminance, alpha is ignored. Raises
     :class:`DataError` naming the file for a missing, unreadable, truncated, multi-page or empty file,
@@ -260,21 +361,36 @@ def load_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     return _frame(path, _decode(path, max_pixels))
 
 
-def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> np.ndarray:
+def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> Frame:
     """:func:`load_image` for an encoded image held in memory (an upload): same modes, same checks,
     same output; ``name`` stands for the file in error messages."""
-    return _frame(name, _decode(name, max_pixels, data))
+    return _frame(name, _decode(name, max_pixels, data), data)
 
 
-def _frame(path: str | Path, im: Image.Image) -> np.ndarray:
-    """Decoded image → float32 (H, W) grey frame, with the shape and finiteness checks."""
+def _frame(path: str | Path, im: Image.Image, data: bytes | None = None) -> Frame:
+    """Decoded image → float32 (H, W) grey :class:`Frame` with its declared bit depth, with the shape
+    and finiteness checks."""
+    bits = _declared_bits(im, path, data)
     arr = _pixels(path, im)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise DataError(f"{path}: unexpected pixel array of shape {arr.shape}")
-    arr = _channels_to_gray(arr)
-    if not np.isfinite(arr).all():
+    # the Frame owns its memory (np.asarray views of it then find it as their .base); a grey array is
+    # cast straight into it, without an intermediate float32 copy
+    try:
+        gray = arr if arr.ndim == 2 else _channels_to_gray(arr)
+        out = Frame(gray.shape, dtype=np.float32)
+        out.view(np.ndarray)[...] = gray
+    except MemoryError:
+        raise DataError(f"{path}: out of memory while converting pixels") from None
+    del gray, arr
+    if not np.isfinite(out.view(np.ndarray)).all():
         raise DataError(f"{path}: contains NaN or infinite pixel values")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    if bits is not None and bits < 16 and float(out.max()) > 2**bits - 1:
+        # values above the declared significant bits: PNG's own reading of sBIT (samples scaled up to
+        # the full 16 bits), so the scale is the container's
+        bits = 16
+    out.bit_depth = bits
+    return out
 
 
 def load_mask(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
