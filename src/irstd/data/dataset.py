@@ -63,7 +63,11 @@ class IRSTDDataset(Dataset):
     def load_raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The un-normalised frame (float32 H×W, native range) and bool mask of one item."""
         pair = self.items[index]
-        image, mask = load_image(pair.image), load_mask(pair.mask)
+        try:
+            image, mask = load_image(pair.image), load_mask(pair.mask)
+        except DataError as exc:  # a defect only the pixels show (open with skip_invalid to find them first)
+            raise DataError(f"{exc} (open the dataset with skip_invalid=True / --skip-invalid to skip "
+                            "such items)") from exc
         if image.shape != mask.shape:  # files changed since validation
             reason = size_mismatch_reason(pair.image.name, image.shape, mask.shape)
             raise DataError(f"{pair.mask}: {reason}")
@@ -121,7 +125,10 @@ def open_dataset(
     as ``idx_320/test``. ``split_file``: any list of stems over the folder's images (overrides
     ``split``). ``mask_dir``: corrected masks that replace the dataset's masks by stem (each use is
     logged). ``normalization``: (mean, std); by default computed from the training split and cached.
-    Every problem found raises one :class:`DataError` listing them all, unless ``skip_invalid``.
+    Every problem found raises one :class:`DataError` listing them all, unless ``skip_invalid``, which
+    skips them. Headers are checked always; ``verify`` (implied by ``skip_invalid``, so that what is skipped
+    is known before the first item is read) decodes every image and mask too: truncated pixels, masks that
+    are no label mask. Without it such a file raises :class:`DataError` when its item is read.
     ``root=None`` or ``"synthetic[:N]"`` opens the built-in synthetic dataset instead.
     """
     if root is None or (isinstance(root, str) and root.startswith("synthetic") and not Path(root).exists()):
@@ -140,7 +147,7 @@ def open_dataset(
     listed_items, problems, used = collect_items(specs, split_file=sfile, mask_override=override)
     for stem, path in used:
         log.info("%s: using corrected mask %s", stem, path)
-    items, bad = check_items(listed_items, verify=verify)
+    items, bad = check_items(listed_items, verify=verify or skip_invalid)
     problems += bad
     listed = len(items) + len(problems)
     where = f"{layout.root} ({layout.name} layout, split {split_name!r})"

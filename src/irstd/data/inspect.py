@@ -98,26 +98,27 @@ def inspect_dataset(root: str | Path, *, split_file: str | Path | None = None,
     sfile = Path(split_file) if split_file is not None else None
     items, problems, report.overrides = collect_items(layout.resolve("all"), split_file=sfile,
                                                       mask_override=override)
-    report.n_images = len(items) + sum(p.kind == "missing_mask" for p in problems)
+    report.n_images = len(items) + sum(p.kind in ("missing_mask", "duplicate_mask") for p in problems)
     good, bad = check_items(items, verify=verify)
     report.problems = problems + bad
-    report.n_pairs = len(good)
-    for img, mask, _ in good:
+    usable: set[str] = set()
+    for img, mask, stem in good:
+        try:
+            mask_on = load_mask(mask)
+        except DataError as exc:  # unreadable, or no label mask (lossy, background not 0)
+            report.problems.append(Problem.from_error(mask, exc, stem))
+            continue
+        usable.add(stem)
         header = read_header(img)
         report.sizes[header.size] += 1
         report.modes[header.mode] += 1
         if header.bits > 8:
             report.effective_bits[_effective_bits(img)] += 1
-        try:
-            mask_on = load_mask(mask)
-        except DataError as exc:
-            report.problems.append(Problem(str(mask), str(exc).removeprefix(f"{mask}: "), "", "unreadable"))
-            continue
         cc = connected_components(mask_on, 8)  # 8-connected, as the target-level metrics count
         report.n_targets += cc.n
         report.empty_masks += cc.n == 0
         report.target_areas += cc.areas.tolist()
-    usable = {s for _, _, s in good}
+    report.n_pairs = len(usable)
     if sfile is not None:
         lists = {str(sfile): sfile}
     else:  # one row per list file, under its longest (most explicit) name
@@ -142,4 +143,12 @@ def inspect_dataset(root: str | Path, *, split_file: str | Path | None = None,
             if specs[0].list_file is None:  # folder split
                 stems = set(index_images(specs[0].image_dir))
                 report.splits[name] = (len(stems), len(stems & usable))
+    # an empty split evaluates or trains on nothing: a defect, not a dataset with "problems: 0"
+    for name, (listed, _) in report.splits.items():
+        if listed == 0:
+            where = lists.get(name) or next((s[0].image_dir for n, s in layout.splits.items() if n == name), root)
+            report.problems.append(Problem(str(where), f"split {name!r} lists no image", "", "empty_split"))
+    if report.n_images == 0 and not report.splits:
+        dirs = ", ".join(str(i) for i, _ in layout.image_dirs()) or str(root)
+        report.problems.append(Problem(dirs, "no image found", "", "empty_split"))
     return report

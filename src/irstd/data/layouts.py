@@ -28,7 +28,7 @@ from ..core.errors import DataError
 from .io import IMAGE_EXTENSIONS
 
 __all__ = ["Layout", "SplitSpec", "detect_layout", "index_images", "index_masks", "index_mask_override",
-           "MASK_SUFFIXES"]
+           "mask_candidates", "MASK_SUFFIXES"]
 
 #: suffixes a mask file name may add to its image's stem (``X_pixels0.png`` in SIRST)
 MASK_SUFFIXES = ("_pixels0", "_mask", "_gt", "_label", "_Mask")
@@ -209,16 +209,38 @@ def index_images(folder: str | Path) -> dict[str, Path]:
     return out
 
 
-def index_masks(folder: str | Path) -> dict[str, Path]:
-    """stem → mask path; ``<stem><suffix>`` (``_pixels0``, ``_mask``…) also answers to ``<stem>``."""
-    exact = index_images(folder)
-    out: dict[str, Path] = {}
-    for stem, p in exact.items():
+def mask_candidates(folder: str | Path) -> dict[str, list[Path]]:
+    """stem → every mask file of a folder that answers to it, the preferred one first.
+
+    A stem answers to ``<stem>.<ext>`` (png first) and to ``<stem><suffix>.<ext>`` (``_pixels0``,
+    ``_mask``…; after the exact names). More than one candidate is a duplicate: which one is the
+    truth is the user's call, so :func:`irstd.data.validate.collect_items` reports it.
+    """
+    folder = Path(folder)
+    out: dict[str, list[Path]] = {}
+    suffixed: dict[str, list[Path]] = {}
+    for e in _scan(folder):
+        stem = e.name.rsplit(".", 1)[0]
+        p = folder / e.name
+        exact = out.setdefault(stem, [])
+        if e.name.lower().endswith(".png"):
+            exact.insert(0, p)
+        else:
+            exact.append(p)
         for suf in MASK_SUFFIXES:
             if stem.endswith(suf) and len(stem) > len(suf):
-                out.setdefault(stem[: -len(suf)], p)
-    out.update(exact)  # an exact name wins over a suffixed one
+                suffixed.setdefault(stem[: -len(suf)], []).append(p)
+    for stem, paths in suffixed.items():
+        out.setdefault(stem, []).extend(paths)  # an exact name wins over a suffixed one
     return out
+
+
+def index_masks(folder: str | Path) -> dict[str, Path]:
+    """stem → mask path; ``<stem><suffix>`` (``_pixels0``, ``_mask``…) also answers to ``<stem>``.
+
+    The preferred of :func:`mask_candidates` (an exact name wins over a suffixed one, png over others).
+    """
+    return {stem: paths[0] for stem, paths in mask_candidates(folder).items()}
 
 
 def index_mask_override(mask_dir: str | Path | None) -> dict[str, Path] | None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ..core.files import atomic_write_text
-from .io import load_image
+from .io import declared_bit_depth, load_image
 from .items import floor_std
 
 __all__ = ["compute_normalization", "compute_input_range", "frame_bit_depth", "frame_range", "cache_dir",
@@ -158,11 +158,14 @@ def _range_frames(source: Any, max_frames: int) -> Iterable[tuple[str, np.ndarra
 def compute_input_range(dataset_or_items: Any, *, max_frames: int = 64) -> dict[str, Any]:
     """The value range of a training set, recorded in its checkpoints for the predictor's input-range policy.
 
-    Returns ``bit_depth`` and ``full_scale`` (of the widest frame, see :func:`frame_bit_depth`), and
+    Returns ``bit_depth`` and ``full_scale``: the widest bit depth the frames' files declare
+    (:func:`~irstd.data.io.declared_bit_depth`; then ``declared`` is True), or, when some frame declares
+    none (generated scenes), the widest guessed from values (:func:`frame_bit_depth`); and
     ``low``/``high``: the median over up to ``max_frames`` frames of each frame's robust range
     (:data:`RANGE_PERCENTILES`), in native units.
     """
     lows, highs, depth, full = [], [], -1, 0.0
+    declared, all_declared = -1, True
     for _, frame in _range_frames(dataset_or_items, max_frames):
         lo, hi = frame_range(frame)
         lows.append(lo)
@@ -170,7 +173,15 @@ def compute_input_range(dataset_or_items: Any, *, max_frames: int = 64) -> dict[
         bits, top = frame_bit_depth(frame)
         if top > full:
             depth, full = bits, top
+        d = declared_bit_depth(frame)
+        if d is None:
+            all_declared = False
+        else:
+            declared = max(declared, d)
     if not lows:
         raise DataError("cannot measure the input range: no readable image")
-    return {"bit_depth": depth, "full_scale": full, "low": float(np.median(lows)), "high": float(np.median(highs)),
+    out: dict[str, Any] = {"bit_depth": depth, "full_scale": full}
+    if all_declared and declared > 0:
+        out = {"bit_depth": declared, "full_scale": float(2**declared - 1), "declared": True}
+    return {**out, "low": float(np.median(lows)), "high": float(np.median(highs)),
             "percentiles": list(RANGE_PERCENTILES), "frames": len(lows)}

@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..core.errors import DataError
-from .io import IMAGE_EXTENSIONS, load_image, load_mask, multi_page_reason, read_header, read_split_file
-from .layouts import SplitSpec, index_images, index_masks
+from .io import (
+    IMAGE_EXTENSIONS,
+    load_image,
+    load_mask,
+    lossy_container_reason,
+    multi_page_reason,
+    read_header,
+    read_split_file,
+)
+from .layouts import SplitSpec, index_images, mask_candidates
 
 __all__ = ["Problem", "PairFiles", "collect_items", "check_items", "format_problems", "size_mismatch_reason"]
 
@@ -40,15 +48,18 @@ class Problem:
     path: str
     reason: str
     stem: str = ""
-    kind: str = "other"  # missing_image | missing_mask | unreadable | size_mismatch | multi_page
+    # missing_image | missing_mask | unreadable | size_mismatch | multi_page | duplicate_mask | lossy_mask
+    # | mask_background | empty_split
+    kind: str = "other"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
     @classmethod
     def from_error(cls, path: Path, exc: DataError, stem: str, kind: str = "unreadable") -> Problem:
-        """The problem of a file whose reading raised ``exc`` (its ``"<path>: "`` prefix dropped)."""
-        return cls(str(path), str(exc).removeprefix(f"{path}: "), stem, kind)
+        """The problem of a file whose reading raised ``exc`` (its ``"<path>: "`` prefix dropped); the
+        error's own ``kind`` (:class:`~irstd.data.io.InvalidMaskError`) wins over ``kind``."""
+        return cls(str(path), str(exc).removeprefix(f"{path}: "), stem, getattr(exc, "kind", kind))
 
 
 def size_mismatch_reason(image_name: str, image_hw: tuple[int, int], mask_hw: tuple[int, int]) -> str:
@@ -65,12 +76,13 @@ def collect_items(
 ) -> tuple[list[PairFiles], list[Problem], list[tuple[str, Path]]]:
     """Pair each listed stem with its image and mask.
 
-    Returns the complete items, the problems of the incomplete ones (missing image or mask), and the
-    (stem, path) mask overrides that were used.
+    Returns the complete items, the problems of the others (missing image or mask, two masks for one
+    stem), and the (stem, path) mask overrides that were used.
     """
     items: list[PairFiles] = []
     problems: list[Problem] = []
     overrides: list[tuple[str, Path]] = []
+    candidates: dict[Path, dict[str, list[Path]]] = {}  # mask folder → stem → its mask files
     # a split_file is one list over every folder of the layout; layout lists go with their folder
     groups: list[tuple[Path | None, list[SplitSpec]]] = (
         [(split_file, specs)] if split_file is not None else [(s.list_file, [s]) for s in specs])
@@ -79,7 +91,8 @@ def collect_items(
         masks: dict[str, Path] = {}
         for spec in reversed(group):  # the first folder wins on a repeated stem
             images.update(index_images(spec.image_dir))
-            masks.update(index_masks(spec.mask_dir))
+            found_here = candidates[spec.mask_dir] = mask_candidates(spec.mask_dir)
+            masks.update({stem: paths[0] for stem, paths in found_here.items()})
         image_dirs = ", ".join(str(s.image_dir) for s in group)
         stems = read_split_file(list_file) if list_file is not None else sorted(images)
         for stem in stems:
@@ -96,6 +109,13 @@ def collect_items(
             if mask is None:
                 mask_dir = next((s.mask_dir for s in group if s.image_dir == img.parent), group[0].mask_dir)
                 problems.append(Problem(str(img), f"no mask for {stem} in {mask_dir}", stem, "missing_mask"))
+                continue
+            if mask.parent not in candidates:
+                candidates[mask.parent] = mask_candidates(mask.parent)
+            found = candidates[mask.parent].get(stem, [mask])
+            if len(found) > 1:  # taking one would silently score against whichever sorts first
+                problems.append(Problem(str(mask), f"{len(found)} masks for {stem}: "
+                                        + ", ".join(p.name for p in found) + "; keep one", stem, "duplicate_mask"))
                 continue
             items.append(PairFiles(img, mask, stem))
     return items, problems, overrides
@@ -114,9 +134,11 @@ def _check_pair(pair: PairFiles, verify: bool) -> Problem | None:
     for h in (hi, hm):
         if h.frames > 1:
             return Problem(str(h.path), multi_page_reason(h.frames), stem, "multi_page")
+    if hm.lossy:
+        return Problem(str(mask), lossy_container_reason(), stem, "lossy_mask")
     if hi.size != hm.size:
         return Problem(str(mask), size_mismatch_reason(img.name, hi.size, hm.size), stem, "size_mismatch")
-    if verify:  # decode the pixels too: finds truncated bodies the header cannot show
+    if verify:  # decode the pixels too: finds truncated bodies and mask values the header cannot show
         for p, fn in ((img, load_image), (mask, load_mask)):
             try:
                 fn(p)
@@ -126,7 +148,8 @@ def _check_pair(pair: PairFiles, verify: bool) -> Problem | None:
 
 
 def check_items(items: list[PairFiles], *, verify: bool = False) -> tuple[list[PairFiles], list[Problem]]:
-    """Split items into usable ones and problems (unreadable, multi-page, image/mask size mismatch)."""
+    """Split items into usable ones and problems (unreadable, multi-page, image/mask size mismatch, JPEG
+    mask; with ``verify`` also truncated pixels and masks that are no label mask)."""
     good: list[PairFiles] = []
     problems: list[Problem] = []
     for pair in items:

@@ -6,9 +6,15 @@ low/high; see :func:`irstd.data.stats.compute_input_range`). A 16-bit frame give
 target. Policies (``--input-range``):
 
 ``auto`` (default)
-    a frame that fits the training bit depth is used as is; a wider one is ``scale``\\d when that keeps
-    a contrast like the training frames' (the same scene rendered on a wider scale), else ``stretch``\\ed
-    (a raw sensor frame using a narrow band of its range). Each adjustment is logged once.
+    a frame read from a file (:func:`irstd.data.io.load_image`) is decided by the bit depth its file
+    *declares* (:func:`irstd.data.io.declared_bit_depth`: 8 for 8-bit containers, 16 for 16-bit ones, or
+    the significant bits a 16-bit file declares), never by its values: the same bit depth as the
+    training frames' is used as is, another is ``scale``\\d by training full scale / declared full
+    scale. So the same scene gives the same frame whatever its container (8-bit, or x257 in 16 bits),
+    and a dark 16-bit frame stays a 16-bit frame. A frame that declares nothing (a float array built in
+    Python) falls back to a guess from its values: within the training bit depth it is used as is, a
+    wider one is scaled when that keeps a contrast like the training frames', else ``stretch``\\ed.
+    Each adjustment is logged once.
 ``native``
     never change the frame (a mismatch is still logged).
 ``scale``
@@ -18,7 +24,9 @@ target. Policies (``--input-range``):
     to the training full scale: what a camera's automatic gain control does to make 8-bit video.
 
 Without a recorded range (older checkpoints) ``auto`` keeps the frame; ``stretch`` and ``scale``
-estimate the range from the checkpoint's (mean, std).
+estimate the range from the checkpoint's (mean, std). A training range recorded from values (older
+checkpoints, generated data) with a depth of 10, 12 or 14 bits was read from 16-bit files: declared
+frames are compared with that container's full scale (65535).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
+from ..data.io import declared_bit_depth
 from ..data.stats import frame_bit_depth, frame_range
 
 __all__ = ["INPUT_RANGE_POLICIES", "adapt_range", "check_policy", "estimate_range"]
@@ -71,11 +80,26 @@ def _stretch(frame: np.ndarray, train: dict[str, Any]) -> np.ndarray:
     return np.clip(out, 0.0, float(train["full_scale"])).astype(np.float32, copy=False)
 
 
-def adapt_range(frame: np.ndarray, train: dict[str, Any] | None, policy: str = "auto") -> tuple[np.ndarray, str]:
+def _training_full_scale(train: dict[str, Any]) -> float:
+    """The full scale of the training frames' container, to compare a declared frame with."""
+    bits = int(train.get("bit_depth", 8))
+    if not train.get("declared") and bits in (10, 12, 14):
+        return 65535.0  # a depth guessed from values below 16 bits: the frames came in 16-bit files
+    return float(train["full_scale"])
+
+
+def adapt_range(frame: np.ndarray, train: dict[str, Any] | None, policy: str = "auto", *,
+                bit_depth: int | None = None) -> tuple[np.ndarray, str]:
     """``(frame, action)`` with ``frame`` (H, W) float32 moved into the training range by ``policy``.
 
-    ``action`` is ``native``, ``scaled``, ``stretched`` or ``mismatch`` (native kept despite a mismatch).
+    ``bit_depth``: the frame's declared bit depth; by default :func:`~irstd.data.io.declared_bit_depth`
+    (a frame from :func:`~irstd.data.io.load_image` carries it). ``action`` is ``native``, ``scaled``,
+    ``stretched`` or ``mismatch`` (native kept despite a mismatch).
     """
+    declared = bit_depth if bit_depth is not None else declared_bit_depth(frame)
+    frame = np.asarray(frame, dtype=np.float32)
+    if declared is not None:
+        return _adapt_declared(frame, train, policy, float(2**int(declared) - 1))
     if policy == "native" or train is None:
         if train is not None and frame_bit_depth(frame)[1] > float(train["full_scale"]):
             return frame, "mismatch"
@@ -94,3 +118,17 @@ def adapt_range(frame: np.ndarray, train: dict[str, Any] | None, policy: str = "
     if hi - lo >= _MIN_CONTRAST * (float(train["high"]) - float(train["low"])):
         return scaled, "scaled"
     return _stretch(frame, train), "stretched"
+
+
+def _adapt_declared(frame: np.ndarray, train: dict[str, Any] | None, policy: str,
+                    full: float) -> tuple[np.ndarray, str]:
+    """:func:`adapt_range` for a frame whose container declares its full scale ``full``: ``auto`` and
+    ``scale`` depend on ``full`` and the training range only, not on the frame's values."""
+    if train is None:
+        return frame, "native"
+    train_full = _training_full_scale(train)
+    if policy == "native":
+        return frame, ("mismatch" if full > train_full else "native")
+    if policy == "stretch":
+        return _stretch(frame, train), "stretched"
+    return (frame, "native") if full == train_full else (_scale(frame, full, train_full), "scaled")

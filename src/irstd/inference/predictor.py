@@ -22,6 +22,7 @@ import torch.nn as nn
 from ..core.device import resolve_device
 from ..core.errors import CheckpointError, ConfigError, DataError
 from ..core.padding import crop_to, pad_to_multiple
+from ..data.io import declared_bit_depth
 from ..data.items import frame_normalization, normalize
 from ..models import create_model, load_model, pretrained_tags, resolve_model_spec
 from .backends.onnx import OnnxRunner, require_onnxruntime
@@ -210,13 +211,15 @@ class Predictor:
         frame = np.asarray(frame)
         if frame.ndim != 2:
             raise DataError(f"expected a single-channel (H, W) frame, got shape {frame.shape}")
-        frame = self._adapt(np.asarray(frame, dtype=np.float32))
+        # the container's declared depth (a DepthFrame, or a uint8/uint16 array) is read before the cast
+        frame = self._adapt(np.asarray(frame, dtype=np.float32), declared_bit_depth(frame))
         return normalize(frame, self.normalization if self.normalization is not None else frame_normalization(frame))
 
-    def _adapt(self, frame: np.ndarray) -> np.ndarray:
-        """The input-range policy on one frame; the first frame of each kind of adjustment is logged."""
+    def _adapt(self, frame: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
+        """The input-range policy on one frame (``bit_depth``: what its container declares, None if unknown);
+        the first frame of each kind of adjustment is logged."""
         top = float(frame.max())
-        adapted, action = adapt_range(frame, self.training_range, self.input_range)
+        adapted, action = adapt_range(frame, self.training_range, self.input_range, bit_depth=bit_depth)
         self.range_actions[action] += 1
         if action != "native" and self.range_actions[action] == 1:
             train = self.training_range or {}
