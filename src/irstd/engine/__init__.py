@@ -2,14 +2,19 @@
 
 from ..models.checkpoint import load_model, read_checkpoint, save_checkpoint
 from .config import TrainConfig, load_config
+from .epoch import train_one_epoch
+from .eval_loop import run_evaluation
+from .eval_options import EvalOptions
 from .evaluation import EvalReport, evaluate_checkpoint, evaluate_model
-from .trainer import FitResult, evaluate, fit, load_run_config, train_one_epoch
+from .run_folder import RunFolder, load_run_config
+from .trainer import FitResult, fit
 
 __all__ = [
+    "EvalOptions",
     "EvalReport",
     "FitResult",
+    "RunFolder",
     "TrainConfig",
-    "evaluate",
     "evaluate_checkpoint",
     "evaluate_model",
     "fit",
@@ -17,6 +22,7 @@ __all__ = [
     "load_model",
     "load_run_config",
     "read_checkpoint",
+    "run_evaluation",
     "save_checkpoint",
     "train_one_epoch",
 ]
