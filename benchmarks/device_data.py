@@ -19,7 +19,8 @@ import torch
 from irstd.core.seeding import epoch_seed, seed_everything
 from irstd.engine.config import TrainConfig
 from irstd.engine.data import build_train_val
-from irstd.engine.trainer import build_optimizer, train_one_epoch
+from irstd.engine.epoch import train_one_epoch
+from irstd.engine.optimisation import build_optimizer
 from irstd.losses import ModelLoss
 from irstd.models import create_model
 

@@ -17,7 +17,7 @@ import torch
 
 from irstd.data import RandomFlip, open_negatives
 from irstd.engine.mining import score_negatives
-from irstd.engine.negative_crops import NegativeCrops
+from irstd.engine.mixed_batches import NegativeCrops
 from irstd.models import create_model
 
 

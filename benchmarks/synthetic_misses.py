@@ -1,6 +1,7 @@
 """Which generated targets a model misses: Pd by target area and by signal-to-clutter ratio (SCR), and
-Pd per background, on scenes of a seed the shipped ``synth`` tag never saw (training used seed 0's
-streams 0 and 2, its test stream 1; the default here is seed 1, stream 1). Same matching as Pd
+Pd per background, on scenes of a seed the shipped ``synth`` tag never saw (training used seed 0's train
+and val streams, its test the test stream: ``irstd.data.SPLIT_STREAMS``; the default here is seed 1, the
+test stream). Same matching as Pd
 (``irstd.metrics.counting.found_targets``), same threshold as ``irstd evaluate`` (0.5). Its ``Fa`` counts
 every predicted pixel off the masks, a found target's spill included (stricter than ``irstd evaluate``,
 which counts unmatched components only: reported beside it as ``fa_eval_1e6``).
@@ -32,11 +33,13 @@ def _bins(found: np.ndarray, values: np.ndarray, bins: list[tuple[float, float]]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from irstd.data.synthetic_dataset import TEST_STREAM
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="checkpoint, shipped name (sgem_unet_t.synth) or detector")
     p.add_argument("--n", type=int, default=100, help="scenes (default 100)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--stream", type=int, default=1)
+    p.add_argument("--stream", type=int, default=TEST_STREAM, help=f"generator stream (default {TEST_STREAM}, the test split's)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--out", help="write <out>.json and <out>.md")
     args = p.parse_args(argv)

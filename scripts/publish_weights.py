@@ -23,7 +23,7 @@ import torch
 
 from irstd.core.errors import IRSTDError
 from irstd.data import load_image, open_dataset
-from irstd.data.synthetic_dataset import open_synthetic
+from irstd.data.synthetic_dataset import TEST_STREAM, open_synthetic
 from irstd.engine.evaluation import evaluate_model
 from irstd.inference import Predictor
 from irstd.models import load_model, read_checkpoint, split_name_tag
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.update(n_images=res["n_images"], n_targets=res["n_targets"])
     if args.data is None:
         cmd = f"irstd evaluate {args.name}"
-        test_note = args.test_note or f"{SYNTHETIC_TEST} synthetic test scenes (seed {seed}, stream 1: unseen in training)"
+        test_note = args.test_note or f"{SYNTHETIC_TEST} synthetic test scenes (seed {seed}, stream {TEST_STREAM}: unseen in training)"
     else:
         parts = ["irstd", "evaluate", args.name, "--data", args.data, "--split", args.split]
         parts += ["--split-file", args.split_file] if args.split_file else []

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from irstd.data import Compose, RandomCrop, RandomFlip, open_synthetic
-from irstd.engine.trainer import train_one_epoch
+from irstd.engine.epoch import train_one_epoch
 from irstd.losses import ModelLoss
 from irstd.models import create_model, list_models
 

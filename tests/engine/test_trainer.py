@@ -9,7 +9,7 @@ import torch
 
 from irstd.engine import fit, load_model, read_checkpoint
 from irstd.engine.config import TrainConfig
-from irstd.engine.trainer import build_scheduler
+from irstd.engine.optimisation import build_scheduler
 from irstd.errors import CheckpointError, ConfigError
 
 

@@ -41,7 +41,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path: Path, monkeypatch: pytest.Monk
 
     def save_then_stop(run, epoch, row):
         real_save(run, epoch, row)
-        if run.run_dir.name == "unet-seed0" and epoch == 0:
+        if run.folder.path.name == "unet-seed0" and epoch == 0:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "_save_epoch", save_then_stop)

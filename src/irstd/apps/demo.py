@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from ..core.components import connected_components
 from ..core.device import cpu_supports_bf16
+from ..data import DETECT_STREAM
 from ..data.synthetic import generate_scene
 from ..engine.config import TrainConfig
 from ..engine.evaluation import EvalReport, evaluate_model
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 #: the shipped weights the demo runs: SGEM-UNet-S trained on generated scenes (docs/weights.md)
 DEMO_WEIGHTS = "sgem_unet_s.synth_d2560"
-#: random stream of the detection frames: the data package uses 0 (train), 1 (test), 2 (val)
-DETECT_STREAM = 3
 
 
 def demo_config(out: str | Path = "runs", epochs: int = 12, model: str = "sgem_unet") -> TrainConfig:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.distributed import is_main_process, process_group
+from ..engine.eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
 from ..engine.evaluation import evaluate_checkpoint
 from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_model, output_beside, retains_memory
 
@@ -37,13 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     neg_split = None if args.negatives_split == "all" else args.negatives_split
     targets = not (args.negatives and args.data is None)  # --negatives alone scores the negatives only
+    options = EvalOptions(
+        data=EvalData(args.data, args.split, args.split_file, args.mask_dir, args.skip_invalid,
+                      batch_size=args.batch_size),
+        run=RunMode(args.device, args.amp, args.precision, progress=True),
+        threshold=args.threshold,
+        sweep=SweepOptions(args.sweep),
+        masks=MaskOutput(args.save_masks),
+        negatives=NegativesOptions(args.negatives, neg_split, targets),
+    )
     with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
-        report = evaluate_checkpoint(
-            int8_model(args), args.data, split=args.split, split_file=args.split_file, mask_dir=args.mask_dir,
-            skip_invalid=args.skip_invalid, threshold=args.threshold, device=args.device, amp=args.amp,
-            precision=args.precision, batch_size=args.batch_size, save_masks=args.save_masks, sweep=args.sweep,
-            progress=True, negatives=args.negatives, negatives_split=neg_split, targets=targets,
-        )
+        report = evaluate_checkpoint(int8_model(args), options=options)
         if not is_main_process():
             return 0
     tag = Path(args.split_file).stem if args.split_file else args.split

@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 import typing
 
-from ..core.distributed import is_main_process, process_group
 from ..engine.config import TrainConfig, load_config, parse_overrides
-from ..engine.trainer import fit, load_run_config
+from ..engine.run_folder import load_run_config
+from ..engine.trainer import fit
 
 #: config keys that get a flag of their own (every key is reachable through --set); types come from TrainConfig
 FLAG_KEYS = ("model", "data", "split", "split_file", "mask_dir", "epochs", "batch_size", "lr", "optimizer", "scheduler",
@@ -52,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
         cfg.update(overrides, "command line")
     else:
         cfg = load_config(args.config, overrides)
-    with process_group(cfg.dist_backend, cfg.dist_timeout, cfg.device):  # under torchrun; a no-op alone
-        result = fit(cfg, resume=args.resume)
-        if not is_main_process():
-            return 0
+    result = fit(cfg, resume=args.resume)  # joins torchrun's process group itself
+    if not result.main_process:
+        return 0
     print(f"run folder : {result.run_dir}")
     print(f"best       : {result.best_path} (epoch {result.best_metrics.get('epoch')}, val IoU {100 * result.best_metrics.get('val_iou', float('nan')):.2f})")
     print(f"last       : {result.last_path}")

@@ -23,12 +23,18 @@ from .loader import PadCollate, build_loader, pad_collate
 from .negatives import NegativeFrame, NegativeSet, negatives_split, open_negatives, scene_group
 from .stats import compute_normalization
 from .synthetic import BACKGROUNDS, generate_scene
-from .synthetic_dataset import SyntheticDataset, open_synthetic, write_synthetic
+from .synthetic_dataset import (DETECT_STREAM, SPLIT_STREAMS, TEST_STREAM, TRAIN_STREAM, VAL_STREAM, SyntheticDataset,
+                                open_synthetic, write_synthetic)
 from .transforms import Compose, RandomCrop, RandomFlip, RandomRot90
 from .validate import PairFiles, Problem
 
 __all__ = [
     "BACKGROUNDS",
+    "DETECT_STREAM",
+    "SPLIT_STREAMS",
+    "TEST_STREAM",
+    "TRAIN_STREAM",
+    "VAL_STREAM",
     "Compose",
     "IMAGE_EXTENSIONS",
     "IRSTDDataset",

@@ -1,7 +1,7 @@
 """The synthetic scenes as a dataset: generated on the fly, or written to disk in the plain layout.
 
 Item ``i`` of stream ``s`` is ``generate_scene((seed, s, i))``: deterministic per index, whatever the
-worker or the order. Streams keep splits disjoint (train 0, test 1, val 2). Frames are rounded to
+worker or the order. Streams keep splits disjoint (:data:`SPLIT_STREAMS`; every stream number is here). Frames are rounded to
 integer grey levels like a file would be, so ``write_synthetic`` followed by ``open_dataset`` gives the
 same pixels as the on-the-fly dataset.
 """
@@ -24,12 +24,19 @@ from .layouts import Layout
 from .synthetic import generate_scene
 from .validate import PairFiles, Problem
 
-__all__ = ["SyntheticDataset", "open_synthetic", "write_synthetic", "SPLIT_STREAMS", "DEFAULT_SIZES"]
+__all__ = ["SyntheticDataset", "open_synthetic", "write_synthetic", "SPLIT_STREAMS", "DEFAULT_SIZES", "TRAIN_STREAM",
+           "TEST_STREAM", "VAL_STREAM", "DETECT_STREAM"]
 
 log = logging.getLogger(__name__)
 
-#: split name → random stream; train and trainval share one, so do test/all
-SPLIT_STREAMS = {"train": 0, "trainval": 0, "all": 0, "test": 1, "val": 2}
+#: the scene generator's random streams (``generate_scene((seed, stream, i))``), one per use so that no
+#: two uses share a scene: training, test and validation splits, and the demo's detection frames
+TRAIN_STREAM, TEST_STREAM, VAL_STREAM, DETECT_STREAM = 0, 1, 2, 3
+#: split name → random stream; train, trainval and all share one
+SPLIT_STREAMS = {"train": TRAIN_STREAM, "trainval": TRAIN_STREAM, "all": TRAIN_STREAM, "test": TEST_STREAM,
+                 "val": VAL_STREAM}
+#: the stem prefix of a stream's scenes
+_PREFIXES = {TRAIN_STREAM: "train", TEST_STREAM: "test", VAL_STREAM: "val"}
 #: default number of frames per split when none is given (= ``irstd data synth OUT --n 500``)
 DEFAULT_SIZES = {"train": 400, "trainval": 400, "all": 400, "test": 100, "val": 100}
 _REFERENCE_SEED = 20240101  # scenes used for the normalisation statistics (independent of ``seed``)
@@ -117,7 +124,7 @@ def open_synthetic(split: str = "train", n: int | None = None, seed: int = 0, *,
     if split not in SPLIT_STREAMS:
         raise DataError(f"synthetic data has no split {split!r}; use one of {', '.join(SPLIT_STREAMS)}")
     stream = SPLIT_STREAMS[split]
-    prefix = {0: "train", 1: "test", 2: "val"}[stream]
+    prefix = _PREFIXES[stream]
     return SyntheticDataset(n or DEFAULT_SIZES[split], seed, stream=stream, transform=transform,
                             normalization=normalization, prefix=prefix, **scene_kw)
 

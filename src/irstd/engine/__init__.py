@@ -5,18 +5,24 @@
 # import load_model``; they are not part of the engine's API (not in __all__).
 from ..models import load_model, read_checkpoint, save_checkpoint  # noqa: F401
 from .config import TrainConfig, load_config
+from .epoch import train_one_epoch
+from .eval_loop import run_evaluation
+from .eval_options import EvalOptions
 from .evaluation import EvalReport, evaluate_checkpoint, evaluate_model
-from .trainer import FitResult, evaluate, fit, load_run_config, train_one_epoch
+from .run_folder import RunFolder, load_run_config
+from .trainer import FitResult, fit
 
 __all__ = [
+    "EvalOptions",
     "EvalReport",
     "FitResult",
+    "RunFolder",
     "TrainConfig",
-    "evaluate",
     "evaluate_checkpoint",
     "evaluate_model",
     "fit",
     "load_config",
     "load_run_config",
+    "run_evaluation",
     "train_one_epoch",
 ]

@@ -20,6 +20,7 @@ from ..core.errors import ConfigError
 from ..data.negatives import NEGATIVE_SPLITS, negatives_split
 from ..losses import model_loss_settings
 from ..models import get_model_entry, is_model
+from .optimisation import OPTIMIZERS, SCHEDULERS, names
 
 __all__ = ["NegativesConfig", "TrainConfig", "load_config", "parse_overrides", "round_half_up"]
 
@@ -61,11 +62,11 @@ class TrainConfig:
     # optimisation
     epochs: int = 400
     batch_size: int = 8
-    optimizer: str = "adam"  # adam | adamw | sgd
+    optimizer: str = "adam"  # a key of optimisation.OPTIMIZERS
     lr: float = 5e-4
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd only
-    scheduler: str = "cosine"  # constant | cosine | multistep
+    scheduler: str = "cosine"  # a key of optimisation.SCHEDULERS
     warmup_epochs: int = 0
     min_lr: float = 1e-5  # cosine floor
     milestones: list[int] = field(default_factory=list)  # multistep
@@ -127,8 +128,8 @@ class TrainConfig:
             (0 <= self.target_crop_prob <= 1, "target_crop_prob must be in [0, 1]"),
             (self.crop_size >= 16, "crop_size must be >= 16"),
             (self.amp in AMP_CHOICES, f"amp must be one of {', '.join(AMP_CHOICES)}"),
-            (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
-            (self.scheduler in ("constant", "cosine", "multistep"), "scheduler must be constant, cosine or multistep"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be {names(OPTIMIZERS)}"),
+            (self.scheduler in SCHEDULERS, f"scheduler must be {names(SCHEDULERS)}"),
             (self.val_every >= 1, "val_every must be >= 1"),
             (self.grad_accum >= 1, "grad_accum must be >= 1"),
             (self.dist_backend in ("auto", "nccl", "gloo"), "dist_backend must be auto, nccl or gloo"),
@@ -166,9 +167,6 @@ class TrainConfig:
 def round_half_up(x: float) -> int:
     """``x`` rounded to the nearest integer, halves up (Python's ``round`` sends 0.5 to 0)."""
     return int(math.floor(x + 0.5))
-
-
-_NEGATIVE_KEYS = ("root", "split", "groups", "ratio", "mining_every", "mining_share", "mining_top")
 
 
 @dataclass(frozen=True)
@@ -216,12 +214,11 @@ class NegativesConfig:
         values = {k: raw[k] for k in _NEGATIVE_KEYS if k in raw and raw[k] is not None}
         if "groups" in values and not isinstance(values["groups"], (list, tuple)):
             raise ConfigError(f"negatives: groups must be a list of scene groups, got {values['groups']!r}")
-        try:
-            neg = cls(root=str(values.pop("root")), split=str(values.pop("split", "train")),
-                      groups=tuple(str(g) for g in values.pop("groups")) if "groups" in values else None,
-                      ratio=float(values.pop("ratio", 0.25)), mining_every=int(values.pop("mining_every", 0)),
-                      mining_share=float(values.pop("mining_share", 0.5)), mining_top=int(values.pop("mining_top", 8)),
-                      batch_size=int(batch_size))
+        try:  # keys left out take the dataclass defaults above (their one place)
+            kwargs = {k: _NEGATIVE_CASTS[k](v) for k, v in values.items() if k in _NEGATIVE_CASTS}
+            if "groups" in values:
+                kwargs["groups"] = tuple(str(g) for g in values["groups"])
+            neg = cls(root=str(values["root"]), batch_size=int(batch_size), **kwargs)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"negatives: a value has the wrong type ({exc})") from None
         heldout = set(negatives_split()["heldout"])
@@ -243,6 +240,11 @@ class NegativesConfig:
             if not ok:
                 raise ConfigError(message)
         return neg
+
+
+#: the keys of a ``negatives:`` block (every field but the run's batch size), and how a scalar one is typed
+_NEGATIVE_KEYS = tuple(f.name for f in dataclasses.fields(NegativesConfig) if f.name != "batch_size")
+_NEGATIVE_CASTS = {"split": str, "ratio": float, "mining_every": int, "mining_share": float, "mining_top": int}
 
 
 def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) -> Any:

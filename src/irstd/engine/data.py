@@ -28,7 +28,7 @@ from ..core.seeding import epoch_seed, sample_seed
 from ..data.stats import compute_input_range
 from .config import TrainConfig
 from .device_data import DeviceTrainSet, untransformed
-from .negative_crops import MixedBatchSampler, MixedDeviceBatches, MixedTrainSet, NegativeCrops, _MixedDraws
+from .mixed_batches import MixedBatchSampler, MixedDeviceBatches, MixedDraws, MixedTrainSet, NegativeCrops
 
 __all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch"]
 
@@ -74,7 +74,7 @@ class TrainData:
                 self._on_device = DeviceTrainSet(untransformed(self.train), crop, flip, self.device)
             # the crop parameters of item i are drawn under the same per-item seed as the host path's item i
             if self.negatives is not None:
-                items = SeededItems(_MixedDraws(self._on_device.draws, self.negatives), self.cfg.seed, epoch)
+                items = SeededItems(MixedDraws(self._on_device.draws, self.negatives), self.cfg.seed, epoch)
                 return MixedDeviceBatches(self._on_device, items, sampler)
             return self._on_device.batches(SeededItems(self._on_device.draws, self.cfg.seed, epoch), sampler)
         generator = torch.Generator()
@@ -200,7 +200,7 @@ def build_train_val(cfg: TrainConfig, stride: int, device: str = "cpu") -> Train
 def _build_targets(cfg: TrainConfig, stride: int, device: str) -> TrainData:
     if cfg.data is None:
         train = open_synthetic("train", cfg.synthetic_train, cfg.synthetic_seed, transform=train_transform(cfg))
-        # validation scenes from their own random stream (disjoint from train and test), same normalisation
+        # validation scenes from their own random stream (SPLIT_STREAMS: disjoint from train and test), same normalisation
         val = open_synthetic("val", cfg.synthetic_val, cfg.synthetic_seed, normalization=train.normalization)
         desc = f"synthetic scenes (seed {cfg.synthetic_seed})"
         return TrainData(train, val, train.normalization, desc, cfg, stride, device, compute_input_range(train))

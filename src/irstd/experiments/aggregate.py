@@ -11,11 +11,13 @@ from typing import Any, Mapping, Sequence
 
 from scipy import stats as _stats
 
+from ..metrics import METRIC_COLUMNS
+
 __all__ = ["METRICS", "mean_std", "Paired", "paired_difference", "summarise", "steadiest"]
 
-#: (key in SegResult.as_dict(), column title, scale to the table's unit); higher is better except Fa
-METRICS = (("iou", "IoU", 100.0), ("niou", "nIoU", 100.0), ("f1", "F1", 100.0), ("pd", "Pd", 100.0),
-           ("fa", "Fa", 1.0), ("target_f1", "tF1", 100.0))
+#: (key in SegResult.as_dict(), column title, scale to the table's unit) of the sweep table's metrics, from
+#: :data:`irstd.metrics.METRIC_COLUMNS`; higher is better except Fa
+METRICS = tuple((k, METRIC_COLUMNS[k].title, METRIC_COLUMNS[k].scale) for k in ("iou", "niou", "f1", "pd", "fa", "target_f1"))
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:

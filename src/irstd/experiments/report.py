@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core.files import atomic_write_text
+from ..visualize import plot_iou_fps
 from .aggregate import METRICS, paired_difference, steadiest, summarise
-from .plot import plot_iou_fps
 from .runner import RunOutcome
 from .spec import CHECKPOINTS, SweepSpec
 

@@ -27,6 +27,8 @@ from ..core.device import resolve_device
 from ..core.errors import IRSTDError
 from ..core.files import atomic_write_text
 from ..engine import evaluate_checkpoint, fit
+from ..engine.resume import read_state
+from ..engine.run_folder import RunFolder
 from .spec import CHECKPOINTS, RunSpec, SweepSpec, run_status, with_runtime
 
 __all__ = ["RunOutcome", "run_sweep", "evaluate_run", "bench_models"]
@@ -58,12 +60,12 @@ def _test_tag(spec: SweepSpec) -> str:
 
 def evaluate_run(spec: SweepSpec, run_dir: Path, device: str = "auto") -> dict[str, dict[str, Any]]:
     """Metrics of every checkpoint the run folder holds (best, last, ema), evaluating those not yet done."""
-    out = {}
-    for kind, filename in CHECKPOINTS.items():
-        ckpt = run_dir / filename
+    out, run = {}, RunFolder(run_dir)
+    for kind in CHECKPOINTS:
+        ckpt = run.checkpoint(kind)
         if not ckpt.is_file():
             continue
-        folder = run_dir / f"eval-{_test_tag(spec)}-{kind}"
+        folder = run.eval_dir(f"{_test_tag(spec)}-{kind}")
         metrics_file = folder / "metrics.json"
         if not metrics_file.is_file() or metrics_file.stat().st_mtime < ckpt.stat().st_mtime:
             test = {k: v for k, v in spec.test.items() if k in ("split", "split_file", "mask_dir", "skip_invalid", "synthetic_n")}
@@ -75,10 +77,10 @@ def evaluate_run(spec: SweepSpec, run_dir: Path, device: str = "auto") -> dict[s
 
 
 def _best_epoch(run_dir: Path) -> int | None:
-    state = run_dir / "last.state.pt"
-    if not state.is_file():
+    folder = RunFolder(run_dir)
+    if not folder.state.is_file():
         return None
-    return torch.load(state, map_location="cpu", weights_only=False)["best"].get("epoch")
+    return read_state(folder)["best"].get("epoch")
 
 
 def _run_cell(spec: SweepSpec, run: RunSpec, train: bool, device: str) -> RunOutcome:

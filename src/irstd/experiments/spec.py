@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from ..core.errors import ConfigError
 from ..engine.config import TrainConfig, load_config
+from ..engine.resume import read_state
+from ..engine.run_folder import CHECKPOINTS, RunFolder
 
 __all__ = ["SweepSpec", "RunSpec", "load_sweep", "RUNTIME_KEYS", "SHADOW_KEYS", "CHECKPOINTS", "run_status"]
 
@@ -44,8 +45,6 @@ RUNTIME_KEYS = frozenset({"threads", "progress", "num_workers", "name", "out", "
 #: weights beside them (a shadow copy; tests/engine/test_device_data.py checks the weights are bit-identical
 #: with and without it), so a run trained without it is the same run, only without ``ema.safetensors``
 SHADOW_KEYS = frozenset({"ema_decay"})
-#: the checkpoints a run folder can hold, by the name the sweep uses for them
-CHECKPOINTS = {"best": "best.safetensors", "last": "last.safetensors", "ema": "ema.safetensors"}
 _KEYS = {"name", "recipe", "models", "seeds", "model_seeds", "out", "overrides", "model_overrides", "variants", "test",
          "checkpoint", "reference", "bench"}
 
@@ -159,19 +158,18 @@ def identity(cfg: TrainConfig) -> dict[str, Any]:
 
 def run_status(run: RunSpec) -> tuple[str, str]:
     """(status, detail) of a run's folder: ``new``, ``partial`` (resumable), ``finished`` or ``conflict``."""
-    folder = run.run_dir
-    if not (folder / "config.yaml").is_file():
+    folder = RunFolder(run.run_dir)
+    if not folder.config.is_file():
         return "new", ""
-    saved = TrainConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()) or {}, str(folder / "config.yaml"))
+    saved = folder.read_config()
     mine, theirs = identity(run.cfg), identity(saved)
     differ = sorted(k for k in mine if mine[k] != theirs.get(k))
     if differ:
         detail = ", ".join(f"{k}={theirs.get(k)!r} (sweep: {mine[k]!r})" for k in differ[:4])
-        return "conflict", f"{folder} holds another recipe: {detail}"
-    state = folder / "last.state.pt"
-    if not state.is_file() or not (folder / "last.safetensors").is_file():
+        return "conflict", f"{folder.path} holds another recipe: {detail}"
+    if not folder.state.is_file() or not folder.last.is_file():
         return "new", "started, no finished epoch"
-    epoch = int(torch.load(state, map_location="cpu", weights_only=False)["epoch"])
+    epoch = int(read_state(folder)["epoch"])
     if epoch >= run.cfg.epochs:
         return "finished", f"{epoch} epochs"
     return "partial", f"{epoch} of {run.cfg.epochs} epochs"

@@ -29,19 +29,23 @@ The work is split as in segmentation_models.pytorch, one module each:
   over batches, in arrays that can be saved, loaded and merged across processes;
 * :mod:`~irstd.metrics.curves`: :class:`SweepResult`, the threshold grid, Pd at a false-alarm level;
 * :mod:`~irstd.metrics.ranking`: exact pixel AP and ROC AUC (:class:`PixelScores`);
-* :mod:`~irstd.metrics.negatives`: false alarms on target-free frames.
+* :mod:`~irstd.metrics.columns`: how each metric is shown (title, unit, scale: :data:`METRIC_COLUMNS`);
+* :mod:`~irstd.metrics.false_alarms`: false alarms on target-free frames ("negatives").
 """
 
 from ..core.components import Components, connected_components
 from .accumulators import SegMetrics, ThresholdSweep
+from .columns import METRIC_COLUMNS, MetricColumn
 from .counting import COUNT_FIELDS, ImageCounts, image_counts
 from .curves import SweepResult, auc, logit_thresholds, pd_at
-from .negatives import NegativeRow, NegativeSummary, count_negative, summarize_by_group, summarize_negatives, worst_frames
+from .false_alarms import NegativeRow, NegativeSummary, count_negative, summarize_by_group, summarize_negatives, worst_frames
 from .ranking import PixelScores, average_precision, roc_auc
 from .reduction import SegResult, reduce_counts, reduce_rows
 
 __all__ = [
     "COUNT_FIELDS",
+    "METRIC_COLUMNS",
+    "MetricColumn",
     "ImageCounts",
     "NegativeRow",
     "NegativeSummary",

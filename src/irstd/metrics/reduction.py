@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .columns import METRIC_COLUMNS
 from .counting import COUNT_FIELDS, ImageCounts, counts_to_rows
 
 __all__ = ["SegResult", "reduce_counts", "reduce_rows"]
@@ -50,29 +51,14 @@ class SegResult:
         """Plain dict of every field (for JSON / logging)."""
         return asdict(self)
 
-    _COLUMNS = (
-        ("IoU (%)", "iou", 100.0),
-        ("nIoU (%)", "niou", 100.0),
-        ("P (%)", "precision", 100.0),
-        ("R (%)", "recall", 100.0),
-        ("F1 (%)", "f1", 100.0),
-        ("Pd (%)", "pd", 100.0),
-        ("Fa (1e-6)", "fa", 1.0),
-        ("tP (%)", "target_precision", 100.0),
-        ("tF1 (%)", "target_f1", 100.0),
-    )
-
     def to_markdown(self, label: str | None = None, *, header: bool = True, digits: int = 2) -> str:
         """A one-row markdown table (header optional, so rows of several results can be stacked).
 
         Percentages for IoU, nIoU, P, R, F1, Pd and the target-level scores; Fa in units of 1e-6;
         undefined values print as ``n/a``.
         """
-        names = [c[0] for c in self._COLUMNS]
-        cells = []
-        for _, attr, scale in self._COLUMNS:
-            v = getattr(self, attr)
-            cells.append("n/a" if math.isnan(v) else f"{v * scale:.{digits}f}")
+        names = [c.header for c in METRIC_COLUMNS.values()]
+        cells = [c.cell(getattr(self, c.key), digits) for c in METRIC_COLUMNS.values()]
         if label is not None:
             names.insert(0, "model")
             cells.insert(0, label)

@@ -24,7 +24,7 @@ from ..data.items import normalize
 from ..data.negatives import NegativeSet
 from .mining import MinedLocation
 
-__all__ = ["NegativeCrops", "MixedTrainSet", "MixedBatchSampler", "MixedDeviceBatches", "compact_frame"]
+__all__ = ["NegativeCrops", "MixedTrainSet", "MixedDraws", "MixedBatchSampler", "MixedDeviceBatches", "compact_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class MixedBatchSampler(Sampler[list[int]]):
             yield list(batch) + [self.n + first + p for p in range(self.n_neg)]
 
 
-class _MixedDraws(MixedTrainSet):
+class MixedDraws(MixedTrainSet):
     """Device path: item ``i < n`` is target ``i``'s crop parameters (as drawn), item ``n + s`` slot ``s``'s crop."""
 
     def __getitem__(self, index: int) -> Any:

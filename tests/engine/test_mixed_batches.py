@@ -16,7 +16,7 @@ from irstd.data.synthetic import generate_scene
 from irstd.engine.config import TrainConfig
 from irstd.engine.data import build_train_val
 from irstd.engine.mining import mine_locations
-from irstd.engine.negative_crops import compact_frame
+from irstd.engine.mixed_batches import compact_frame
 from irstd.engine.trainer import fit
 from irstd.losses import ModelLoss, soft_iou_loss
 from irstd.models.checkpoint import read_checkpoint

@@ -3,7 +3,7 @@
 Each frame runs through the :class:`~irstd.inference.Predictor` at native resolution (the model's
 stored normalisation, or the frame's own statistics for a model without one, as ``irstd detect``;
 frames above ``tile`` pixels a side in overlapping tiles) and is counted by
-:mod:`irstd.metrics.negatives`. With a threshold grid, the false targets per megapixel at every
+:mod:`irstd.metrics.false_alarms`. With a threshold grid, the false targets per megapixel at every
 threshold are kept too, for the Pd at a false-target level of the target sweep.
 """
 
@@ -26,10 +26,10 @@ from ..data import open_negatives
 from ..inference import Predictor
 from ..metrics import (NegativeRow, NegativeSummary, count_negative, summarize_by_group, summarize_negatives,
                        worst_frames)
-from ..metrics.negatives import false_targets_per_mp
+from ..metrics.false_alarms import false_targets_per_mp
 from ..visualize import draw_overlay
 
-__all__ = ["NegativesReport", "evaluate_negatives"]
+__all__ = ["FalseAlarmReport", "false_alarm_report"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _CELL = 256  #: longest side of one overlay in the worst-frames grid
 
 
 @dataclass
-class NegativesReport:
+class FalseAlarmReport:
     """False alarms on one negatives set at one threshold (and per threshold of a grid, when given)."""
 
     model: str
@@ -116,7 +116,7 @@ def _json_nan(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
-def evaluate_negatives(
+def false_alarm_report(
     model: torch.nn.Module,
     root: str | Path,
     *,
@@ -130,11 +130,11 @@ def evaluate_negatives(
     worst_k: int = 8,
     connectivity: int = 8,
     progress: bool = False,
-) -> NegativesReport:
+) -> FalseAlarmReport:
     """Count false alarms of ``model`` on the frames of ``root`` (``split``: ``train``, ``heldout`` or None = all).
 
     ``thresholds``: also count the false targets at each of these probability thresholds (the target
-    sweep's grid). The worst ``worst_k`` frames are drawn in a grid (:attr:`NegativesReport.grid_image`).
+    sweep's grid). The worst ``worst_k`` frames are drawn in a grid (:attr:`FalseAlarmReport.grid_image`).
     """
     negatives = open_negatives(root, split)
     predictor = Predictor(model, device=device, threshold=threshold, amp=amp, precision=precision, batch_size=1,
@@ -151,7 +151,7 @@ def evaluate_negatives(
                      for t in ts]
     # an ONNX runner names its model in the file's metadata
     name = getattr(model, "model_name", None) or getattr(model, "metadata", {}).get("model_name") or type(model).__name__
-    report = NegativesReport(name, str(root), split or "all", threshold, rows, worst_k,
+    report = FalseAlarmReport(name, str(root), split or "all", threshold, rows, worst_k,
                              ts, grid if ts is not None else None)
     report.grid_image = _worst_grid(negatives, predictor, report.worst)
     return report

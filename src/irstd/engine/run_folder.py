@@ -1,0 +1,121 @@
+"""The run folder of a training run: the one place that names its files.
+
+::
+
+    <out>/<name>/config.yaml        resolved configuration
+    <out>/<name>/log.jsonl, log.csv one row per epoch (loss, lr, throughput, validation metrics)
+    <out>/<name>/last.safetensors   weights + metadata after the latest epoch
+    <out>/<name>/last.state.pt      resume state after the latest epoch (weights, optimiser, schedule, history)
+    <out>/<name>/best.safetensors   best validation IoU so far
+    <out>/<name>/ema.safetensors    moving average of the weights after the latest epoch (``ema_decay`` > 0)
+    <out>/<name>/eval-<tag>/        an evaluation of one of its checkpoints (``irstd sweep``)
+
+The trainer, the resume state and the sweeps (:mod:`irstd.experiments`) all take the names from here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core.errors import CheckpointError
+from ..core.files import atomic_write, atomic_write_text
+from .config import TrainConfig
+
+__all__ = ["CHECKPOINTS", "RunFolder", "load_run_config"]
+
+CONFIG = "config.yaml"
+LOG_JSONL = "log.jsonl"
+LOG_CSV = "log.csv"
+LAST = "last.safetensors"
+STATE = "last.state.pt"
+BEST = "best.safetensors"
+EMA = "ema.safetensors"
+#: the checkpoints a run folder can hold, by the name sweeps and reports use for them
+CHECKPOINTS = {"best": BEST, "last": LAST, "ema": EMA}
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths of one run folder (nothing is read or created by building one)."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, where: str | Path) -> "RunFolder":
+        """The run folder ``where`` names: the folder itself or one of its files (``last.safetensors``)."""
+        where = Path(where)
+        return cls(where.parent if where.is_file() else where)
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def log_jsonl(self) -> Path:
+        return self.path / LOG_JSONL
+
+    @property
+    def log_csv(self) -> Path:
+        return self.path / LOG_CSV
+
+    @property
+    def last(self) -> Path:
+        return self.path / LAST
+
+    @property
+    def state(self) -> Path:
+        return self.path / STATE
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST
+
+    @property
+    def ema(self) -> Path:
+        return self.path / EMA
+
+    def checkpoint(self, kind: str) -> Path:
+        """The checkpoint of ``kind`` (a key of :data:`CHECKPOINTS`)."""
+        return self.path / CHECKPOINTS[kind]
+
+    def eval_dir(self, tag: str) -> Path:
+        """Where an evaluation tagged ``tag`` (test list, checkpoint kind) is written."""
+        return self.path / f"eval-{tag}"
+
+    def holds_run(self) -> bool:
+        """Whether a run has finished an epoch here (its ``last.safetensors`` exists)."""
+        return self.last.exists()
+
+    def write_config(self, cfg: TrainConfig) -> None:
+        """Save the resolved configuration (atomically)."""
+        atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def read_config(self) -> TrainConfig:
+        """The resolved configuration saved here; a missing file is a :class:`CheckpointError`."""
+        if not self.config.is_file():
+            raise CheckpointError(f"{self.config} not found (is {self.path} a run folder?)")
+        return TrainConfig.from_dict(yaml.safe_load(self.config.read_text()) or {}, str(self.config))
+
+    def write_logs(self, history: list[dict[str, Any]]) -> None:
+        """Rewrite log.jsonl and log.csv from the whole history (small; keeps resume consistent)."""
+        atomic_write_text(self.log_jsonl, "".join(json.dumps(r) + "\n" for r in history))
+        keys = list(dict.fromkeys(k for r in history for k in r))
+
+        def write_csv(tmp: str) -> None:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(history)
+
+        atomic_write(self.log_csv, write_csv)
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config saved in a run folder."""
+    return RunFolder(Path(run_dir)).read_config()
