@@ -21,8 +21,7 @@ from ..visualize import draw_overlay
 from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, int8_model, retains_memory
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect targets in images, folders or globs")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
