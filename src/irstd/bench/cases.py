@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..core.device import cudnn_benchmark, resolve_device
-from ..core.errors import ConfigError, IRSTDError
+from ..core.errors import ConfigError, IRSTDError, first_line
 from ..core.padding import padded_size
 from ..core.profiling import count_macs_at as _count_macs_of, count_macs_meta, count_params
 from ..export import export_onnx
@@ -330,7 +330,7 @@ def _prepare_case(slot: "_ModelSlot", case: Case, info: dict[str, Any], seed: in
     except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
         if not (_is_oom(exc) or isinstance(exc, (RuntimeError, IRSTDError, ValueError))):
             raise
-        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        row["error"] = f"{type(exc).__name__}: {first_line(exc, 300)}"
         log.warning("%s failed: %s", case.key, row["error"])
         if slot.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -51,7 +51,7 @@ from ..core.distributed import (
     rank_device,
     world_size,
 )
-from ..core.errors import CheckpointError, ConfigError
+from ..core.errors import CheckpointError, ConfigError, first_line
 from ..core.files import atomic_write, atomic_write_text
 from ..core.padding import crop_to
 from ..core.progress import progress_bar
@@ -328,9 +328,8 @@ def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float
     try:
         model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "
-                              f"model ({first})") from None
+                              f"model ({first_line(exc)})") from None
     offset = folded_offset(meta)
     if offset:  # train on the logits the model learnt, not on its shifted operating point
         with torch.no_grad():
@@ -362,8 +361,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     try:
         run.model.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"cannot resume {run.run_dir}: its weights do not fit model {run.cfg.model!r} ({first})") from None
+        raise CheckpointError(f"cannot resume {run.run_dir}: its weights do not fit model {run.cfg.model!r} ({first_line(exc)})") from None
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     if run.scaler is not None and state.get("scaler"):
