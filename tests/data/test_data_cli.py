@@ -15,7 +15,7 @@ from irstd.errors import IRSTDError
 def main(argv: list[str]) -> int:
     """``irstd`` with only the ``data`` command (the other commands are tested on their own)."""
     parser = argparse.ArgumentParser(prog="irstd")
-    data_cli.register(parser.add_subparsers(dest="command", required=True))
+    data_cli.add_arguments(parser.add_subparsers(dest="command", required=True).add_parser("data"))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

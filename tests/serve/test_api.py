@@ -249,7 +249,7 @@ def test_decoding_is_bounded_and_concurrent_frames_all_answer(make_app, monkeypa
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    import irstd.serve.app as app_module
+    import irstd.serve.requests as app_module  # where frames are decoded
 
     original, lock, running, most = app_module.load_image_bytes, threading.Lock(), [0], [0]
 

@@ -15,12 +15,13 @@ import torch
 import torch.nn as nn
 
 from ..core.device import cudnn_benchmark, resolve_device
-from ..core.errors import ConfigError, IRSTDError
+from ..core.errors import ConfigError, IRSTDError, first_line
 from ..core.padding import padded_size
 from ..core.profiling import count_macs_at as _count_macs_of, count_macs_meta, count_params
 from ..export import export_onnx
 from ..export.quantize import CalibrationSpec, calibration_frames, quantize_onnx
 from ..inference import ModelRunner, OnnxRunner, resolve_mode
+from ..inference.modes import INT8, RUN_PRECISIONS
 from ..models import create_model, get_model_entry, list_models
 from ..models.paper_figures import SEED, published_for, reference_for
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
@@ -30,7 +31,8 @@ __all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "con
 log = logging.getLogger(__name__)
 
 SCHEMA = "irstd-bench/1"
-MODES = ("fp32", "fast", "onnx", "int8")
+#: what a case runs: a PyTorch run mode, the fp32 ONNX file (ONNX Runtime) or its int8 quantisation
+MODES = (*RUN_PRECISIONS, "onnx", INT8)
 #: calibration frames of the int8 mode when no calibration set is given: N(0, 1) inputs of this (H, W),
 #: enough for timing (the figures of record calibrate on training frames: docs/int8.md)
 BENCH_CALIB_FRAMES, BENCH_CALIB_SIZE = 4, (256, 256)
@@ -328,7 +330,7 @@ def _prepare_case(slot: "_ModelSlot", case: Case, info: dict[str, Any], seed: in
     except Exception as exc:  # noqa: BLE001 — record the failure, keep benchmarking the rest
         if not (_is_oom(exc) or isinstance(exc, (RuntimeError, IRSTDError, ValueError))):
             raise
-        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        row["error"] = f"{type(exc).__name__}: {first_line(exc, 300)}"
         log.warning("%s failed: %s", case.key, row["error"])
         if slot.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,23 +1,33 @@
-"""Options and defaults shared by several commands: one definition each."""
+"""Options and defaults shared by several commands: one definition each.
+
+Its top level imports no torch (``irstd --help`` must stay fast): library facts an option shows are
+imported by the function that adds the option, the rest inside the functions that run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
-from ..engine.config import TrainConfig
-from ..export.quantize import CALIB_FRAMES, CalibrationSpec, cached_int8
-from ..inference.backends.onnx import require_onnxruntime
 
-#: default parent folder of run folders and of evaluations of models given by name
-RUNS_DIR = TrainConfig.out
+if TYPE_CHECKING:
+    from ..export.quantize import CalibrationSpec
+
 #: default output folder of ``irstd detect``
 DETECTIONS_DIR = "detections"
 #: default output folder of ``irstd bench``
 BENCH_DIR = "bench-results"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RUNS_DIR":  # default parent folder of run folders and of evaluations of models given by name
+        from ..engine.config import TrainConfig  # late: the engine loads torch
+
+        return TrainConfig.out
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -27,7 +37,10 @@ def add_device(p: argparse.ArgumentParser) -> None:
 def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
     """``--precision fp32|fast|int8`` (fp32 by default everywhere, as in the library), ``--amp`` and the
     calibration options int8 needs for a checkpoint."""
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fast", "int8"],
+    from ..core.device import AMP_CHOICES
+    from ..inference.modes import COMMAND_PRECISIONS
+
+    p.add_argument("--precision", default="fp32", choices=COMMAND_PRECISIONS,
                    help="fp32 (default, the scores of record), the device's fast mode (docs/speed.md) or int8 "
                         "(ONNX Runtime, CPU: an int8 .onnx file, or a checkpoint with --calib; docs/int8.md)")
     p.add_argument("--amp", choices=AMP_CHOICES, help=amp_help)
@@ -36,6 +49,8 @@ def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
 
 def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--calib DATA [--calib-split S | --calib-split-file F] [--calib-frames N]``."""
+    from ..export.quantize import CALIB_FRAMES
+
     p.add_argument("--calib", metavar="DATA", help=prefix + "dataset folder whose training frames calibrate int8")
     p.add_argument("--calib-split", default="train", help="calibration split (default train; test is refused)")
     p.add_argument("--calib-split-file", metavar="F", help="list of calibration stems instead of --calib-split")
@@ -45,6 +60,8 @@ def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def calibration_spec(args: argparse.Namespace) -> CalibrationSpec:
     """The calibration spec of the options of :func:`add_calibration`; ``--calib`` is required."""
+    from ..export.quantize import CalibrationSpec
+
     if not args.calib:
         raise ConfigError("int8 needs calibration frames: add --calib DATA (a dataset folder with training frames)")
     return CalibrationSpec(args.calib, args.calib_split, args.calib_split_file, args.calib_frames)
@@ -55,6 +72,9 @@ def int8_model(args: argparse.Namespace) -> str:
     (quantised once per checkpoint and calibration spec); an ``.onnx`` file is used as is."""
     if args.precision != "int8" or str(args.checkpoint).endswith(".onnx"):
         return args.checkpoint
+    from ..export.quantize import cached_int8
+    from ..inference.backends.onnx import require_onnxruntime
+
     require_onnxruntime()
     return str(cached_int8(args.checkpoint, calibration_spec(args)))
 

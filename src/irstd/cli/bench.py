@@ -17,8 +17,7 @@ from ._common import BENCH_DIR, add_device, parse_size, retains_memory
 DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="time registered models (fp32 and fast mode) and write JSON + Markdown")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="NAME", help="model names or shell patterns (default: all registered)")
     p.add_argument("--kind", choices=["learned", "classical"], help="only models of this kind (with the default --models)")
     p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES, help="run modes (default: fp32 fast)")

@@ -30,9 +30,8 @@ def _pair(kind: type) -> Callable[[str], tuple]:
     return parse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``irstd data inspect`` and ``irstd data synth``."""
-    p = sub.add_parser("data", help="inspect a dataset folder or write the synthetic dataset")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     pi = dsub.add_parser("inspect", help="layout, splits, sizes, bit depths, targets and problems of a dataset")

@@ -15,8 +15,7 @@ from ._common import RUNS_DIR
 TRAIN_EPOCHS = 12  # --train's default
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="a trained detector on synthetic scenes: evaluate, detect, overlay (--train: train first)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=DEMO_WEIGHTS,
                    help=f"shipped weights or checkpoint to run (default {DEMO_WEIGHTS}, trained on generated scenes)")
     p.add_argument("--train", action="store_true", help="train a model on the CPU first (a few minutes) and use it")

@@ -14,10 +14,6 @@ from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision,
 HELP = "detect targets in images, folders, globs, TIFF stacks or videos"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    add_arguments(sub.add_parser("detect", help=HELP))
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``irstd detect`` on parser ``p``; sets ``func``. The library facts the options show are
     imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""

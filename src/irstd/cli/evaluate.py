@@ -11,8 +11,7 @@ from ..engine.evaluation import evaluate_checkpoint
 from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_model, output_beside, retains_memory
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint or classical detector on a dataset")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("--data", help="dataset root (default: 50 synthetic scenes of --split, seed 0; with --negatives alone: none)")
     p.add_argument("--split", default="test", help="split name (default test)")

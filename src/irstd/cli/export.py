@@ -13,8 +13,7 @@ from ..inference.backends.onnx import require_onnxruntime
 from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, retains_memory
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a checkpoint to ONNX and check it with onnxruntime")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
     p.add_argument("--out", help="output file (default: the checkpoint's path with .onnx, or .int8.onnx)")

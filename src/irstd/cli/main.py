@@ -1,9 +1,17 @@
 """Entry point of the ``irstd`` command.
 
-Every module ``irstd.cli.<name>`` that defines ``register(subparsers)`` adds its sub-command;
-``register`` sets ``func`` on its parser (``parser.set_defaults(func=run)``, or one per action)
-where ``func(args) -> int | None``; commands that run networks on large tensors also call
-``_common.retains_memory(parser)``.
+Commands are listed in :data:`COMMANDS` (name → module of this package, one-line help); a command's
+module is imported, and its options built, only when that command is named, so ``irstd --help`` loads
+no torch. The contract of a command module ``irstd.cli.<module>``:
+
+* ``add_arguments(parser)`` adds the command's options to ``parser`` (an :class:`OneLineErrorParser`
+  named ``irstd <name>``), may set ``parser.description``, and sets ``func`` on it
+  (``parser.set_defaults(func=run)``, or one per action of a sub-parser), where ``func(args) -> int | None``;
+  commands that run networks on large tensors also call ``_common.retains_memory(parser)``;
+* its top level imports the standard library, ``._common`` and what the options need (choices,
+  defaults); the library that runs the command is imported inside ``run``, so ``irstd --help`` and
+  other commands do not pay for it.
+
 User errors (:class:`irstd.errors.IRSTDError`, missing files) end with one line on stderr and
 exit status 2, never a traceback.
 """
@@ -14,12 +22,27 @@ import argparse
 import importlib
 import logging
 import os
-import pkgutil
 import sys
+from typing import Any, Sequence
 
 from ..core.errors import IRSTDError
 from ..core.memory import retain_freed_memory
 from ..core.version import __version__
+
+#: every command: name → (module of irstd.cli that defines it, one-line help of ``irstd --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("bench", "time registered models (fp32 and fast mode) and write JSON + Markdown"),
+    "data": ("data", "inspect a dataset folder or write the synthetic dataset"),
+    "demo": ("demo", "a trained detector on synthetic scenes: evaluate, detect, overlay (--train: train first)"),
+    "detect": ("detect", "detect targets in images, folders or globs"),
+    "evaluate": ("evaluate", "evaluate a checkpoint or classical detector on a dataset"),
+    "export": ("export", "export a checkpoint to ONNX and check it with onnxruntime"),
+    "models": ("models", "list registered models with params and MACs"),
+    "operating-point": ("operating_point", "fold the validation-chosen threshold into a checkpoint"),
+    "serve": ("serve", "serve a model over HTTP, with a page for people at /"),
+    "sweep": ("sweep", "train/evaluate models × seeds and report mean ± std (Table 1)"),
+    "train": ("train", "train a model"),
+}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -29,20 +52,43 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class CommandParser(OneLineErrorParser):
+    """The parser of one command: empty until it parses or prints help, then filled by its module's
+    ``add_arguments`` (imported at that moment)."""
+
+    def __init__(self, *args: Any, module: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._module = module
+
+    def load(self) -> CommandParser:
+        """Import the command's module and add its options (once)."""
+        if self._module is not None:
+            module, self._module = self._module, None
+            importlib.import_module(f"{__package__}.{module}").add_arguments(self)
+        return self
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction:
+        kwargs.setdefault("parser_class", OneLineErrorParser)  # a command's actions are plain parsers
+        return super().add_subparsers(**kwargs)
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        return super(CommandParser, self.load()).parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        return super(CommandParser, self.load()).format_help()
+
+    def format_usage(self) -> str:
+        return super(CommandParser, self.load()).format_usage()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with one sub-command per module of this package."""
+    """The full parser, one sub-command per entry of :data:`COMMANDS` (each filled when used)."""
     parser = OneLineErrorParser(prog="irstd", description="Infrared small target detection toolkit.")
     parser.add_argument("--version", action="version", version=f"irstd {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineErrorParser)
-    from . import __path__ as cli_path
-
-    for info in sorted(pkgutil.iter_modules(cli_path), key=lambda i: i.name):
-        if info.name in ("main",) or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__package__}.{info.name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
+    for name, (module, text) in COMMANDS.items():
+        sub.add_parser(name, help=text, module=module)
     return parser
 
 

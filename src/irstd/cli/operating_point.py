@@ -6,17 +6,13 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ..engine.operating_point import fold_operating_point
 from ._common import MODEL_SPEC_HELP
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "operating-point", help="fold the validation-chosen threshold into a checkpoint",
-        description="Score a checkpoint on validation data over a grid of thresholds, take the best Pd whose "
-                    "false alarms stay within --max-fa, and write a checkpoint whose default threshold (0.5) "
-                    "decides as that threshold did. The test split is refused.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Score a checkpoint on validation data over a grid of thresholds, take the best Pd whose "
+                     "false alarms stay within --max-fa, and write a checkpoint whose default threshold (0.5) "
+                     "decides as that threshold did. The test split is refused.")
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
     p.add_argument("--max-fa", type=float, required=True, metavar="FA",
                    help="largest false-alarm rate allowed, in pixels per 10^6 (e.g. 50)")
@@ -30,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.operating_point import fold_operating_point
+
     src = Path(args.checkpoint)
     # default: beside a checkpoint file, or in the working folder for shipped weights given by name
     out = Path(args.out) if args.out else (src.with_name(src.stem + "-op.safetensors") if src.is_file()

@@ -9,7 +9,7 @@ import os
 
 from ..core.device import AMP_CHOICES
 from ..core.errors import ConfigError
-from ..inference import Predictor
+from ..inference.modes import RUN_PRECISIONS
 from ._common import add_device, retains_memory
 
 log = logging.getLogger(__name__)
@@ -18,14 +18,13 @@ log = logging.getLogger(__name__)
 API_KEY_ENV = "IRSTD_API_KEY"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve a model over HTTP, with a page for people at /")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
     add_device(p)
     # a service runs the device's fast mode by default (every other command defaults to fp32)
-    p.add_argument("--precision", default="fast", choices=["fast", "fp32"],
+    p.add_argument("--precision", default="fast", choices=RUN_PRECISIONS,
                    help="fast (default: the device's fast mode, docs/speed.md) or fp32")
     p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--threshold", type=float, default=0.5, help="default threshold (a request may give its own)")
@@ -54,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..inference import Predictor
+
     try:
         from ..serve import ServeConfig, create_app, run_server
     except ImportError as exc:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..experiments import load_sweep, run_sweep, sweep_report
 from ._common import add_device
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="train/evaluate models × seeds and report mean ± std (Table 1)",
-                       description="Run a sweep file (see configs/sweeps/): finished runs are skipped, "
-                                   "interrupted ones resume, a failed run is reported and the others go on.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Run a sweep file (see configs/sweeps/): finished runs are skipped, "
+                     "interrupted ones resume, a failed run is reported and the others go on.")
     p.add_argument("config", help="sweep YAML (models, seeds, recipe, test list)")
     p.add_argument("--report", action="store_true", help="train nothing: evaluate finished runs and write the table")
     p.add_argument("--parallel", type=int, default=1, metavar="N", help="N trainings at once (processes)")
@@ -25,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..experiments import load_sweep, run_sweep, sweep_report
+
     spec = load_sweep(args.config)
     runtime = {"progress": False} if args.no_progress or args.parallel > 1 else {}
     outcomes = run_sweep(spec, parallel=args.parallel, train=not args.report, device=args.device,

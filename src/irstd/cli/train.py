@@ -26,10 +26,8 @@ def _flag_type(key: str) -> type:
     return args[0] if args else hint
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train", help="train a model", description="Train a model. Precedence: defaults < --config YAML < flags/--set."
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Train a model. Precedence: defaults < --config YAML < flags/--set."
     p.add_argument("--config", help="YAML recipe (see configs/)")
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for key in FLAG_KEYS:

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from .device import resolve_device
-from .errors import ConfigError, DistributedError
+from .errors import ConfigError, DistributedError, first_line
 
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "is_distributed", "rank", "world_size", "local_rank", "is_main_process",
@@ -91,10 +91,9 @@ def collective(what: str) -> Iterator[None]:
     except Exception as exc:
         if not (is_distributed() and _is_group_failure(exc)):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DistributedError(
             f"rank {rank()} of {world_size()}: the other ranks stopped answering during {what} "
-            f"(one failed, see its error, or hung past the process-group timeout): {first[:300]}"
+            f"(one failed, see its error, or hung past the process-group timeout): {first_line(exc, 300)}"
         ) from exc
 
 
@@ -182,7 +181,7 @@ def process_group(
         dist.init_process_group(name, timeout=timeout)
     except Exception as exc:  # rendezvous failures: unreachable master, port in use, missing peers
         raise DistributedError(f"cannot join the process group ({name}, rank {os.environ.get('RANK')} of "
-                               f"{os.environ.get('WORLD_SIZE')}): {str(exc).splitlines()[0][:300]}") from exc
+                               f"{os.environ.get('WORLD_SIZE')}): {first_line(exc, 300)}") from exc
     log.info("joined the process group: rank %d of %d, backend %s, timeout %.0f s",
              rank(), world_size(), name, timeout.total_seconds())
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["IRSTDError", "UnknownModelError", "DataError", "ConfigError", "CheckpointError", "DistributedError"]
+__all__ = ["first_line", "IRSTDError", "UnknownModelError", "DataError", "ConfigError", "CheckpointError", "DistributedError"]
 
 
 class IRSTDError(Exception):
@@ -30,3 +30,12 @@ class CheckpointError(IRSTDError):
 
 class DistributedError(IRSTDError):
     """A process group that cannot start, or ranks that stopped answering (one failed or hung)."""
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first non-blank line of ``exc``'s message, at most ``limit`` characters; the exception's type
+    name when the message is empty. Libraries (torch, ONNX, YAML) put pages of detail after that line,
+    and a user error is one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text[:limit] if limit is not None else text

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 from ..core.device import AMP_CHOICES
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, first_line
 from ..data.negatives import NEGATIVE_SPLITS, negatives_split
 from ..losses import model_loss_settings
 from ..models import get_model_entry, is_model
@@ -295,8 +295,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{path}: not valid YAML ({first})") from None
+            raise ConfigError(f"{path}: not valid YAML ({first_line(exc)})") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of keys to values")
         try:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..core.errors import CheckpointError, ConfigError
+from ..core.errors import CheckpointError, ConfigError, first_line
 from ..core.files import atomic_write
 from ..models.checkpoint import read_checkpoint
 from .mixed_batches import NegativeCrops
@@ -94,8 +94,8 @@ def restore_state(parts: TrainingParts, state: dict[str, Any], folder: RunFolder
     try:
         parts.model.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"cannot resume {folder.path}: its weights do not fit model {model_name!r} ({first})") from None
+        raise CheckpointError(f"cannot resume {folder.path}: its weights do not fit model {model_name!r} "
+                              f"({first_line(exc)})") from None
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
     if parts.scaler is not None and state.get("scaler"):

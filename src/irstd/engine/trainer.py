@@ -42,7 +42,7 @@ from ..core.distributed import (
     rank_device,
     world_size,
 )
-from ..core.errors import CheckpointError, ConfigError
+from ..core.errors import CheckpointError, ConfigError, first_line
 from ..core.seeding import epoch_seed, seed_everything
 from ..losses import ModelLoss
 from ..metrics import METRIC_COLUMNS, SegMetrics, SegResult
@@ -173,9 +173,8 @@ def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float
     try:
         model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "
-                              f"model ({first})") from None
+                              f"model ({first_line(exc)})") from None
     offset = folded_offset(meta)
     if offset:  # train on the logits the model learnt, not on its shifted operating point
         with torch.no_grad():

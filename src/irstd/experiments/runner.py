@@ -24,7 +24,7 @@ import torch
 
 from ..bench import run_benchmark
 from ..core.device import resolve_device
-from ..core.errors import IRSTDError
+from ..core.errors import IRSTDError, first_line
 from ..core.files import atomic_write_text
 from ..engine import evaluate_checkpoint, fit
 from ..engine.resume import read_state
@@ -102,7 +102,7 @@ def _run_cell(spec: SweepSpec, run: RunSpec, train: bool, device: str) -> RunOut
         outcome.status, outcome.detail = "finished", f"{run.cfg.epochs} epochs"
     except (IRSTDError, RuntimeError, ValueError, KeyError, OSError, FloatingPointError) as exc:
         outcome.status = "failed"
-        outcome.detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        outcome.detail = f"{type(exc).__name__}: {first_line(exc)}"[:300]
         log.error("%s failed: %s", run.name, outcome.detail)
         log.debug("%s", traceback.format_exc())
     return outcome

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..core.errors import CheckpointError, ConfigError, IRSTDError
+from ..core.errors import CheckpointError, ConfigError, IRSTDError, first_line
 from ..core.files import atomic_write
 from ..core.padding import padded_size
 from ..inference.backends.onnx import OnnxRunner, require_onnxruntime
@@ -98,7 +98,7 @@ def export_onnx(
         atomic_write(path, write)
     except (RuntimeError, TypeError, ValueError) as exc:  # torch.onnx's errors derive from RuntimeError
         name = meta.get("model_name") or type(model).__name__
-        raise IRSTDError(f"{name}: ONNX export failed: {str(exc).strip().splitlines()[0]}") from exc
+        raise IRSTDError(f"{name}: ONNX export failed: {first_line(exc)}") from exc
     finally:
         model.train(was_training)
     log.info("wrote %s (%.1f MB, opset %d)", path, path.stat().st_size / 2**20, opset)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..core.errors import ConfigError, DataError, IRSTDError
+from ..core.errors import ConfigError, DataError, IRSTDError, first_line
 from ..core.files import atomic_write
 from ..core.padding import pad_to_multiple
 from ..data.dataset import open_dataset
@@ -205,7 +205,7 @@ def quantize_onnx(
     except IRSTDError:
         raise
     except Exception as exc:  # noqa: BLE001 — onnxruntime's quantiser raises plain Exceptions
-        raise IRSTDError(f"{fp32_path}: int8 quantisation failed: {str(exc).strip().splitlines()[0]}") from exc
+        raise IRSTDError(f"{fp32_path}: int8 quantisation failed: {first_line(exc)}") from exc
     log.info("wrote %s (%.1f MB, int8 QDQ)", out_path, out_path.stat().st_size / 2**20)
     return out_path
 

@@ -18,7 +18,7 @@ import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..core.errors import CheckpointError
+from ..core.errors import CheckpointError, first_line
 from ..core.files import atomic_write
 from ..core.version import __version__
 from ._registry import build_model
@@ -127,8 +127,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, sha256: 
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]  # torch lists every key: the first line says what differs
-        raise CheckpointError(f"{path}: weights do not fit model {meta['model_name']!r} ({first})") from None
+        # torch lists every key: the first line says what differs
+        raise CheckpointError(f"{path}: weights do not fit model {meta['model_name']!r} ({first_line(exc)})") from None
     model.normalization = tuple(meta["normalization"])
     model.input_range = meta.get("input_range")
     model.checkpoint_meta = meta

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ...core.errors import CheckpointError, DataError, IRSTDError
+from ...core.errors import CheckpointError, DataError, IRSTDError, first_line
 
 __all__ = ["OnnxRunner", "require_onnxruntime"]
 
@@ -50,7 +50,7 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=list(providers or ["CPUExecutionProvider"]))
         except Exception as exc:  # noqa: BLE001 — onnxruntime raises its own, unexported error types
-            raise CheckpointError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
         self.path = path
         raw = self.session.get_modelmeta().custom_metadata_map.get("irstd")
         self.metadata: dict[str, Any] = json.loads(raw) if raw else {}
@@ -70,5 +70,5 @@ class OnnxRunner:
             out = self.session.run(None, {self.input_name: arr})[0]
         except Exception as exc:  # noqa: BLE001 — onnxruntime's own error types (e.g. a size the graph fixed at export)
             raise DataError(f"{self.path}: ONNX Runtime cannot run an input of shape {tuple(arr.shape)} "
-                            f"({str(exc).strip().splitlines()[0][:200]})") from None
+                            f"({first_line(exc, 200)})") from None
         return torch.from_numpy(out)

@@ -1,0 +1,194 @@
+"""The service's routes and error handlers, each group added to an app by one function over a
+:class:`~irstd.serve.state.ServiceState`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..core.profiling import count_params
+from ..core.version import __version__
+from ..inference import Predictor
+from ..inference.schema import error_record
+from .batcher import Job, JobResult
+from .requests import ApiError, decode_frame, multipart_files, read_body
+from .state import DetectOptions, ServiceState
+from .telemetry import CONTENT_TYPE_LATEST
+
+__all__ = ["ROUTES", "STATIC", "add_detect_routes", "add_error_handlers", "add_info_routes", "model_card"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+#: every path the service answers (the metrics count anything else as ``other``)
+ROUTES = {"/", "/healthz", "/readyz", "/metrics", "/v1/models", "/v1/detect", "/v1/detect/batch", "/docs",
+          "/openapi.json"}
+_IMAGE_BODY = {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
+                           "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                           "multipart/form-data": {"schema": {"type": "object", "properties": {
+                               "file": {"type": "string", "format": "binary"}}}}}, "required": True}
+_BATCH_BODY = {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+    "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}, "required": True}
+
+_THRESHOLD = Query(None, ge=0.0, le=1.0, description="probability threshold (default: the server's)")
+_OVERLAY = Query(False, description="add `overlay`: the frame with targets boxed, a PNG data URL")
+_MASK = Query(False, description="add `mask`: the binary mask, a PNG data URL")
+
+
+def model_card(predictor: Predictor, name: str, threshold: float | None = None,
+               worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``GET /v1/models`` says about the model (``threshold``: the server's default; ``worker``: the
+    model thread's torch threads and nice value, when the server runs)."""
+    model = predictor.model
+    meta = getattr(model, "checkpoint_meta", {}) if model is not None else {}
+    norm = predictor.normalization
+    return {
+        "name": getattr(model, "model_name", None) or meta.get("model_name") or name,
+        "tag": name,
+        "params": count_params(model) if model is not None else None,
+        "normalization": {"mean": norm[0], "std": norm[1]} if norm is not None else "per-frame mean and std",
+        "input_range": "one channel (colour is reduced to luminance) in its native range: 8-bit 0..255, "
+                       "16-bit 0..65535, float as stored",
+        "stride": predictor.stride,
+        "device": str(predictor.device),
+        "backend": predictor.backend,
+        "precision": predictor.label(),
+        "default_threshold": predictor.threshold if threshold is None else threshold,
+        "epoch": meta.get("epoch"),
+        "irstd_version": __version__,
+        "worker": worker or {},
+    }
+
+
+def add_error_handlers(app: FastAPI, state: ServiceState) -> None:
+    """Every error answers ``{"error": "<one line>"}`` with its status; unexpected ones are logged, not shown."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return state.fail(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'query')}: {e.get('msg', 'invalid')}"
+                 for e in exc.errors()]
+        return state.fail(ApiError(422, "; ".join(parts) or "invalid request", "bad_request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return state.fail(ApiError(exc.status_code, str(exc.detail), "http", dict(exc.headers or {})))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return state.fail(ApiError(500, "internal server error", "internal"))
+
+
+async def detect_one(state: ServiceState, request: Request, opts: DetectOptions, name: str) -> JSONResponse:
+    """``POST /v1/detect``: one frame, as the raw body or as the one file of a multipart body."""
+    cfg = state.config
+    start = time.perf_counter()
+    body = await read_body(request, cfg.max_body_bytes)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        files = await multipart_files(request, body, 2)
+        if len(files) != 1:
+            raise ApiError(422, f"send exactly one file to /v1/detect (got {len(files)}); "
+                                "use /v1/detect/batch for several", "bad_request")
+        name, data = files[0]
+    else:
+        data = body
+    frame = await decode_frame(data, name, cfg.max_pixels, state.decoders)
+    decoded = time.perf_counter()
+    (result,) = await state.run_jobs([Job(name, frame, opts.threshold, opts.overlay, opts.mask, enqueued=decoded)])
+    if isinstance(result, Exception):
+        log.error("%s: %s", name, result)
+        raise ApiError(500, f"{name}: the model failed on this frame", "internal")
+    timing = {"decode_ms": (decoded - start) * 1000, "queue_ms": result.queue_ms,
+              "inference_ms": result.inference_ms, "batch_size": result.batch_size,
+              "total_ms": (time.perf_counter() - start) * 1000}
+    return JSONResponse(state.document([result.record], opts.threshold, timing))
+
+
+async def detect_many(state: ServiceState, request: Request, opts: DetectOptions) -> JSONResponse:
+    """``POST /v1/detect/batch``: the files of a multipart body; an unreadable one gets an error record."""
+    cfg = state.config
+    start = time.perf_counter()
+    body = await read_body(request, cfg.max_body_bytes)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(415, "send the frames as multipart/form-data files", "unsupported")
+    files = await multipart_files(request, body, cfg.max_batch_frames)
+    if not files:
+        raise ApiError(422, "no file in the multipart body", "bad_request")
+    if len(files) > cfg.max_batch_frames:
+        raise ApiError(413, f"{len(files)} files, more than the limit of {cfg.max_batch_frames}", "too_large")
+    records: list[dict | None] = [None] * len(files)
+    jobs, slots = [], []
+    for i, (fname, data) in enumerate(files):
+        try:
+            frame = await decode_frame(data, fname, cfg.max_pixels, state.decoders)
+            jobs.append(Job(fname, frame, opts.threshold, opts.overlay, opts.mask))
+            slots.append(i)
+        except ApiError as exc:  # one bad frame: an error record, as `irstd detect` writes it
+            state.telemetry.errors.labels(exc.reason).inc()
+            records[i] = error_record(fname, exc.message)
+    decoded = time.perf_counter()
+    results = await state.run_jobs(jobs) if jobs else []
+    for i, job, result in zip(slots, jobs, results):
+        records[i] = error_record(job.name, "the model failed on this frame") if isinstance(result, Exception) \
+            else result.record
+    ok = [r for r in results if isinstance(r, JobResult)]
+    timing = {"decode_ms": (decoded - start) * 1000,
+              "queue_ms": max((r.queue_ms for r in ok), default=0.0),
+              "inference_ms": sum({id(r): r.inference_ms for r in ok}.values()) if ok else 0.0,
+              "total_ms": (time.perf_counter() - start) * 1000}
+    return JSONResponse(state.document(records, opts.threshold, timing))  # type: ignore[arg-type]
+
+
+def add_detect_routes(app: FastAPI, state: ServiceState) -> None:
+    """``POST /v1/detect`` and ``POST /v1/detect/batch``, behind the API key and the time limit."""
+    auth: list[Callable] = [Depends(state.authorised)]
+
+    @app.post("/v1/detect", dependencies=auth, openapi_extra={"requestBody": _IMAGE_BODY},
+              summary="detect targets in one frame (multipart file or raw image body)")
+    async def detect(request: Request, threshold: float | None = _THRESHOLD, overlay: bool = _OVERLAY,
+                     mask: bool = _MASK, name: str = Query("frame", max_length=255,
+                                                          description="frame name for a raw body")) -> JSONResponse:
+        return await state.within_time(detect_one(state, request, state.options(threshold, overlay, mask), name))
+
+    @app.post("/v1/detect/batch", dependencies=auth, openapi_extra={"requestBody": _BATCH_BODY},
+              summary="detect targets in several frames (multipart files); unreadable ones get error records")
+    async def detect_batch(request: Request, threshold: float | None = _THRESHOLD, overlay: bool = _OVERLAY,
+                           mask: bool = _MASK) -> JSONResponse:
+        return await state.within_time(detect_many(state, request, state.options(threshold, overlay, mask)))
+
+
+def add_info_routes(app: FastAPI, state: ServiceState) -> None:
+    """The model card, health and readiness, Prometheus metrics and the page for people."""
+    auth: list[Callable] = [Depends(state.authorised)]
+
+    @app.get("/v1/models", dependencies=auth, summary="the model this server runs")
+    async def models() -> dict[str, Any]:
+        return {"models": [model_card(state.predictor, state.name, state.config.threshold, state.batcher.worker)]}
+
+    @app.get("/healthz", summary="the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="the model is loaded and warm")
+    async def readyz() -> JSONResponse:
+        ready = state.ready and state.batcher.running
+        return JSONResponse({"ready": ready, "queue": state.batcher.depth()}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", dependencies=auth, summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.telemetry.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
