@@ -115,7 +115,8 @@ def _same_weights(a: Path, b: Path) -> None:
 
 
 def test_kill_9_mid_epoch_leaves_a_loadable_last_and_an_exact_resume(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, "killed", epochs=4)
+    # 12 short epochs: on a fast CPU 4 could all finish in the 0.3 s before the kill
+    cfg = _cfg(tmp_path, "killed", epochs=12)
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(_train_argv(cfg), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     last = tmp_path / "killed" / "last.safetensors"
@@ -130,7 +131,7 @@ def test_kill_9_mid_epoch_leaves_a_loadable_last_and_an_exact_resume(tmp_path: P
     assert not finished_early, "training ended before it could be killed: make the run longer"
     load_model(last)  # loadable whatever moment the kill hit
     assert main(["train", "--resume", str(tmp_path / "killed"), "--set", "threads=1"]) == 0
-    straight = fit(_cfg(tmp_path, "straight", epochs=4))
+    straight = fit(_cfg(tmp_path, "straight", epochs=12))
     _same_weights(straight.last_path, last)
 
 
