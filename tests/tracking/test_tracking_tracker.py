@@ -169,3 +169,14 @@ def _centroids(mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
     area = ndimage.sum(mask, lab, idx)
     peak = ndimage.maximum(frame, lab, idx)
     return np.column_stack([cx, cy, area, peak])
+
+
+def test_a_spot_fixed_in_the_image_during_a_pan_is_no_target() -> None:
+    """A sensor defect stays put in the image while the camera pans: it moves in the scene, but the image
+    rule (min_image_displacement) keeps it out; with the rule off it would be confirmed."""
+    det = np.array([[80.0, 60.0, 3, 0.8]])
+    on = Tracker()
+    off = Tracker(TrackerParams(min_image_displacement=0.0))
+    hits_on = [bool(on.update(det, shift=(-4.0, 0.0)).targets) for _ in range(15)]
+    hits_off = [bool(off.update(det, shift=(-4.0, 0.0)).targets) for _ in range(15)]
+    assert not any(hits_on) and any(hits_off)

@@ -35,8 +35,13 @@ class TrackerParams:
             3) is ≥ ``min_displacement`` px long and misses them by ≤ ``max_residual`` px rms (a track
             hopping between clutter spots fits no line). Slowest target confirmed by motion:
             ``min_displacement / (motion_window - 1)`` px/frame (0.625 by default).
+        min_image_displacement: …and the same line through its image positions is at least this long:
+            a spot fixed in the image while the camera pans (a sensor defect, an overlay) moves in the
+            scene but is no target. Limit: a target the camera keeps centred is left to the hover rule.
+            0 turns this off.
         hover_frames, hover_score: or it was detected in ``hover_frames`` consecutive frames, each
-            with a score ≥ ``hover_score`` (a hovering target); 0 turns this rule off.
+            with a score ≥ ``hover_score``, and stands still in the scene (a hovering target); 0 turns
+            this rule off. Limit: static clutter that scores that high for that long is confirmed too.
     Camera:
         compensate: estimate the global shift between frames (phase correlation) and associate in
             scene coordinates; needs the frames.
@@ -58,6 +63,7 @@ class TrackerParams:
     min_displacement: float = 5.0
     motion_window: int = 9
     max_residual: float = 2.0
+    min_image_displacement: float = 3.0
     hover_frames: int = 50
     hover_score: float = 0.9
     compensate: bool = True
@@ -71,7 +77,7 @@ class TrackerParams:
         for name in ("gate", "gate_min", "meas_std", "speed_std", "gate_sigmas"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"tracker parameter {name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_misses", "coast", "hover_frames", "accel_std", "min_displacement"):
+        for name in ("max_misses", "coast", "hover_frames", "accel_std", "min_displacement", "min_image_displacement"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tracker parameter {name} must be >= 0, got {getattr(self, name)}")
         if self.motion_window < 2:

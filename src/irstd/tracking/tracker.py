@@ -99,20 +99,26 @@ class Tracker:
         self._established = np.zeros(0, dtype=bool)
         self._confirmed = np.zeros(0, dtype=bool)
         self._win = np.zeros((0, w, 2))  # scene positions of the last w frames (nan: missed), ring buffer
+        self._win_img = np.zeros((0, w, 2))  # the same detections in image coordinates
         self._cam = np.zeros(2)  # (x, y) offset: image = scene + cam
         self._frame = 0
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_established", "_confirmed", "_win"):
+        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_established", "_confirmed", "_win",
+                     "_win_img"):
             setattr(self, name, getattr(self, name)[keep])
 
     @property
     def n_tracks(self) -> int:
         return len(self._ids)
 
-    def _camera(self, frame: np.ndarray | None, shift: tuple[float, float] | None) -> tuple[MotionEstimate | None, bool]:
+    def _camera(self, frame: np.ndarray | None, shift: tuple[float, float] | None,
+                motion: MotionEstimate | None) -> tuple[MotionEstimate | None, bool]:
         est = None
-        if shift is not None:
+        if motion is not None:
+            est = motion
+            dx, dy, cut = (motion.dx, motion.dy, motion.cut) if self.params.compensate else (0.0, 0.0, motion.cut)
+        elif shift is not None:
             dx, dy = shift
             cut = False
         elif frame is not None and self.params.compensate:
@@ -130,12 +136,14 @@ class Tracker:
         return est, cut
 
     def update(self, detections: Any, frame: np.ndarray | None = None,
-               shift: tuple[float, float] | None = None) -> FrameResult:
-        """Take one frame's detections (see :func:`as_detections`); ``frame`` (H, W) for the camera's motion,
-        or ``shift`` = (dx, dy) when the caller knows it (content moved by that much since the last frame)."""
+               shift: tuple[float, float] | None = None, motion: MotionEstimate | None = None) -> FrameResult:
+        """Take one frame's detections (see :func:`as_detections`) and, for the camera, one of: ``frame``
+        (H, W), from which the shift and cuts are estimated; ``shift`` = (dx, dy) when the caller knows it
+        (content moved by that much since the last frame; no cut test); ``motion``, an estimate the caller
+        made with its own :class:`GlobalMotion` (its cut ends every track, even with ``compensate`` off)."""
         pr = self.params
         det = as_detections(detections)
-        motion, cut = self._camera(frame, shift)
+        motion, cut = self._camera(frame, shift, motion)
         z = det[:, :2] - self._cam  # scene coordinates, (D, 2)
         n, d = len(self._ids), len(det)
         mask = (1 << pr.birth_window) - 1
@@ -162,6 +170,8 @@ class Tracker:
         slot = self._frame % pr.motion_window
         self._win[:, slot] = np.nan
         self._win[rows, slot] = z[cols]
+        self._win_img[:, slot] = np.nan
+        self._win_img[rows, slot] = det[cols, :2]
         self._hist = ((self._hist << 1) | hit) & mask
         self._misses = np.where(hit, 0, self._misses + 1)
         strong = np.zeros(n, dtype=bool)
@@ -169,9 +179,14 @@ class Tracker:
         self._hover = np.where(strong, self._hover + 1, 0)
         self._established |= _popcount(self._hist) >= pr.birth_hits
         if len(rows):
+            cnt, disp, rms = _line_fit(self._win[rows], slot)
+            _, disp_img, _ = _line_fit(self._win_img[rows], slot)
             moved = np.zeros(n, dtype=bool)
-            moved[rows] = _steady_motion(self._win[rows], slot, pr.min_displacement, pr.max_residual)
-            hover = self._hover >= pr.hover_frames if pr.hover_frames else np.zeros(n, dtype=bool)
+            moved[rows] = (cnt >= 3) & (disp >= pr.min_displacement) & (rms <= pr.max_residual) \
+                & (disp_img >= pr.min_image_displacement)
+            still = np.zeros(n, dtype=bool)
+            still[rows] = disp < pr.min_displacement
+            hover = (self._hover >= pr.hover_frames) & still if pr.hover_frames else np.zeros(n, dtype=bool)
             self._confirmed |= self._established & hit & (moved | hover)
 
         # deaths: a tentative track that can no longer reach M of N, an established one after K misses
@@ -200,6 +215,8 @@ class Tracker:
             self._established = np.concatenate([self._established, est])
             self._confirmed = np.concatenate([self._confirmed, est & (pr.hover_frames == 1)])
             self._win = np.concatenate([self._win, win0])
+            win0[:, slot] = det[free, :2]
+            self._win_img = np.concatenate([self._win_img, win0])
             det_track[free] = np.arange(start, start + len(free))
 
         # the answer, in image coordinates
@@ -222,10 +239,10 @@ class Tracker:
         return result
 
 
-def _steady_motion(win: np.ndarray, slot: int, min_disp: float, max_res: float) -> np.ndarray:
-    """Which tracks moved steadily: a straight line at constant speed through their positions of the
-    window (M, w, 2; nan where missed; ``slot`` is this frame's) covers ≥ ``min_disp`` px and misses no
-    position by more than ``max_res`` px rms. A track hopping between two clutter spots fits no line."""
+def _line_fit(win: np.ndarray, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A straight line at constant speed through each track's positions of the window (M, w, 2; nan where
+    missed; ``slot`` is this frame's): (positions n, the line's length from the oldest to now in px, its rms
+    miss in px), each (M,). A track hopping between two clutter spots fits no line (large rms)."""
     w = win.shape[1]
     t = -((slot - np.arange(w)) % w).astype(np.float64)  # frames before this one, (w,)
     ok = ~np.isnan(win[..., 0])  # (M, w)
@@ -240,8 +257,7 @@ def _steady_motion(win: np.ndarray, slot: int, min_disp: float, max_res: float) 
     res = np.where(ok[..., None], p - mp[:, None] - slope[:, None] * dt[..., None], 0.0)
     rms = np.sqrt((res * res).sum(axis=(1, 2)) / n)
     span = np.where(ok, t, np.inf).min(axis=1)
-    disp = np.hypot(slope[:, 0], slope[:, 1]) * -span  # the fitted line's length from oldest to now
-    return (n >= 3) & (disp >= min_disp) & (rms <= max_res)
+    return n, np.hypot(slope[:, 0], slope[:, 1]) * -span, rms
 
 
 def _popcount(a: np.ndarray) -> np.ndarray:
