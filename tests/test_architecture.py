@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = {
     "core": 0,
     "models": 1,
-    "data": 2, "metrics": 2, "losses": 2, "visualize": 2,
+    "data": 2, "metrics": 2, "losses": 2, "visualize": 2, "tracking": 2,
     "inference": 3,
     "engine": 4,
     "export": 5,

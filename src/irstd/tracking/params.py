@@ -1,0 +1,90 @@
+"""The tracker's parameters, with their defaults and what each one trades."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """Parameters of :class:`~irstd.tracking.Tracker` (chosen on ISTD-sequences seq4 only: docs/tracking.md).
+
+    Association:
+        gate: largest distance (px, scene coordinates) between a track's predicted position and a
+            detection it may take.
+        gate_sigmas: a track's gate is this many standard deviations of its predicted position,
+            clipped to [gate_min, gate]: tight for a settled track, wide for a new one.
+        gate_min: smallest gate (px).
+        meas_std: centroid noise of a detection (px).
+        accel_std: the Kalman filter's white acceleration (px/frame²): how fast a target may turn.
+        speed_std: prior std of a new track's speed (px/frame).
+    Life of a track:
+        birth_hits, birth_window: a track is established after ``birth_hits`` detections within its
+            last ``birth_window`` frames (M of N); a track not yet established dies as soon as it
+            cannot reach that any more.
+        max_misses: an established track dies after this many consecutive frames without a detection.
+        coast: a confirmed track missed in a frame is reported at its predicted position, flagged
+            ``predicted``, for up to this many consecutive misses.
+        birth_score: detections scoring below this extend a track but never start one (feed the
+            detector's lower-threshold candidates with this at the detector's threshold).
+    Confirmation (an established track becomes a target, and stays one):
+        min_displacement, motion_window, max_residual: it moved steadily relative to the scene: a
+            line at constant speed through its detections of the last ``motion_window`` frames (at least
+            3) is ≥ ``min_displacement`` px long and misses them by ≤ ``max_residual`` px rms (a track
+            hopping between clutter spots fits no line). Slowest target confirmed by motion:
+            ``min_displacement / (motion_window - 1)`` px/frame (0.625 by default).
+        min_image_displacement: …and the same line through its image positions is at least this long:
+            a spot fixed in the image while the camera pans (a sensor defect, an overlay) moves in the
+            scene but is no target. Limit: a target the camera keeps centred is left to the hover rule.
+            0 turns this off.
+        hover_frames, hover_score: or it was detected in ``hover_frames`` consecutive frames, each
+            with a score ≥ ``hover_score``, and stands still in the scene (a hovering target); 0 turns
+            this rule off. Limit: static clutter that scores that high for that long is confirmed too.
+    Camera:
+        compensate: estimate the global shift between frames (phase correlation) and associate in
+            scene coordinates; needs the frames.
+        downsample, cut_ratio, max_shift: of :class:`~irstd.tracking.motion.GlobalMotion`; a scene cut
+            ends every track (new ids follow).
+    """
+
+    gate: float = 10.0
+    gate_sigmas: float = 3.0
+    gate_min: float = 3.0
+    meas_std: float = 1.0
+    accel_std: float = 2.0
+    speed_std: float = 4.0
+    birth_hits: int = 3
+    birth_window: int = 5
+    max_misses: int = 3
+    coast: int = 1
+    birth_score: float = 0.0
+    min_displacement: float = 5.0
+    motion_window: int = 9
+    max_residual: float = 2.0
+    min_image_displacement: float = 3.0
+    hover_frames: int = 50
+    hover_score: float = 0.9
+    compensate: bool = True
+    downsample: int = 4
+    cut_ratio: float = 0.3
+    max_shift: float = 64.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.birth_hits <= self.birth_window <= 62:
+            raise ConfigError(f"need 1 <= birth_hits <= birth_window <= 62, got {self.birth_hits} of {self.birth_window}")
+        for name in ("gate", "gate_min", "meas_std", "speed_std", "gate_sigmas"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"tracker parameter {name} must be > 0, got {getattr(self, name)}")
+        for name in ("max_misses", "coast", "hover_frames", "accel_std", "min_displacement", "min_image_displacement"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"tracker parameter {name} must be >= 0, got {getattr(self, name)}")
+        if self.motion_window < 2:
+            raise ConfigError(f"motion_window must be >= 2 frames, got {self.motion_window}")
+        if self.gate_min > self.gate:
+            raise ConfigError(f"gate_min ({self.gate_min}) exceeds gate ({self.gate})")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
