@@ -15,6 +15,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing sgem-irstd into $venv (torch from constraints.txt first)" >&2
   # torch first, pinned: a bare 'pip install torch' would pull the CUDA build
   "$venv/bin/python" -m pip install -q -c constraints.txt torch
-  "$venv/bin/python" -m pip install -q -c constraints.txt -e ".[test,export,plot,serve,video]"
+  "$venv/bin/python" -m pip install -q -c constraints.txt -e ".[test,export,plot,serve,video,track]"
   echo "$want" > "$stamp"
 fi
