@@ -3,7 +3,8 @@
     python benchmarks/tracking_sequences.py sgem_unet_t.sirst sgem_unet.sirst tophat \
         --out benchmarks/results/tracking/istd-sequences
 
-Runs each detector once over ``seq4`` and ``seq5`` of ``/work/shared/datasets/ISTD-sequences`` (frames in
+Runs each detector once over ``seq4`` and ``seq5`` of ``$IRSTD_DATASETS/ISTD-sequences`` (default
+``../shared/datasets`` beside the repository; frames in
 numeric order) and caches its targets under ``runs/tracking/`` (``[x, y, area, peak]`` per target, at the
 predictor's threshold 0.5 and at ``--low``); then runs, on the same detections and the same camera-shift
 estimates, the tracker with its defaults (chosen on seq4 only; seq5 is the check), the tracker without
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -29,7 +31,8 @@ from irstd.tracking import FrameResult, GlobalMotion, TrackedTarget, Tracker, Tr
 from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
                                        read_point_labels)
 
-DATA = Path("/work/shared/datasets/ISTD-sequences")
+DATA = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets") \
+    / "ISTD-sequences"
 CACHE = Path("runs/tracking")
 
 
@@ -170,6 +173,7 @@ def rows_for(model: str, seq: str, sweep: bool, low: float) -> list[dict]:
         grid = [dict(min_displacement=d, motion_window=w) for d in (5.0, 6.0, 8.0) for w in (5, 9, 13)]
         grid += [dict(accel_std=a) for a in (0.5, 1.0)] + [dict(max_residual=r) for r in (1.0, 1.5, 3.0)]
         grid += [dict(hover_frames=h) for h in (10, 25, 100)] + [dict(coast=c) for c in (0, 2)]
+        grid += [dict(release_after=r) for r in (0, 3, 8)]
         for kw in grid:
             add("seq4 sweep: " + ", ".join(f"{k}={v}" for k, v in kw.items()), *run_ours(dets, motions, replace(p, **kw)))
     return rows

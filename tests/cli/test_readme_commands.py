@@ -35,11 +35,12 @@ def test_ci_runs_the_readme_main_job() -> None:
 def test_main_job_script_runs_quickly(tmp_path: Path) -> None:
     # the test command (scripts/test.sh) has already set up .venv, so setup.sh returns at once;
     # the main job runs the shipped demo weights (CI runs it in full, as typed)
-    cmd = f"{COMMANDS[0]} --test-scenes 4 --frames 1 --out {tmp_path}"
+    cmd = f"{COMMANDS[0]} --test-scenes 4 --frames 1 --track-frames 12 --out {tmp_path}"
     out = subprocess.run(cmd, shell=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     for needle in (f"model {get_pretrained(DEMO_WEIGHTS).model} (weights {DEMO_WEIGHTS})", "## Test: 4 unseen synthetic scenes",
-                   "## Fresh frame 0:", "| # | x | y |", "overlay      :"):
+                   "## Fresh frame 0:", "| # | x | y |", "overlay      :", "## Tracking: 12 generated",
+                   "| 9 | 3 |", "scene cut: tracks restart", "tracks       :"):
         assert needle in out.stdout, out.stdout
     overlay = Path(out.stdout.split("overlay      :", 1)[1].split()[0])
     assert overlay.is_file() and overlay.stat().st_size > 1000

@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=RUNS_DIR, help=f"parent of the run folder (default ./{RUNS_DIR})")
     p.add_argument("--test-scenes", type=int, default=50, help="unseen synthetic test scenes (default 50)")
     p.add_argument("--frames", type=int, default=3, help="fresh frames to detect on, one table and overlay each (default 3)")
+    p.add_argument("--track-frames", type=int, default=32, metavar="N",
+                   help="frames of the generated sequence the tracking part runs on (default 32; 0 skips it)")
     p.add_argument("--seed", type=int, default=0, help="scene seed (and training seed with --train)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.set_defaults(func=run)
@@ -44,7 +46,7 @@ def _run_train(args: argparse.Namespace) -> DemoResult:
     _describe(create_model(name), name)
     print(f"training {cfg.epochs} epoch(s) on {cfg.synthetic_train} synthetic scenes "
           f"({cfg.crop_size}px crops, amp={cfg.amp}, channels_last={cfg.channels_last}) ...")
-    return run_demo(cfg, test_images=args.test_scenes, frames=args.frames)
+    return run_demo(cfg, test_images=args.test_scenes, frames=args.frames, track_frames=args.track_frames)
 
 
 def _run_shipped(args: argparse.Namespace) -> DemoResult:
@@ -53,7 +55,23 @@ def _run_shipped(args: argparse.Namespace) -> DemoResult:
     if is_weights_name(args.weights):
         print(f"weights trained on {get_pretrained(args.weights).data}")
     return run_pretrained_demo(args.weights, args.out, test_images=args.test_scenes, seed=args.seed,
-                               frames=args.frames)
+                               frames=args.frames, track_frames=args.track_frames)
+
+
+def _print_track(track) -> None:
+    """Raw detections against confirmed targets, frame by frame, then the totals."""
+    print()
+    print(f"## Tracking: {track.description}")
+    print("Raw: every detection of the single-frame model. Confirmed: detections of tracks that moved steadily "
+          "relative to the scene (irstd.tracking; docs/tracking.md). A true target is found within 4 px.")
+    print("| frame | true targets | raw (false) | confirmed (false) | |")
+    print("|---|---|---|---|---|")
+    for i, f in enumerate(track.frames):
+        note = "scene cut: tracks restart" if f.cut else ""
+        print(f"| {i} | {f.targets} | {f.raw} ({f.raw_false}) | {f.confirmed} ({f.confirmed_false}) | {note} |")
+    t = track.totals()
+    print(f"raw: Pd {t['raw_pd']:.1f} %, {t['raw_false']:.2f} false per frame; confirmed (online, confirmation "
+          f"delay counted): Pd {t['confirmed_pd']:.1f} %, {t['confirmed_false']:.2f} false per frame")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.frames < 1 or args.test_scenes < 1:
         raise ConfigError("--frames and --test-scenes must be >= 1")
+    if args.track_frames < 0:
+        raise ConfigError("--track-frames must be >= 0")
     if not args.train:
         given = [f for f, v in (("--model", args.model), ("--epochs", args.epochs), ("--scenes", args.scenes)) if v]
         if given:
@@ -78,9 +98,13 @@ def run(args: argparse.Namespace) -> int:
         print("|---|---|---|---|---|---|")
         for j, (t, hit) in enumerate(zip(shot.prediction.targets, shot.hits)):
             print(f"| {j} | {t.x:.1f} | {t.y:.1f} | {t.area} | {t.peak:.2f} | {'yes' if hit else 'false alarm'} |")
+    if res.track is not None:
+        _print_track(res.track)
     print()
     print(f"run folder   : {res.run_dir}")
     print(f"weights      : {res.weights}")
     print(f"overlay      : {res.overlay_path}")
+    if res.track is not None:
+        print(f"tracks       : {res.track.overlay_path}")
     print(f"total time   : {res.seconds / 60:.1f} min")
     return 0

@@ -47,13 +47,15 @@ def generate_sequence(n_frames: int = 40, size: tuple[int, int] = (128, 160), n_
                       n_static: int = 6, n_flicker: int = 4, pan: tuple[int, int] = (3, 0),
                       cut_at: int | None = None, dropouts: tuple[tuple[int, int], ...] = (),
                       speed: tuple[float, float] = (1.5, 2.5), flicker_rate: float = 0.3,
-                      noise: float = 1.5, seed: int = 0) -> SyntheticSequence:
+                      noise: float = 1.5, amplitude: tuple[float, float] = (25, 40),
+                      seed: int = 0) -> SyntheticSequence:
     """A sequence of ``n_frames`` frames of ``size`` (H, W).
 
     ``pan``: whole pixels per frame (x, y) the camera moves in the first clip; ``cut_at``: the frame that
     starts a second scene (static camera); ``dropouts``: (target id, frame) pairs where a target is not
     drawn (ids count from 1 in the order targets appear); ``speed``: range of the targets' speed in the
-    scene (px/frame); ``flicker_rate``: chance a flickering spot shows in a frame.
+    scene (px/frame); ``flicker_rate``: chance a flickering spot shows in a frame; ``amplitude``: range of the
+    targets' peak above the background (grey levels; clutter spots: 30-50).
     """
     if n_frames < 1 or (cut_at is not None and not 0 < cut_at < n_frames):
         raise ConfigError(f"need n_frames >= 1 and 0 < cut_at < n_frames, got {n_frames}, {cut_at}")
@@ -92,7 +94,7 @@ def generate_sequence(n_frames: int = 40, size: tuple[int, int] = (128, 160), n_
                     v *= 0.5 * min(h, w) / (np.hypot(*v) * length + 1e-9)
                     break
             vel[k] = v
-        amp = rng.uniform(25, 40, n_targets)
+        amp = rng.uniform(*amplitude, n_targets)
         for i in range(length):
             f = a + i
             cam = start + step * i

@@ -77,7 +77,8 @@ class Tracker:
     """Online tracker: feed :meth:`update` one frame's detections at a time (and the frame, for the camera).
 
     Track ids start at 1, are never reused, and do not survive a scene cut (a target after a cut gets a
-    new id). A track, once confirmed, stays confirmed until it dies.
+    new id). A confirmed track stays confirmed until it dies, or until its detections fail the motion and
+    hover tests in ``release_after`` consecutive frames (:class:`TrackerParams`).
     """
 
     def __init__(self, params: TrackerParams | None = None) -> None:
@@ -98,14 +99,15 @@ class Tracker:
         self._hover = np.zeros(0, dtype=np.int64)  # consecutive frames detected with score >= hover_score
         self._established = np.zeros(0, dtype=bool)
         self._confirmed = np.zeros(0, dtype=bool)
+        self._failing = np.zeros(0, dtype=np.int64)  # consecutive detected frames failing both confirmation tests
         self._win = np.zeros((0, w, 2))  # scene positions of the last w frames (nan: missed), ring buffer
         self._win_img = np.zeros((0, w, 2))  # the same detections in image coordinates
         self._cam = np.zeros(2)  # (x, y) offset: image = scene + cam
         self._frame = 0
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_established", "_confirmed", "_win",
-                     "_win_img"):
+        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_established", "_confirmed", "_failing",
+                     "_win", "_win_img"):
             setattr(self, name, getattr(self, name)[keep])
 
     @property
@@ -188,6 +190,12 @@ class Tracker:
             still[rows] = disp < pr.min_displacement
             hover = (self._hover >= pr.hover_frames) & still if pr.hover_frames else np.zeros(n, dtype=bool)
             self._confirmed |= self._established & hit & (moved | hover)
+            if pr.release_after:
+                failing = np.zeros(n, dtype=bool)
+                failing[rows] = cnt >= 3  # a window with too few detections tells nothing
+                failing &= hit & ~moved & ~hover
+                self._failing = np.where(failing, self._failing + 1, np.where(hit, 0, self._failing))
+                self._confirmed &= self._failing < pr.release_after
 
         # deaths: a tentative track that can no longer reach M of N, an established one after K misses
         dead = np.where(self._established, self._misses > pr.max_misses,
@@ -214,6 +222,7 @@ class Tracker:
             est = np.full(len(free), pr.birth_hits <= 1)
             self._established = np.concatenate([self._established, est])
             self._confirmed = np.concatenate([self._confirmed, est & (pr.hover_frames == 1)])
+            self._failing = np.concatenate([self._failing, np.zeros(len(free), dtype=np.int64)])
             self._win = np.concatenate([self._win, win0])
             win0[:, slot] = det[free, :2]
             self._win_img = np.concatenate([self._win_img, win0])
@@ -271,22 +280,26 @@ def _popcount(a: np.ndarray) -> np.ndarray:
 
 
 def confirm_offline(results: Sequence[FrameResult]) -> list[FrameResult]:
-    """The offline answer: a track confirmed at any frame confirms all its detections, earlier ones included,
-    and its gaps between two detections are filled with its predicted positions; a coast after a track's
-    last detection is dropped (the track never came back)."""
-    confirmed_ids = {t.id for r in results for t in r.targets}
+    """The offline answer: a track confirmed at some frame confirms all its detections up to the last frame it
+    was confirmed in, earlier ones included (a detection after a release, :class:`TrackerParams`
+    ``release_after``, stays unconfirmed); its gaps between two detections up to then are filled with its
+    predicted positions; a coast after a track's last detection is dropped (the track never came back)."""
+    last_confirmed: dict[int, int] = {}  # track id -> last frame it was a target in, online
     last_hit: dict[int, int] = {}
     for r in results:
+        for t in r.targets:
+            if not t.predicted:
+                last_confirmed[t.id] = r.index
         for tid in r.track_ids[r.track_ids >= 0]:
             last_hit[int(tid)] = r.index
-    ids = np.fromiter(confirmed_ids, dtype=np.int64, count=len(confirmed_ids))
     out = []
     for r in results:
-        conf = np.isin(r.track_ids, ids) & (r.track_ids >= 0)
+        until = np.array([last_confirmed.get(int(t), -1) for t in r.track_ids], dtype=np.int64)
+        conf = (r.track_ids >= 0) & (r.index <= until)
         targets = [TrackedTarget(int(r.track_ids[i]), float(r.detections[i, 0]), float(r.detections[i, 1]), False,
                                  float(r.detections[i, 3]), int(i)) for i in np.flatnonzero(conf)]
         for tid, x, y in r.coasting:
-            if int(tid) in confirmed_ids and last_hit.get(int(tid), -1) > r.index:
+            if r.index < last_confirmed.get(int(tid), -1) and last_hit.get(int(tid), -1) > r.index:
                 targets.append(TrackedTarget(int(tid), float(x), float(y), True, float("nan"), -1))
         out.append(FrameResult(r.index, r.detections, r.track_ids, conf, targets, r.coasting, r.motion, r.cut))
     return out
