@@ -25,13 +25,12 @@ from ..engine.trainer import FitResult, fit
 from ..inference import Prediction, Predictor
 from ..models import load_model
 from ..visualize import draw_overlay
+from .demo_defaults import DEMO_WEIGHTS
 
 __all__ = ["DEMO_WEIGHTS", "DemoFrame", "DemoResult", "demo_config", "run_demo", "run_pretrained_demo"]
 
 log = logging.getLogger(__name__)
 
-#: the shipped weights the demo runs: SGEM-UNet-S trained on generated scenes (docs/weights.md)
-DEMO_WEIGHTS = "sgem_unet_s.synth_d2560"
 
 
 def demo_config(out: str | Path = "runs", epochs: int = 12, model: str = "sgem_unet") -> TrainConfig:

@@ -24,7 +24,7 @@ BENCH_DIR = "bench-results"
 
 def __getattr__(name: str) -> Any:
     if name == "RUNS_DIR":  # default parent folder of run folders and of evaluations of models given by name
-        from ..engine.config import TrainConfig  # late: the engine loads torch
+        from ..engine.config import TrainConfig  # late: the config module loads yaml and numpy
 
         return TrainConfig.out
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -37,8 +37,8 @@ def add_device(p: argparse.ArgumentParser) -> None:
 def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
     """``--precision fp32|fast|int8`` (fp32 by default everywhere, as in the library), ``--amp`` and the
     calibration options int8 needs for a checkpoint."""
-    from ..core.device import AMP_CHOICES
-    from ..inference.modes import COMMAND_PRECISIONS
+    from ..core.amp import AMP_CHOICES
+    from ..inference.precisions import COMMAND_PRECISIONS
 
     p.add_argument("--precision", default="fp32", choices=COMMAND_PRECISIONS,
                    help="fp32 (default, the scores of record), the device's fast mode (docs/speed.md) or int8 "
@@ -49,7 +49,7 @@ def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
 
 def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--calib DATA [--calib-split S | --calib-split-file F] [--calib-frames N]``."""
-    from ..export.quantize import CALIB_FRAMES
+    from ..export.defaults import CALIB_FRAMES
 
     p.add_argument("--calib", metavar="DATA", help=prefix + "dataset folder whose training frames calibrate int8")
     p.add_argument("--calib-split", default="train", help="calibration split (default train; test is refused)")

@@ -40,15 +40,13 @@ from ..inference.backends.onnx import require_onnxruntime
 from ..models import load_model, model_metadata
 from ..models.pretrained import cache_dir as weights_cache_dir
 from ..models.pretrained import file_sha256
+from .defaults import CALIB_FRAMES
 from .onnx import OPSET, export_onnx
 
 __all__ = ["CALIB_FRAMES", "CalibrationSpec", "calibration_frames", "quantize_onnx", "export_int8", "cached_int8",
            "int8_cache_dir"]
 
 log = logging.getLogger(__name__)
-
-#: default number of calibration frames
-CALIB_FRAMES = 32
 
 
 @dataclass(frozen=True)
