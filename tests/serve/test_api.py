@@ -6,7 +6,6 @@ import base64
 import io
 import re
 
-import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
