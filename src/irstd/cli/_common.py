@@ -70,11 +70,14 @@ def calibration_spec(args: argparse.Namespace) -> CalibrationSpec:
 def int8_model(args: argparse.Namespace) -> str:
     """The model argument to run: with ``--precision int8``, a checkpoint becomes its cached int8 ONNX file
     (quantised once per checkpoint and calibration spec); an ``.onnx`` file is used as is."""
-    if args.precision != "int8" or str(args.checkpoint).endswith(".onnx"):
+    if args.precision != "int8":
         return args.checkpoint
     from ..export.quantize import cached_int8
     from ..inference.backends.onnx import require_onnxruntime
+    from ..models import resolve_model_spec
 
+    if resolve_model_spec(args.checkpoint).is_onnx:
+        return args.checkpoint
     require_onnxruntime()
     return str(cached_int8(args.checkpoint, calibration_spec(args)))
 
@@ -103,9 +106,12 @@ MODEL_SPEC_HELP = ("a .safetensors checkpoint, shipped weights by name (e.g. sge
 
 
 def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> Path:
-    """Where a command writes what it made of model ``spec``: beside the file (its stem + ``suffix``)
-    when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a detector given by name)."""
-    path = Path(spec)
-    if path.is_file():
+    """Where a command writes what it made of model ``spec`` (which it has opened): beside the file (its stem +
+    ``suffix``) when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a model given by name)."""
+    from ..models import resolve_model_spec
+
+    parsed = resolve_model_spec(spec)
+    if parsed.is_local_file:
+        path = parsed.path
         return path.with_name(path.stem + suffix) if suffix.startswith(".") else path.parent / suffix
     return Path(fallback_parent) / f"{spec}{suffix}"
