@@ -149,7 +149,7 @@ def test_timeout_answers_504_and_model_failure_500() -> None:
 def test_out_of_memory_costs_that_frame_only() -> None:
     """The per-frame policy of ``irstd detect`` (inference.pipeline.frame_failure): an allocation failure is
     that frame's error (503 alone, an error record in a batch), never a 500; the others are answered."""
-    (small, xy), (large, _) = scene(9, size=96), scene(10, size=160)
+    (small, _), (large, _) = scene(9, size=96), scene(10, size=160)
     with TestClient(_app_around(_Slow(oom_width=160))) as c:
         _error(c.post("/v1/detect?name=big.png", content=encode(large), headers=PNG), 503, "big.png: out of memory")
         files = [("files", ("big.png", encode(large), "image/png")), ("files", ("small.png", encode(small), "image/png"))]
