@@ -67,7 +67,7 @@ def _goals(report: dict[str, Any], args: argparse.Namespace, missing: list[str])
     def add(name: str, measured: str, target: str, met: bool | None, **extra: Any) -> None:
         goals.append({"goal": name, "measured": measured, "target": target, "met": met, **extra})
 
-    fast, fp32 = _row(report, args.model, "fast"), _row(report, args.model, "fp32")
+    fast = _row(report, args.model, "fast")
     if fast and "x_floor" in fast:
         add(f"{args.model} fast, b1 256²: latency ÷ floor",
             f"median {fast['median_ms']:.1f} ms ÷ {fast['floor_ms']:.1f} ms = {fast['x_floor']:.2f}× "

@@ -1,8 +1,10 @@
-"""Start-up: ``irstd --help`` and light commands load no torch; each command is built only when named
-and keeps its options; ``irstd models`` prints stored counts that match live ones."""
+"""Start-up: ``irstd --help`` and every ``irstd <cmd> --help`` load no torch; each command is built only when
+named and keeps its options; packages load their public names on first use; ``irstd models`` prints stored
+counts that match live ones."""
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import re
 import subprocess
@@ -76,11 +78,31 @@ def test_main_help_imports_no_torch() -> None:
     assert not [m for m in loaded if m.split(".")[0] in ("torch", "numpy")], "irstd --help imported torch or numpy"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["models", "--help"], ["operating-point", "--help"], ["sweep", "--help"],
-                                  ["nosuchcommand"]])
-def test_help_of_light_commands_imports_no_torch(argv: list[str]) -> None:
+@pytest.mark.parametrize("argv", [["--help"], ["nosuchcommand"], *([c, "--help"] for c in sorted(COMMANDS)),
+                                  ["data", "synth", "--help"], ["data", "inspect", "--help"]])
+def test_help_imports_no_torch(argv: list[str]) -> None:
     out = subprocess.run([sys.executable, "-c", RUNNER, *argv], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "no torch", out.stdout + out.stderr
+
+
+#: packages whose ``__init__`` loads its public names on first use (irstd.core.lazy)
+LAZY_PACKAGES = ["irstd.bench", "irstd.data", "irstd.engine", "irstd.export", "irstd.inference"]
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_lazy_package_exports_every_public_name(package: str) -> None:
+    module = importlib.import_module(package)
+    missing = [n for n in module.__all__ if getattr(module, n, None) is None]
+    assert not missing, f"{package} lists names it cannot load: {missing}"
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError):
+        getattr(module, "no_such_name")
+
+
+def test_importing_a_lazy_package_loads_no_torch() -> None:
+    code = f"import sys; import {', '.join(LAZY_PACKAGES)}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
 def test_one_line_error_for_an_unknown_option_of_a_lazy_command() -> None:

@@ -14,7 +14,6 @@ from irstd.cli.main import main
 from irstd.engine import fit
 from irstd.engine.config import load_config
 from irstd.experiments import load_sweep, mean_std, paired_difference, run_status, run_sweep, sweep_report
-from irstd.experiments.report import table_markdown
 from irstd.errors import ConfigError
 
 RECIPE = {"epochs": 2, "batch_size": 4, "crop_size": 32, "target_crop_prob": 1.0, "synthetic_train": 8,

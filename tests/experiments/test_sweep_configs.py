@@ -56,7 +56,7 @@ def test_full_width_tags_train_command_is_their_sweep_cell(model: str, monkeypat
     # `train_command` in their table row must rebuild that run's config (all but its folder and runtime keys)
     import shlex
 
-    import irstd.cli.train as train_cli
+    import irstd.engine.trainer as trainer
     from irstd.cli.main import main
     from irstd.models import get_pretrained
 
@@ -67,7 +67,7 @@ def test_full_width_tags_train_command_is_their_sweep_cell(model: str, monkeypat
         built.append(cfg)
         raise SystemExit(0)
 
-    monkeypatch.setattr(train_cli, "fit", capture)
+    monkeypatch.setattr(trainer, "fit", capture)  # irstd train imports it when it runs
     command = get_pretrained(f"{model}.sirst").train_command
     with pytest.raises(SystemExit):
         main(shlex.split(command)[1:])

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from irstd.models import create_model
-from irstd.models.paper_figures import published_for, reference_for
+from irstd.models.paper_figures import reference_for
 from irstd.core.profiling import count_macs, count_params
 
 FROM_RELEASE = ("acm", "acm_fpn", "alcnet", "dnanet", "uiunet", "isnet")

@@ -6,7 +6,6 @@ import base64
 import io
 import re
 
-import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -115,13 +114,15 @@ def test_full_queue_answers_503_with_retry_after(make_app) -> None:
 class _Slow(torch.nn.Module):
     """A detector that takes its time (the per-request timeout) or breaks (no traceback escapes)."""
 
-    def __init__(self, seconds: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, seconds: float = 0.0, fail: bool = False, oom_width: int | None = None) -> None:
         super().__init__()
-        self.seconds, self.fail = seconds, fail
+        self.seconds, self.fail, self.oom_width = seconds, fail, oom_width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fail and x.shape[-1] != 64:  # the warm-up frame (64×64) passes
             raise RuntimeError("boom")
+        if self.oom_width is not None and x.shape[-1] >= self.oom_width:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB")
         torch.cuda.synchronize() if x.is_cuda else None
         import time
         time.sleep(self.seconds if x.shape[-1] != 64 else 0)
@@ -143,6 +144,20 @@ def test_timeout_answers_504_and_model_failure_500() -> None:
         r = c.post("/v1/detect", content=encode(frame), headers=PNG)
         _error(r, 500, "model failed")
         assert "boom" not in r.text
+
+
+def test_out_of_memory_costs_that_frame_only() -> None:
+    """The per-frame policy of ``irstd detect`` (inference.pipeline.frame_failure): an allocation failure is
+    that frame's error (503 alone, an error record in a batch), never a 500; the others are answered."""
+    (small, _), (large, _) = scene(9, size=96), scene(10, size=160)
+    with TestClient(_app_around(_Slow(oom_width=160))) as c:
+        _error(c.post("/v1/detect?name=big.png", content=encode(large), headers=PNG), 503, "big.png: out of memory")
+        files = [("files", ("big.png", encode(large), "image/png")), ("files", ("small.png", encode(small), "image/png"))]
+        r = c.post("/v1/detect/batch", files=files)
+        assert r.status_code == 200, r.text
+        big, ok = r.json()["frames"]
+        assert big["file"] == "big.png" and big["error"].startswith("big.png: out of memory")
+        assert ok["file"] == "small.png" and "error" not in ok
 
 
 def test_api_key_on_and_off(make_app, monkeypatch) -> None:

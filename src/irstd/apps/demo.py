@@ -28,14 +28,13 @@ from ..models import load_model
 from ..tracking import FrameResult, Tracker
 from ..tracking.evaluation import match
 from ..visualize import draw_overlay, draw_tracks
+from .demo_defaults import DEMO_WEIGHTS
 
 __all__ = ["DEMO_WEIGHTS", "DemoFrame", "DemoResult", "TrackDemo", "TrackedFrame", "demo_config", "demo_sequence",
            "run_demo", "run_pretrained_demo", "track_demo"]
 
 log = logging.getLogger(__name__)
 
-#: the shipped weights the demo runs: SGEM-UNet-S trained on generated scenes (docs/weights.md)
-DEMO_WEIGHTS = "sgem_unet_s.synth_d2560"
 
 
 def demo_config(out: str | Path = "runs", epochs: int = 12, model: str = "sgem_unet") -> TrainConfig:

@@ -16,11 +16,18 @@ FLOPs (2 × MACs) divided by this machine's rate on a large 3×3 convolution in 
 measured by the same timer: the time the network would take if every layer ran at that rate.
 """
 
-from .accuracy import (INT8_MAX_IOU_DELTA_POINTS, INT8_MAX_PD_DELTA_POINTS, MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT,
-                       AgreementResult, fast_mode_agreement, int8_guard, mode_agreement)
-from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, run_benchmark, run_cases
-from .report import save_report, to_markdown
-from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .accuracy import (INT8_MAX_IOU_DELTA_POINTS, INT8_MAX_PD_DELTA_POINTS, MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT,
+                           AgreementResult, fast_mode_agreement, int8_guard, mode_agreement)
+    from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, run_benchmark, run_cases
+    from .report import save_report, to_markdown
+    from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
 __all__ = [
     "SCHEMA",
@@ -47,3 +54,5 @@ __all__ = [
     "INT8_MAX_IOU_DELTA_POINTS",
     "INT8_MAX_PD_DELTA_POINTS",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -21,7 +21,7 @@ from ..core.profiling import count_macs_at as _count_macs_of, count_macs_meta, c
 from ..export import export_onnx
 from ..export.quantize import CalibrationSpec, calibration_frames, quantize_onnx
 from ..inference import ModelRunner, OnnxRunner, resolve_mode
-from ..inference.modes import INT8, RUN_PRECISIONS
+from .modes import MODES
 from ..models import create_model, get_model_entry, list_models
 from ..models.paper_figures import SEED, published_for, reference_for
 from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
@@ -31,8 +31,6 @@ __all__ = ["SCHEMA", "MODES", "published_figures", "Case", "count_macs_at", "con
 log = logging.getLogger(__name__)
 
 SCHEMA = "irstd-bench/1"
-#: what a case runs: a PyTorch run mode, the fp32 ONNX file (ONNX Runtime) or its int8 quantisation
-MODES = (*RUN_PRECISIONS, "onnx", INT8)
 #: calibration frames of the int8 mode when no calibration set is given: N(0, 1) inputs of this (H, W),
 #: enough for timing (the figures of record calibrate on training frames: docs/int8.md)
 BENCH_CALIB_FRAMES, BENCH_CALIB_SIZE = 4, (256, 256)

@@ -24,7 +24,7 @@ BENCH_DIR = "bench-results"
 
 def __getattr__(name: str) -> Any:
     if name == "RUNS_DIR":  # default parent folder of run folders and of evaluations of models given by name
-        from ..engine.config import TrainConfig  # late: the engine loads torch
+        from ..engine.config import TrainConfig  # late: the config module loads yaml and numpy
 
         return TrainConfig.out
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -37,8 +37,8 @@ def add_device(p: argparse.ArgumentParser) -> None:
 def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
     """``--precision fp32|fast|int8`` (fp32 by default everywhere, as in the library), ``--amp`` and the
     calibration options int8 needs for a checkpoint."""
-    from ..core.device import AMP_CHOICES
-    from ..inference.modes import COMMAND_PRECISIONS
+    from ..core.amp import AMP_CHOICES
+    from ..inference.precisions import COMMAND_PRECISIONS
 
     p.add_argument("--precision", default="fp32", choices=COMMAND_PRECISIONS,
                    help="fp32 (default, the scores of record), the device's fast mode (docs/speed.md) or int8 "
@@ -49,7 +49,7 @@ def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
 
 def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--calib DATA [--calib-split S | --calib-split-file F] [--calib-frames N]``."""
-    from ..export.quantize import CALIB_FRAMES
+    from ..export.defaults import CALIB_FRAMES
 
     p.add_argument("--calib", metavar="DATA", help=prefix + "dataset folder whose training frames calibrate int8")
     p.add_argument("--calib-split", default="train", help="calibration split (default train; test is refused)")
@@ -70,11 +70,14 @@ def calibration_spec(args: argparse.Namespace) -> CalibrationSpec:
 def int8_model(args: argparse.Namespace) -> str:
     """The model argument to run: with ``--precision int8``, a checkpoint becomes its cached int8 ONNX file
     (quantised once per checkpoint and calibration spec); an ``.onnx`` file is used as is."""
-    if args.precision != "int8" or str(args.checkpoint).endswith(".onnx"):
+    if args.precision != "int8":
         return args.checkpoint
     from ..export.quantize import cached_int8
     from ..inference.backends.onnx import require_onnxruntime
+    from ..models import resolve_model_spec
 
+    if resolve_model_spec(args.checkpoint).is_onnx:
+        return args.checkpoint
     require_onnxruntime()
     return str(cached_int8(args.checkpoint, calibration_spec(args)))
 
@@ -103,9 +106,12 @@ MODEL_SPEC_HELP = ("a .safetensors checkpoint, shipped weights by name (e.g. sge
 
 
 def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> Path:
-    """Where a command writes what it made of model ``spec``: beside the file (its stem + ``suffix``)
-    when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a detector given by name)."""
-    path = Path(spec)
-    if path.is_file():
+    """Where a command writes what it made of model ``spec`` (which it has opened): beside the file (its stem +
+    ``suffix``) when ``spec`` is a file, else ``fallback_parent/<spec><suffix>`` (a model given by name)."""
+    from ..models import resolve_model_spec
+
+    parsed = resolve_model_spec(spec)
+    if parsed.is_local_file:
+        path = parsed.path
         return path.with_name(path.stem + suffix) if suffix.startswith(".") else path.parent / suffix
     return Path(fallback_parent) / f"{spec}{suffix}"

@@ -7,10 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
-import torch
-
-from ..bench import MODES, run_benchmark, save_report, to_markdown
-from ..core.device import AMP_CHOICES
+from ..bench.modes import MODES
+from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
 from ._common import BENCH_DIR, add_device, parse_size, retains_memory
 
@@ -69,6 +67,10 @@ def _slug(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench import run_benchmark, save_report, to_markdown
+
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")

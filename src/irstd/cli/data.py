@@ -12,7 +12,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from ..data import BACKGROUNDS, inspect_dataset, write_synthetic
+from ..data.synthetic import BACKGROUNDS
 
 
 def _pair(kind: type) -> Callable[[str], tuple]:
@@ -60,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_inspect(args: argparse.Namespace) -> int:
     """Print the inspection report; exit status 1 when problems were found."""
+    from ..data import inspect_dataset
+
     report = inspect_dataset(args.root, split_file=args.split_file, mask_dir=args.mask_dir, verify=args.verify)
     print(report.format())
     return 1 if report.problems else 0
@@ -67,6 +69,8 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Write the synthetic dataset in the plain layout."""
+    from ..data import write_synthetic
+
     start = time.perf_counter()
     summary = write_synthetic(
         args.out, args.n, seed=args.seed, test_fraction=args.test_fraction, overwrite=args.overwrite,

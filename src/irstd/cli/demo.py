@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+from typing import TYPE_CHECKING
 
-from ..apps.demo import DEMO_WEIGHTS, DemoResult, demo_config, run_demo, run_pretrained_demo
+from ..apps.demo_defaults import DEMO_WEIGHTS
 from ..core.errors import ConfigError
-from ..core.profiling import count_macs, count_params
-from ..models import create_model, get_pretrained, is_weights_name, load_model
 from ._common import RUNS_DIR
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..apps.demo import DemoResult
 
 TRAIN_EPOCHS = 12  # --train's default
 
@@ -33,11 +36,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _describe(model: torch.nn.Module, label: str) -> None:
+    from ..core.profiling import count_macs, count_params
+
     print(f"model {label}: {count_params(model) / 1e6:.3f} M params, "
           f"{count_macs(model, (1, 1, 256, 256)) / 1e9:.2f} GMACs at 256x256")
 
 
 def _run_train(args: argparse.Namespace) -> DemoResult:
+    from ..apps.demo import demo_config, run_demo
+    from ..models import create_model
+
     name = args.model or "sgem_unet"
     cfg = demo_config(args.out, args.epochs or TRAIN_EPOCHS, name)
     cfg.update({"seed": args.seed, "synthetic_seed": args.seed}, "command line")
@@ -50,9 +58,12 @@ def _run_train(args: argparse.Namespace) -> DemoResult:
 
 
 def _run_shipped(args: argparse.Namespace) -> DemoResult:
+    from ..apps.demo import run_pretrained_demo
+    from ..models import get_pretrained, load_model, resolve_model_spec
+
     model = load_model(args.weights)  # checks the SHA-256; fails here, before any work, on a bad name
     _describe(model, f"{model.model_name} (weights {args.weights})")
-    if is_weights_name(args.weights):
+    if resolve_model_spec(args.weights).kind == "shipped":
         print(f"weights trained on {get_pretrained(args.weights).data}")
     return run_pretrained_demo(args.weights, args.out, test_images=args.test_scenes, seed=args.seed,
                                frames=args.frames, track_frames=args.track_frames)
@@ -75,6 +86,8 @@ def _print_track(track) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.frames < 1 or args.test_scenes < 1:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.distributed import is_main_process, process_group
-from ..engine.eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
-from ..engine.evaluation import evaluate_checkpoint
 from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_model, output_beside, retains_memory
 
 
@@ -35,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.distributed import is_main_process, process_group
+    from ..engine.eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
+    from ..engine.evaluation import evaluate_checkpoint
+    from ..models import resolve_model_spec
+
     neg_split = None if args.negatives_split == "all" else args.negatives_split
     targets = not (args.negatives and args.data is None)  # --negatives alone scores the negatives only
     options = EvalOptions(
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         tag = f"negatives-{args.negatives_split}"
     if args.out:
         out = Path(args.out)
-    elif Path(args.checkpoint).is_file():
+    elif resolve_model_spec(args.checkpoint).is_local_file:  # scored above, so it exists
         out = output_beside(args.checkpoint, f"eval-{tag}")
     else:
         out = Path(RUNS_DIR) / f"eval-{args.checkpoint}-{tag}"

@@ -6,10 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..export import ATOL, OPSET, RTOL, check_onnx_parity, export_onnx
-from ..export.quantize import export_int8
-from ..inference import load_predictor_model
-from ..inference.backends.onnx import require_onnxruntime
+from ..export.defaults import ATOL, OPSET, RTOL
 from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, retains_memory
 
 
@@ -33,6 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export import check_onnx_parity, export_onnx
+    from ..export.quantize import export_int8
+    from ..inference import load_predictor_model
+    from ..inference.backends.onnx import require_onnxruntime
+
     sizes = [parse_size(s) for s in args.check_sizes]
     model = load_predictor_model(args.checkpoint, "cpu")
     out = Path(args.out) if args.out else output_beside(args.checkpoint, ".int8.onnx" if args.int8 else ".onnx")

@@ -9,8 +9,8 @@ no torch. The contract of a command module ``irstd.cli.<module>``:
   (``parser.set_defaults(func=run)``, or one per action of a sub-parser), where ``func(args) -> int | None``;
   commands that run networks on large tensors also call ``_common.retains_memory(parser)``;
 * its top level imports the standard library, ``._common`` and what the options need (choices,
-  defaults); the library that runs the command is imported inside ``run``, so ``irstd --help`` and
-  other commands do not pay for it.
+  defaults), from modules without a torch import; the library that runs the command is imported inside
+  ``run``, so ``irstd --help``, ``irstd <name> --help`` and other commands do not pay for it.
 
 User errors (:class:`irstd.errors.IRSTDError`, missing files) end with one line on stderr and
 exit status 2, never a traceback.

@@ -28,11 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..engine.operating_point import fold_operating_point
 
-    src = Path(args.checkpoint)
+    from ..models import resolve_model_spec
+
+    spec = resolve_model_spec(args.checkpoint)
+    src = spec.path
     # default: beside a checkpoint file, or in the working folder for shipped weights given by name
-    out = Path(args.out) if args.out else (src.with_name(src.stem + "-op.safetensors") if src.is_file()
+    out = Path(args.out) if args.out else (src.with_name(src.stem + "-op.safetensors") if spec.is_local_file
                                            else Path(f"{args.checkpoint}-op.safetensors"))
-    if src.is_file() and out.resolve() == src.resolve():
+    if spec.is_local_file and out.resolve() == src.resolve():
         raise ConfigError(f"--out {out} is the checkpoint itself; name another file")
     point = fold_operating_point(args.checkpoint, out, max_fa=args.max_fa, data=args.data, split=args.split,
                                  split_file=args.split_file, mask_dir=args.mask_dir, synthetic_n=args.scenes)

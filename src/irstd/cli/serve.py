@@ -7,9 +7,9 @@ import ipaddress
 import logging
 import os
 
-from ..core.device import AMP_CHOICES
+from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
-from ..inference.modes import RUN_PRECISIONS
+from ..inference.precisions import RUN_PRECISIONS
 from ._common import add_device, retains_memory
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,6 @@ import dataclasses
 import typing
 
 from ..engine.config import TrainConfig, load_config, parse_overrides
-from ..engine.run_folder import load_run_config
-from ..engine.trainer import fit
 
 #: config keys that get a flag of their own (every key is reachable through --set); types come from TrainConfig
 FLAG_KEYS = ("model", "data", "split", "split_file", "mask_dir", "epochs", "batch_size", "lr", "optimizer", "scheduler",
@@ -42,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine.run_folder import load_run_config
+    from ..engine.trainer import fit
+
     overrides = {k: getattr(args, k) for k in [*FLAG_KEYS, *SWITCHES, "progress"]}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     overrides.update(parse_overrides(args.overrides))

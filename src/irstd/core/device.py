@@ -8,12 +8,10 @@ from typing import ContextManager, Iterator
 
 import torch
 
+from .amp import AMP_CHOICES
 from .errors import ConfigError
 
 __all__ = ["AMP_CHOICES", "resolve_device", "resolve_amp", "autocast", "cpu_supports_bf16", "cudnn_benchmark"]
-
-#: values of every ``amp`` option (config key, ``--amp`` flags, the predictor)
-AMP_CHOICES = ("auto", "bf16", "fp16", "none")
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:

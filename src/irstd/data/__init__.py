@@ -14,19 +14,24 @@ Typical use::
 
 from __future__ import annotations
 
-from .dataset import IRSTDDataset, open_dataset
-from .inspect import InspectReport, inspect_dataset
-from .io import IMAGE_EXTENSIONS, load_image, load_mask, read_header, read_split_file, save_image, save_mask
-from .items import MIN_STD, Sample, frame_normalization, make_item, normalize
-from .layouts import Layout, SplitSpec, detect_layout
-from .loader import PadCollate, build_loader, pad_collate
-from .negatives import NegativeFrame, NegativeSet, negatives_split, open_negatives, scene_group
-from .stats import compute_normalization
-from .synthetic import BACKGROUNDS, generate_scene
-from .synthetic_dataset import (DETECT_STREAM, SPLIT_STREAMS, TEST_STREAM, TRAIN_STREAM, VAL_STREAM, SyntheticDataset,
-                                open_synthetic, write_synthetic)
-from .transforms import Compose, RandomCrop, RandomFlip, RandomRot90
-from .validate import PairFiles, Problem
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .dataset import IRSTDDataset, open_dataset
+    from .inspect import InspectReport, inspect_dataset
+    from .io import IMAGE_EXTENSIONS, load_image, load_mask, read_header, read_split_file, save_image, save_mask
+    from .items import MIN_STD, Sample, frame_normalization, make_item, normalize
+    from .layouts import Layout, SplitSpec, detect_layout
+    from .loader import PadCollate, build_loader, pad_collate
+    from .negatives import NegativeFrame, NegativeSet, negatives_split, open_negatives, scene_group
+    from .stats import compute_normalization
+    from .synthetic import BACKGROUNDS, generate_scene
+    from .synthetic_dataset import (DETECT_STREAM, SPLIT_STREAMS, TEST_STREAM, TRAIN_STREAM, VAL_STREAM, SyntheticDataset,
+                                    open_synthetic, write_synthetic)
+    from .transforms import Compose, RandomCrop, RandomFlip, RandomRot90
+    from .validate import PairFiles, Problem
 
 __all__ = [
     "BACKGROUNDS",
@@ -74,3 +79,5 @@ __all__ = [
     "scene_group",
     "write_synthetic",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

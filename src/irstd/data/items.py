@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
-import torch
 
 from ..core.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "MIN_STD",
@@ -88,6 +90,8 @@ def make_item(image: np.ndarray, mask: np.ndarray, name: str, path: str | Path,
 
     Both become (1, H, W) float32 tensors (a leading channel axis), the image normalised.
     """
+    import torch  # late: normalisation and statistics (input-range checks, ``irstd detect --help``) need no torch
+
     return {
         "image": torch.from_numpy(normalize(image, normalization))[None],  # (1, H, W)
         "mask": torch.from_numpy(np.asarray(mask).astype(np.float32))[None],  # (1, H, W) in {0, 1}

@@ -1,5 +1,8 @@
 """Training configuration: dataclass defaults ← YAML file ← command-line overrides.
 
+This module's top level loads no torch (``irstd train --help`` shows the defaults of :class:`TrainConfig`):
+the checks that need the model registry, the losses or the optimiser table import them when they run.
+
 Keys are flat (``lr``, ``crop_size``, …) so that a YAML recipe, ``--set key=value`` and the run folder's
 ``config.yaml`` all read the same. Unknown keys are errors with a "did you mean".
 """
@@ -15,12 +18,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..core.device import AMP_CHOICES
+from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError, first_line
 from ..data.negatives import NEGATIVE_SPLITS, negatives_split
-from ..losses import model_loss_settings
-from ..models import get_model_entry, is_model
-from .optimisation import OPTIMIZERS, SCHEDULERS, names
 
 __all__ = ["NegativesConfig", "TrainConfig", "load_config", "parse_overrides", "round_half_up"]
 
@@ -120,6 +120,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Reject values that would fail later, with the key in the message."""
+        from .optimisation import OPTIMIZERS, SCHEDULERS, names  # late: torch (module docstring)
+
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
@@ -154,6 +156,9 @@ class TrainConfig:
         (``release_loss`` on its class) under ``loss_recipe="release"``, the project's otherwise, with
         ``loss``/``aux_weight``/``edge_weight`` overriding. Stored as ``loss_settings`` (so run folders
         and checkpoints record what was trained with); recomputed on every update."""
+        from ..losses import model_loss_settings  # late: torch (module docstring)
+        from ..models import get_model_entry, is_model
+
         # a name that is not registered is the trainer's error to report (one line, when the run starts):
         # the config itself stays loadable, so a sweep can list that run as failed and run the others
         release = getattr(get_model_entry(self.model).factory, "release_loss", {}) if is_model(self.model) else {}

@@ -32,6 +32,7 @@ from ..data.io import save_mask
 from ..inference import ModelRunner, OnnxRunner, load_predictor_model, resolve_mode
 from ..inference.predictor import check_int8_runner
 from ..metrics import PixelScores, SegMetrics, ThresholdSweep
+from ..models import resolve_model_spec
 from .eval_loop import run_evaluation
 from .eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
 from .eval_report import EvalReport
@@ -50,8 +51,9 @@ def evaluate_checkpoint(spec: str | Path, data: str | Path | None = None, *, opt
                         **keywords: Any) -> EvalReport:
     """Score a checkpoint file (or a classical detector named ``spec``, or an ``.onnx`` file run by ONNX
     Runtime, e.g. an int8 one) on ``data``; see :func:`evaluate_model`."""
-    if str(spec).endswith(".onnx") and Path(spec).is_file():
-        return evaluate_model(OnnxRunner(spec), data, options=options, **keywords)
+    parsed = resolve_model_spec(spec)
+    if parsed.is_onnx and parsed.path.is_file():  # a missing one: the loader's error names it
+        return evaluate_model(OnnxRunner(parsed.path), data, options=options, **keywords)
     return evaluate_model(load_predictor_model(spec, "cpu"), data, options=options, **keywords)
 
 

@@ -29,7 +29,7 @@ from ..core.files import atomic_write_text
 from ..engine import evaluate_checkpoint, fit
 from ..engine.resume import read_state
 from ..engine.run_folder import RunFolder
-from .spec import CHECKPOINTS, RunSpec, SweepSpec, run_status, with_runtime
+from .spec import CHECKPOINTS, RunSpec, SweepSpec, run_status
 
 __all__ = ["RunOutcome", "run_sweep", "evaluate_run", "bench_models"]
 

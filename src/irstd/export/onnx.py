@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -29,15 +28,13 @@ from ..core.padding import padded_size
 from ..inference.backends.onnx import OnnxRunner, require_onnxruntime
 from ..models import main_logits
 from ..models.checkpoint import model_metadata
+from .defaults import ATOL, OPSET, RTOL
 
 __all__ = ["OPSET", "ATOL", "RTOL", "export_onnx", "check_onnx_parity", "ParityResult"]
 
 log = logging.getLogger(__name__)
 
-OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
-#: parity tolerance: |onnx − torch| ≤ ATOL + RTOL · max|torch| on every logit (fp32 on both sides)
-ATOL, RTOL = 1e-4, 1e-4
 
 
 class _Logits(nn.Module):

@@ -37,18 +37,16 @@ from ..data.dataset import open_dataset
 from ..data.items import normalize
 from ..data.layouts import detect_layout
 from ..inference.backends.onnx import require_onnxruntime
-from ..models import load_model, model_metadata
+from ..models import load_model, model_metadata, resolve_model_spec
 from ..models.pretrained import cache_dir as weights_cache_dir
 from ..models.pretrained import file_sha256
+from .defaults import CALIB_FRAMES
 from .onnx import OPSET, export_onnx
 
 __all__ = ["CALIB_FRAMES", "CalibrationSpec", "calibration_frames", "quantize_onnx", "export_int8", "cached_int8",
            "int8_cache_dir"]
 
 log = logging.getLogger(__name__)
-
-#: default number of calibration frames
-CALIB_FRAMES = 32
 
 
 @dataclass(frozen=True)
@@ -237,8 +235,9 @@ def int8_cache_dir() -> Path:
 def cached_int8(checkpoint: str | Path, calib: CalibrationSpec, *, reduce_range: bool = True) -> Path:
     """The int8 ONNX file of a checkpoint file, quantised once and cached, keyed by the checkpoint's
     SHA-256 and the calibration spec (and the quantisation settings)."""
-    ckpt = Path(checkpoint)
-    if not ckpt.is_file():
+    parsed = resolve_model_spec(checkpoint)
+    ckpt = parsed.path
+    if parsed.kind != "file" or not ckpt.is_file():
         raise ConfigError(f"{checkpoint}: --precision int8 needs a checkpoint file or an int8 .onnx file")
     key_src = json.dumps({"sha256": file_sha256(ckpt), "calib": calib.describe(), "reduce_range": reduce_range,
                           "data": str(Path(calib.data).expanduser().resolve())}, sort_keys=True)

@@ -7,14 +7,21 @@ videos, a caller's arrays); :func:`.pipeline.detect_frames` runs a predictor ove
 record per frame; :mod:`.records` writes them as JSON Lines; :mod:`.schema` is the one detection output format.
 """
 
-from .backends.onnx import OnnxRunner
-from .modes import PRECISIONS, RunMode, resolve_mode
-from .predictor import Prediction, Predictor, load_predictor_model
-from .pipeline import Detection, detect_frames
-from .rewrites import fuse_conv_bn
-from .runner import ModelRunner, Runner
-from .sources import Frame, FrameSource, open_source
-from .targets import Target, extract_targets
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .backends.onnx import OnnxRunner
+    from .modes import PRECISIONS, RunMode, resolve_mode
+    from .predictor import Prediction, Predictor, load_predictor_model
+    from .pipeline import Detection, detect_frames
+    from .rewrites import fuse_conv_bn
+    from .runner import ModelRunner, Runner
+    from .sources import Frame, FrameSource, open_source
+    from .targets import Target, extract_targets
 
 __all__ = [
     "PRECISIONS",
@@ -35,3 +42,5 @@ __all__ = [
     "open_source",
     "resolve_mode",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__)

@@ -17,18 +17,9 @@ import torch
 
 from ..core.device import cpu_supports_bf16, resolve_amp
 from ..core.errors import ConfigError
+from .precisions import COMMAND_PRECISIONS, INT8, PRECISIONS, RUN_PRECISIONS
 
 __all__ = ["COMMAND_PRECISIONS", "INT8", "PRECISIONS", "RUN_PRECISIONS", "RunMode", "resolve_mode"]
-
-#: the precision names, the one place they are written: how a PyTorch network runs (fp32: as trained, the
-#: reference; fast: this module's docstring). Every other list of precisions is built from these.
-RUN_PRECISIONS = ("fp32", "fast")
-#: the precision of a quantised ONNX file (ONNX Runtime, CPU; docs/int8.md)
-INT8 = "int8"
-#: values of every ``precision`` option of the PyTorch backend (auto: fast unless amp="none")
-PRECISIONS = (*RUN_PRECISIONS, "auto")
-#: what a command's ``--precision`` accepts: a run mode, or int8 (an int8 .onnx file, or a checkpoint quantised)
-COMMAND_PRECISIONS = (*RUN_PRECISIONS, INT8)
 
 
 @dataclass(frozen=True)

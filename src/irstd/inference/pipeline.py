@@ -1,5 +1,6 @@
 """Run a predictor over a frame source and yield detection records: the one loop from frames to
-detections, used by ``irstd detect``, ``irstd track`` and the service.
+detections, used by ``irstd detect`` and ``irstd track``; the service, which batches frames across
+requests, shares its per-frame error policy (:func:`frame_failure`, ``irstd.serve.batcher``).
 
 :func:`detect_frames` reads a :class:`~irstd.inference.sources.FrameSource` one frame at a time, runs the
 predictor on it and yields a :class:`Detection` (the record of :mod:`irstd.inference.schema` with

@@ -44,6 +44,8 @@ from .reduction import SegResult, reduce_counts, reduce_rows
 
 __all__ = [
     "COUNT_FIELDS",
+    "Components",  # connected components live in core (target extraction uses them too); public here as well
+    "connected_components",
     "METRIC_COLUMNS",
     "MetricColumn",
     "ImageCounts",

@@ -53,6 +53,12 @@ class ModelSpec:
         return Path(self.text).expanduser()
 
     @property
+    def is_local_file(self) -> bool:
+        """True for a local file (``file`` or ``onnx``): what a command writes may go beside it. Whether it
+        exists is its reader's check."""
+        return self.kind in ("file", "onnx")
+
+    @property
     def is_onnx(self) -> bool:
         """True for an ``.onnx`` file, which runs in ONNX Runtime instead of PyTorch."""
         return self.kind == "onnx"

@@ -7,6 +7,12 @@ intra-op threads (``threads``), both set on the worker thread before its first t
 OpenMP threads it spawns inherit them (docs/serve.md, "Under load", says why and what was measured). Frames of the same size are stacked into one batch; frames of other sizes in the same
 gathering run as their own batches (``Predictor.probabilities`` groups by shape) rather than padded,
 so every frame gets exactly the answer it would get alone.
+
+A frame the model fails on follows the per-frame error policy of ``irstd detect``
+(:func:`irstd.inference.pipeline.frame_failure`): a refused frame or one that runs out of memory becomes
+a :class:`FrameError` for that frame alone, the service goes on. The service cannot run
+:func:`~irstd.inference.pipeline.detect_frames` itself: that loop runs one source's frames in order,
+while this batcher gathers frames from concurrent requests into one model call.
 """
 
 from __future__ import annotations
@@ -26,17 +32,28 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..core.errors import DataError
 from ..inference import Predictor
+from ..inference.pipeline import frame_failure
 from ..inference.schema import frame_record
 from ..visualize import draw_overlay
 
-__all__ = ["Job", "JobResult", "MicroBatcher", "QueueFullError"]
+__all__ = ["FrameError", "Job", "JobResult", "MicroBatcher", "QueueFullError"]
 
 log = logging.getLogger(__name__)
 
 
 class QueueFullError(Exception):
     """More frames are waiting than the queue holds."""
+
+
+class FrameError(Exception):
+    """A failure that costs one frame only (the pipeline's policy): ``message`` names the frame;
+    ``refused`` for a frame the predictor refused (:class:`DataError`), else it ran out of memory."""
+
+    def __init__(self, message: str, refused: bool) -> None:
+        super().__init__(message)
+        self.message, self.refused = message, refused
 
 
 @dataclass
@@ -235,7 +252,8 @@ class MicroBatcher:
         results: list[JobResult | Exception] = []
         for job, prob in zip(batch, probs):
             if isinstance(prob, Exception):
-                results.append(prob)
+                reason = frame_failure(prob, job.name)  # in this thread: it frees the failed frame's CUDA blocks
+                results.append(prob if reason is None else FrameError(reason, isinstance(prob, DataError)))
                 continue
             try:
                 record = _finish(self.predictor, job, prob)

@@ -17,7 +17,7 @@ from ..core.profiling import count_params
 from ..core.version import __version__
 from ..inference import Predictor
 from ..inference.schema import error_record
-from .batcher import Job, JobResult
+from .batcher import FrameError, Job, JobResult
 from .requests import ApiError, decode_frame, multipart_files, read_body
 from .state import DetectOptions, ServiceState
 from .telemetry import CONTENT_TYPE_LATEST
@@ -90,6 +90,16 @@ def add_error_handlers(app: FastAPI, state: ServiceState) -> None:
         return state.fail(ApiError(500, "internal server error", "internal"))
 
 
+def _record(name: str, result: JobResult | Exception) -> dict:
+    """A frame's record in a batch answer: its detections, or its error (the pipeline's line for a
+    :class:`FrameError`, as ``irstd detect`` writes it)."""
+    if isinstance(result, FrameError):
+        return error_record(name, result.message)
+    if isinstance(result, Exception):
+        return error_record(name, "the model failed on this frame")
+    return result.record
+
+
 async def detect_one(state: ServiceState, request: Request, opts: DetectOptions, name: str) -> JSONResponse:
     """``POST /v1/detect``: one frame, as the raw body or as the one file of a multipart body."""
     cfg = state.config
@@ -106,6 +116,9 @@ async def detect_one(state: ServiceState, request: Request, opts: DetectOptions,
     frame = await decode_frame(data, name, cfg.max_pixels, state.decoders)
     decoded = time.perf_counter()
     (result,) = await state.run_jobs([Job(name, frame, opts.threshold, opts.overlay, opts.mask, enqueued=decoded)])
+    if isinstance(result, FrameError):  # refused (422) or out of memory now (503): this frame only
+        raise ApiError(422, result.message, "refused") if result.refused else \
+            ApiError(503, result.message, "out_of_memory")
     if isinstance(result, Exception):
         log.error("%s: %s", name, result)
         raise ApiError(500, f"{name}: the model failed on this frame", "internal")
@@ -140,8 +153,7 @@ async def detect_many(state: ServiceState, request: Request, opts: DetectOptions
     decoded = time.perf_counter()
     results = await state.run_jobs(jobs) if jobs else []
     for i, job, result in zip(slots, jobs, results):
-        records[i] = error_record(job.name, "the model failed on this frame") if isinstance(result, Exception) \
-            else result.record
+        records[i] = _record(job.name, result)
     ok = [r for r in results if isinstance(r, JobResult)]
     timing = {"decode_ms": (decoded - start) * 1000,
               "queue_ms": max((r.queue_ms for r in ok), default=0.0),

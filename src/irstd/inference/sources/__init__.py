@@ -10,7 +10,6 @@ frame only, so memory stays flat however long the input. A frame that cannot be 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np

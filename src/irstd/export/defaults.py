@@ -1,0 +1,11 @@
+"""Defaults of ONNX export, its parity check and int8 calibration, in a module without torch (command
+options show them; ``irstd <cmd> --help`` loads no torch)."""
+
+__all__ = ["ATOL", "CALIB_FRAMES", "OPSET", "RTOL"]
+
+#: ONNX opset of exported files
+OPSET = 17
+#: parity tolerance: |onnx − torch| ≤ ATOL + RTOL · max|torch| on every logit (fp32 on both sides)
+ATOL, RTOL = 1e-4, 1e-4
+#: default number of int8 calibration frames
+CALIB_FRAMES = 32
