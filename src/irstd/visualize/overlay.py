@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["stretch", "draw_overlay"]
+__all__ = ["stretch", "draw_overlay", "draw_tracks"]
 
 
 def stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -50,4 +50,43 @@ def draw_overlay(
             outline=(255, 60, 60),
             width=max(1, scale),
         )
+    return image
+
+
+def draw_tracks(
+    frame: np.ndarray,
+    raw_boxes: Sequence[tuple[int, int, int, int]],
+    confirmed: Sequence[tuple[int, float, float, tuple[int, int, int, int] | None]],
+    trails: dict[int, Sequence[tuple[float, float]]] | None = None,
+    scale: int = 1,
+) -> Image.Image:
+    """RGB image of one tracked frame: raw detections boxed red, confirmed targets boxed green with their
+    track id, each confirmed track's recent positions as a yellow trail.
+
+    ``raw_boxes``: (x0, y0, x1, y1) inclusive pixel boxes; ``confirmed``: (id, x, y, box or None for a predicted
+    position, drawn as a 3×3 box); ``trails``: id → positions (x, y), oldest first; ``scale``
+    enlarges the frame (small frames) before drawing.
+    """
+    gray = stretch(frame)
+    image = Image.fromarray(np.stack([gray] * 3, axis=-1))
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    draw = ImageDraw.Draw(image)
+    s, pad = scale, 2
+
+    def box(b: tuple[float, float, float, float], colour: tuple[int, int, int], p: int) -> None:
+        x0, y0, x1, y1 = b
+        draw.rectangle([(x0 - p) * s, (y0 - p) * s, (x1 + 1 + p) * s - 1, (y1 + 1 + p) * s - 1], outline=colour,
+                       width=max(1, s // 2))
+
+    for b in raw_boxes:
+        box(b, (255, 60, 60), pad)
+    for tid, pts in (trails or {}).items():
+        if len(pts) > 1:
+            draw.line([((x + 0.5) * s, (y + 0.5) * s) for x, y in pts], fill=(255, 220, 0), width=max(1, s // 2))
+    for tid, x, y, b in confirmed:
+        if b is None:  # predicted (coasting): a box around the predicted centre
+            b = (x - 1, y - 1, x + 1, y + 1)
+        box(b, (60, 255, 60), pad + 2)
+        draw.text(((b[2] + 1 + pad + 3) * s, (b[1] - pad - 2) * s), str(tid), fill=(60, 255, 60))
     return image
