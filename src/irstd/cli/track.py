@@ -64,7 +64,7 @@ def tracker_params(args: argparse.Namespace):
     return TrackerParams(gate=args.gate, birth_hits=args.birth_hits, birth_window=args.birth_window,
                          max_misses=args.max_misses, min_displacement=args.min_displacement,
                          motion_window=args.motion_window, hover_frames=args.hover_frames, coast=args.coast,
-                         compensate=not args.no_compensate, gate_min=min(3.0, args.gate))
+                         compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -184,10 +184,10 @@ def _finish(args: argparse.Namespace, out: Path, settings: dict, interrupted: bo
 def _offline_overlay(args: argparse.Namespace, out: Path, records: list) -> None:
     """Draw the overlay with the offline result: the source read a second time."""
     from ..inference.sources import open_source
-    from ..inference.track_outputs import _offline
+    from ..inference.track_outputs import offline_results
     from ..inference.tracking_run import track_record
 
-    offline = _offline(records)
+    offline = offline_results(records)
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
     overlay = _Overlay(out, source)
     try:
@@ -211,7 +211,6 @@ class _Overlay:
         self.out = out
         self.trails: dict[int, list[tuple[float, float]]] = {}
         self._container = self._stream = None
-        self.first = True
         if not self.video:
             (out / "overlay").mkdir(exist_ok=True)
 
@@ -255,21 +254,21 @@ class _Overlay:
     def _open(self, width: int, height: int, first: int) -> None:
         import av
 
+        from ..core.errors import ConfigError
+
         name = "tracks_overlay" + (f"_from_{first + 1}" if first else "")
         for codec, ext in (("libx264", ".mp4"), ("mpeg4", ".mp4"), ("ffv1", ".mkv")):
             try:
-                container = av.open(str(self.out / (name + ext)), "w")
-                stream = container.add_stream(codec, rate=25)
-                stream.width, stream.height = width + width % 2, height + height % 2
-                stream.pix_fmt = "yuv420p"
-                self._container, self._stream, self.path = container, stream, self.out / (name + ext)
-                return
-            except Exception:  # noqa: BLE001 — a codec this PyAV build lacks: the next one
-                try:
-                    container.close()
-                except Exception:  # noqa: BLE001
-                    pass
-        raise RuntimeError("PyAV can write none of libx264, mpeg4, ffv1")
+                av.codec.Codec(codec, "w")
+            except Exception:  # noqa: BLE001 — an encoder this PyAV build lacks: the next one
+                continue
+            self.path = self.out / (name + ext)
+            self._container = av.open(str(self.path), "w")
+            self._stream = self._container.add_stream(codec, rate=25)
+            self._stream.width, self._stream.height = width + width % 2, height + height % 2
+            self._stream.pix_fmt = "yuv420p"
+            return
+        raise ConfigError("this PyAV build can write none of libx264, mpeg4, ffv1: no overlay video")
 
     def close(self) -> None:
         if self._container is not None:

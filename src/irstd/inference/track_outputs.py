@@ -19,8 +19,8 @@ from ..tracking import FrameResult, confirm_offline
 from .records import read_records
 from .tracking_run import result_from_record
 
-__all__ = ["TRACKS_NAME", "MOT_NAME", "EVAL_NAME", "TrackSummary", "read_track_run", "mot_lines", "write_mot",
-           "summarize", "evaluate_track_run"]
+__all__ = ["TRACKS_NAME", "MOT_NAME", "EVAL_NAME", "TrackSummary", "read_track_run", "offline_results", "mot_lines",
+           "write_mot", "summarize", "evaluate_track_run", "evaluation_table", "write_evaluation"]
 
 #: the run's records, one JSON line per frame, written as frames finish
 TRACKS_NAME = "tracks.jsonl"
@@ -46,7 +46,8 @@ def read_track_run(path: str | Path) -> list[dict[str, Any]]:
     return [by_frame[i] for i in sorted(by_frame)]
 
 
-def _offline(records: Sequence[dict[str, Any]]) -> list[FrameResult]:
+def offline_results(records: Sequence[dict[str, Any]]) -> list[FrameResult]:
+    """The offline answer (:func:`~irstd.tracking.confirm_offline`) of a run's records."""
     return confirm_offline([result_from_record(r) for r in records])
 
 
@@ -55,7 +56,7 @@ def mot_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     frames counted from 1 in source order; a detected target's box is its detection's (inclusive pixel
     box → left, top, width, height), a predicted one's a 3×3 box centred on it with conf -1."""
     lines = []
-    for rec, res in zip(records, _offline(records)):
+    for rec, res in zip(records, offline_results(records)):
         boxes = [t["bbox"] for t in rec.get("targets") or ()]
         for t in sorted(res.targets, key=lambda t: t.id):
             if t.predicted or t.detection < 0:
@@ -163,6 +164,7 @@ def evaluation_table(scores: dict[str, Any]) -> str:
 
 
 def write_evaluation(path: str | Path, scores: dict[str, Any]) -> Path:
+    """Write the scores as JSON (atomically)."""
     path = Path(path)
     atomic_write_text(path, json.dumps(scores, indent=2))
     return path
