@@ -15,10 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "targets online and offline; MOTA, IDF1 and ID switches (motmetrics); frames from each clip's "
                      "start (a label jump > 20 px) to the first find. Prints a markdown table, writes "
                      "track_eval.json beside the records.")
-    p.add_argument("run", metavar="RUN_DIR_OR_TRACKS_JSONL", help="an output folder of irstd track, or its tracks.jsonl")
+    p.add_argument("run", metavar="RUN_DIR_OR_TRACKS_JSONL",
+                   help="an output folder of irstd track, or its tracks.jsonl")
     p.add_argument("--labels", required=True, metavar="FILE",
                    help="one target centre per frame, one line each, in source order")
-    p.add_argument("--gate", type=float, default=4.0, help="a label is found by a centroid within this many px (default 4)")
+    p.add_argument("--gate", type=float, default=4.0,
+                   help="a label is found by a centroid within this many px (default 4)")
     p.add_argument("--format", default="row,col", choices=("row,col", "x,y"), help="label columns (default row,col)")
     p.add_argument("--out", default=None, help="where to write track_eval.json (default: the run's folder)")
     p.set_defaults(func=run)
