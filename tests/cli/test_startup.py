@@ -28,6 +28,7 @@ OPTIONS = {
     "evaluate": "checkpoint --data --split --split-file --mask-dir --skip-invalid --threshold --device --precision --amp "
                 "--calib --calib-split --calib-split-file --calib-frames --batch-size --out --save-masks --sweep "
                 "--negatives --negatives-split",
+    "evaluate-track": "RUN_DIR_OR_TRACKS_JSONL --labels --gate --format --out",
     "export": "checkpoint --format --out --int8 --calib --calib-split --calib-split-file --calib-frames --full-range "
               "--opset --check-sizes --atol --rtol --no-check",
     "models": "pattern --size --no-count --measure --table --pretrained",
@@ -36,6 +37,9 @@ OPTIONS = {
              "--max-body-mb --max-pixels --timeout --threads --worker-nice --decode-threads --no-freeze-gc --api-key "
              "--cors-origin",
     "sweep": "config --report --parallel --threads --device --out --rebench --no-progress",
+    "track": "checkpoint SOURCE --out --threshold --device --precision --amp --calib --resume --stream --overlay "
+             "--offline --labels --max-pixels --gate --birth-hits --birth-window --max-misses --min-displacement "
+             "--motion-window --hover-frames --coast --no-compensate",
     "train": "--config --model --data --split --split-file --mask-dir --epochs --batch-size --lr --optimizer --scheduler "
              "--crop-size --device --amp --seed --out --name --threads --num-workers --val-every --loss --init-weights "
              "--skip-invalid --channels-last --no-progress --set --resume",

@@ -25,7 +25,7 @@ from ..engine.evaluation import EvalReport, evaluate_model
 from ..engine.trainer import FitResult, fit
 from ..inference import Prediction, Predictor
 from ..models import load_model
-from ..tracking import FrameResult, Tracker
+from ..tracking import Tracker
 from ..tracking.evaluation import match
 from ..visualize import draw_overlay, draw_tracks
 from .demo_defaults import DEMO_WEIGHTS
@@ -167,22 +167,29 @@ def demo_sequence(n_frames: int = 32, seed: int = 0) -> SyntheticSequence:
 def track_demo(predictor: Predictor, run_dir: Path, n_frames: int = 32, seed: int = 0) -> TrackDemo:
     """Detect in every frame of :func:`demo_sequence`, track, and count raw against confirmed targets per frame;
     writes ``track_overlay.png`` (the frame before the cut: raw detections red, confirmed targets green with
-    their trails)."""
+    their id, their last positions as a yellow trail)."""
     seq = demo_sequence(n_frames, seed)
     tracker = Tracker()
     rows: list[TrackedFrame] = []
-    results: list[FrameResult] = []
-    for frame, truth in zip(seq.frames, seq.targets):
+    shown = (seq.cuts[0] - 1) if seq.cuts else len(seq.frames) - 1  # the overlay: the frame before the cut
+    trails: dict[int, list[tuple[float, float]]] = {}
+    for i, (frame, truth) in enumerate(zip(seq.frames, seq.targets)):
         pred = predictor.predict(frame)[0]
         r = tracker.update(pred.targets, frame=frame)
-        results.append(r)
         raw_found, _ = match(r.detections[:, :2], truth[:, 1:])
         conf_found, _ = match(np.array([(t.x, t.y) for t in r.targets]).reshape(-1, 2), truth[:, 1:])
         rows.append(TrackedFrame(len(truth), len(r.detections), int(raw_found.sum()), len(r.targets),
                                  int(conf_found.sum()), r.cut))
-    shown = (seq.cuts[0] - 1) if seq.cuts else len(seq.frames) - 1
+        if i > shown:
+            continue
+        for t in r.targets:
+            trails.setdefault(t.id, []).append((t.x, t.y))
+        if i == shown:
+            confirmed = [(t.id, t.x, t.y, None if t.predicted else pred.targets[t.detection].bbox) for t in r.targets]
+            recent = {t.id: trails[t.id][-10:] for t in r.targets}
+            image = draw_tracks(frame, [t.bbox for t in pred.targets], confirmed, recent, scale=3)
     path = run_dir / "track_overlay.png"
-    draw_tracks(seq.frames[shown], results[: shown + 1], scale=3).save(path)
+    image.save(path)
     pan = SEQUENCE["pan"]
     text = (f"{len(seq.frames)} generated {SEQUENCE['size'][1]}x{SEQUENCE['size'][0]} frames: {SEQUENCE['n_targets']} "
             f"moving targets, {SEQUENCE['n_static']} static and {SEQUENCE['n_flicker']} flickering clutter spots, "

@@ -36,11 +36,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "a trained detector on synthetic scenes: evaluate, detect, overlay (--train: train first)"),
     "detect": ("detect", "detect targets in images, folders or globs"),
     "evaluate": ("evaluate", "evaluate a checkpoint or classical detector on a dataset"),
+    "evaluate-track": ("evaluate_track", "score a track run against point labels: raw vs confirmed, MOTA, IDF1"),
     "export": ("export", "export a checkpoint to ONNX and check it with onnxruntime"),
     "models": ("models", "list registered models with params and MACs"),
     "operating-point": ("operating_point", "fold the validation-chosen threshold into a checkpoint"),
     "serve": ("serve", "serve a model over HTTP, with a page for people at /"),
     "sweep": ("sweep", "train/evaluate models × seeds and report mean ± std (Table 1)"),
+    "track": ("track", "detect and track targets in a video or frame sequence; confirmed targets, MOT CSV"),
     "train": ("train", "train a model"),
 }
 

@@ -79,11 +79,12 @@ class GlobalMotion:
         self._peaks: list[float] = []
         self.max_shift = max_shift
         self._prev: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None  # of the last (downsampled) frame, seen or replayed
         self._prev_spec: np.ndarray | None = None
         self._window: np.ndarray | None = None
 
     def reset(self) -> None:
-        self._prev = self._prev_spec = None
+        self._prev = self._prev_spec = self._shape = None
         self._peaks = []
 
     def _lowcut(self, shape: tuple[int, int]) -> np.ndarray:
@@ -101,10 +102,31 @@ class GlobalMotion:
             self._window = np.outer(np.hanning(small.shape[0]), np.hanning(small.shape[1])).astype(np.float32)
         return np.fft.rfft2((small - small.mean()) * self._window)
 
+    def _factor(self, shape: tuple[int, ...]) -> int:
+        return max(1, min(self.downsample, min(shape[:2]) // 64))
+
+    def replay(self, shape: tuple[int, int], estimate: MotionEstimate) -> None:
+        """Account for an estimate made earlier for a frame of ``shape`` (H, W) without its pixels: the
+        clip's recent peaks (the cut test's reference) change as :meth:`update` changed them. With
+        :meth:`prime` on the last frame, a resumed stream then estimates exactly as an unbroken one."""
+        f = self._factor(shape)
+        small = (shape[0] // f, shape[1] // f)
+        if self._shape != small or estimate.cut:  # a first frame, a new size, a cut: the clip starts afresh
+            self._peaks = []
+        else:
+            self._peaks = (self._peaks + [estimate.peak])[-8:]
+        self._shape = small
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Take ``frame`` as the previous frame without estimating anything (after :meth:`replay`)."""
+        small = _downsample(frame, self._factor(np.shape(frame)))
+        self._prev, self._prev_spec, self._shape = small, self._spectrum(small), small.shape
+
     def update(self, frame: np.ndarray) -> MotionEstimate:
         """The motion from the previous frame to ``frame`` (the first frame, or a new size: zero, no cut)."""
-        factor = max(1, min(self.downsample, min(np.shape(frame)[:2]) // 64))
+        factor = self._factor(np.shape(frame))
         small = _downsample(frame, factor)
+        self._shape = small.shape
         spec = self._spectrum(small)
         prev, prev_spec = self._prev, self._prev_spec
         self._prev, self._prev_spec = small, spec

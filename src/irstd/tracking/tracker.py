@@ -114,6 +114,12 @@ class Tracker:
     def n_tracks(self) -> int:
         return len(self._ids)
 
+    def next_positions(self, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """Where every live track (confirmed or not) is expected in the next frame, in image coordinates,
+        (T, 2) x, y: one constant-velocity step, the camera moving by ``shift`` (dx, dy) meanwhile (e.g.
+        the last frame's). For a detector that looks closer around tracks (windows, hints)."""
+        return self._x[:, :2] + self._x[:, 2:4] + self._cam + np.asarray(shift, dtype=np.float64)
+
     def _camera(self, frame: np.ndarray | None, shift: tuple[float, float] | None,
                 motion: MotionEstimate | None) -> tuple[MotionEstimate | None, bool]:
         est = None

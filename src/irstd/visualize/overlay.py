@@ -53,36 +53,40 @@ def draw_overlay(
     return image
 
 
-RAW_COLOUR, CONFIRMED_COLOUR, COASTING_COLOUR = (255, 60, 60), (60, 230, 60), (255, 210, 40)
+def draw_tracks(
+    frame: np.ndarray,
+    raw_boxes: Sequence[tuple[int, int, int, int]],
+    confirmed: Sequence[tuple[int, float, float, tuple[int, int, int, int] | None]],
+    trails: dict[int, Sequence[tuple[float, float]]] | None = None,
+    scale: int = 1,
+) -> Image.Image:
+    """RGB image of one tracked frame: raw detections boxed red, confirmed targets boxed green with their
+    track id, each confirmed track's recent positions as a yellow trail.
 
-
-def draw_tracks(frame: np.ndarray, history: Sequence, scale: int = 3, trail: int = 10) -> Image.Image:
-    """RGB image of the last frame of a tracked sequence: raw detections boxed red, confirmed targets boxed
-    green (yellow where coasting) with their id and a trail of their last ``trail`` positions.
-
-    ``history``: the tracker's per-frame results up to this frame (objects with ``detections`` (N, >= 2) x, y
-    and ``targets``: items with ``id``, ``x``, ``y``, ``predicted``, e.g. :class:`irstd.tracking.FrameResult`).
-    Small frames read better upscaled: ``scale`` multiplies the size (nearest neighbour).
+    ``raw_boxes``: (x0, y0, x1, y1) inclusive pixel boxes; ``confirmed``: (id, x, y, box or None for a predicted
+    position, drawn as a 3×3 box); ``trails``: id → positions (x, y), oldest first; ``scale``
+    enlarges the frame (small frames) before drawing.
     """
-    image = Image.fromarray(stretch(frame)).convert("RGB")
-    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    gray = stretch(frame)
+    image = Image.fromarray(np.stack([gray] * 3, axis=-1))
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     draw = ImageDraw.Draw(image)
+    s, pad = scale, 2
 
-    def at(x: float, y: float) -> tuple[float, float]:  # pixel centre of (x, y) in the scaled image
-        return (x + 0.5) * scale, (y + 0.5) * scale
+    def box(b: tuple[float, float, float, float], colour: tuple[int, int, int], p: int) -> None:
+        x0, y0, x1, y1 = b
+        draw.rectangle([(x0 - p) * s, (y0 - p) * s, (x1 + 1 + p) * s - 1, (y1 + 1 + p) * s - 1], outline=colour,
+                       width=max(1, s // 2))
 
-    last = history[-1]
-    r = 3 * scale
-    dets = np.asarray(last.detections, dtype=np.float64)
-    for x, y in (dets.reshape(len(dets), -1)[:, :2] if dets.size else ()):
-        cx, cy = at(x, y)
-        draw.rectangle([cx - r, cy - r, cx + r, cy + r], outline=RAW_COLOUR, width=1)
-    for t in last.targets:
-        path = [at(p.x, p.y) for past in history[-trail:] for p in past.targets if p.id == t.id]
-        if len(path) > 1:
-            draw.line(path, fill=CONFIRMED_COLOUR, width=max(1, scale // 2))
-        cx, cy = at(t.x, t.y)
-        colour = COASTING_COLOUR if t.predicted else CONFIRMED_COLOUR
-        draw.rectangle([cx - r - 2, cy - r - 2, cx + r + 2, cy + r + 2], outline=colour, width=2)
-        draw.text((cx + r + 4, cy - r - 4), str(t.id), fill=colour)
+    for b in raw_boxes:
+        box(b, (255, 60, 60), pad)
+    for tid, pts in (trails or {}).items():
+        if len(pts) > 1:
+            draw.line([((x + 0.5) * s, (y + 0.5) * s) for x, y in pts], fill=(255, 220, 0), width=max(1, s // 2))
+    for tid, x, y, b in confirmed:
+        if b is None:  # predicted (coasting): a box around the predicted centre
+            b = (x - 1, y - 1, x + 1, y + 1)
+        box(b, (60, 255, 60), pad + 2)
+        draw.text(((b[2] + 1 + pad + 3) * s, (b[1] - pad - 2) * s), str(tid), fill=(60, 255, 60))
     return image

@@ -1,0 +1,277 @@
+"""``irstd track``: detect and track targets over a video, frame folder, glob or TIFF stack; confirmed targets
+beside the raw detections, as JSON Lines (as frames finish), a MOT-challenge CSV, detections JSON/CSV, an
+optional overlay and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from ._common import MODEL_SPEC_HELP, add_device, add_precision, retains_memory
+
+#: default output folder of ``irstd track``
+TRACKS_DIR = "tracks"
+
+
+def _ranged(kind: Callable[[str], Any], low: float, high: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` within [low, high], checked at parse time."""
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"{v} is out of range [{low}, {'∞' if high is None else high}]")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_tracker_options(p: argparse.ArgumentParser) -> None:
+    """The main :class:`~irstd.tracking.TrackerParams` fields as options (defaults: the library's)."""
+    from ..tracking import TrackerParams
+
+    d = TrackerParams()
+    g = p.add_argument_group("tracker (docs/tracking.md)")
+    g.add_argument("--gate", type=_ranged(float, 0.5, 100), default=d.gate,
+                   help=f"largest distance in px between a track's prediction and its detection (default {d.gate:g})")
+    g.add_argument("--birth-hits", type=_ranged(int, 1, 62), default=d.birth_hits, metavar="M",
+                   help=f"a track is established after M detections … (default {d.birth_hits})")
+    g.add_argument("--birth-window", type=_ranged(int, 1, 62), default=d.birth_window, metavar="N",
+                   help=f"… within N frames (default {d.birth_window})")
+    g.add_argument("--max-misses", type=_ranged(int, 0, 1000), default=d.max_misses, metavar="K",
+                   help=f"an established track dies after K misses in a row (default {d.max_misses})")
+    g.add_argument("--min-displacement", type=_ranged(float, 0, 1000), default=d.min_displacement, metavar="PX",
+                   help="confirmation: a track must move this far in the scene along a line within "
+                        f"--motion-window frames (default {d.min_displacement:g})")
+    g.add_argument("--motion-window", type=_ranged(int, 2, 1000), default=d.motion_window,
+                   help=f"frames of that line (default {d.motion_window})")
+    g.add_argument("--hover-frames", type=_ranged(int, 0, 100000), default=d.hover_frames,
+                   help="or be detected still for this many frames in a row with a high score (0: never; "
+                        f"default {d.hover_frames})")
+    g.add_argument("--coast", type=_ranged(int, 0, 1000), default=d.coast,
+                   help=f"misses a confirmed track is reported at its predicted position (default {d.coast})")
+    g.add_argument("--no-compensate", action="store_true", help="no camera-shift estimate and no scene cuts")
+
+
+def tracker_params(args: argparse.Namespace):
+    """The :class:`~irstd.tracking.TrackerParams` of the options (their cross-checks raise one line)."""
+    from ..tracking import TrackerParams
+
+    return TrackerParams(gate=args.gate, birth_hits=args.birth_hits, birth_window=args.birth_window,
+                         max_misses=args.max_misses, min_displacement=args.min_displacement,
+                         motion_window=args.motion_window, hover_frames=args.hover_frames, coast=args.coast,
+                         compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``irstd track`` on ``p``; sets ``func``."""
+    p.description = ("Detect and track targets frame by frame. Writes OUT/tracks.jsonl (one record per frame as it "
+                     "finishes: the detection record plus track ids, confirmed targets and the camera's motion), "
+                     "OUT/tracks_mot.csv (MOT challenge: frame,id,bb_left,bb_top,w,h,conf,-1,-1,-1, frames from 1 in "
+                     "source order; it holds the OFFLINE result: a track confirmed at frame t also confirms its "
+                     "earlier detections), OUT/detections.json/.csv (the raw detections) and with --overlay a video "
+                     "or PNG folder.")
+    p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
+    p.add_argument("inputs", nargs="+", metavar="SOURCE",
+                   help="video file, image folder or glob (natural order), multi-page TIFF, or image files")
+    p.add_argument("--out", default=TRACKS_DIR, help=f"output folder (default ./{TRACKS_DIR})")
+    p.add_argument("--threshold", type=_ranged(float, 0.0, 1.0), default=0.5)
+    add_device(p)
+    add_precision(p, "dtype of the fast mode (default: the device's best)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the frames OUT/tracks.jsonl already holds (an interrupted run), rebuild the tracker "
+                        "from them and run the rest: the output equals an unbroken run's")
+    p.add_argument("--stream", action="store_true", help="print one line per frame as it finishes")
+    p.add_argument("--overlay", action="store_true",
+                   help="write an overlay (raw boxes red, confirmed green with ids, trails): OUT/tracks_overlay.mp4 "
+                        "for a video input, else PNGs in OUT/overlay/")
+    p.add_argument("--offline", action="store_true",
+                   help="draw the overlay with the offline result (after the run, reading the source again)")
+    p.add_argument("--labels", metavar="FILE",
+                   help="score the run at the end against one labelled point per frame (as irstd evaluate-track)")
+    p.add_argument("--max-pixels", type=int, default=None, help="refuse frames whose header claims more pixels")
+    add_tracker_options(p)
+    retains_memory(p)
+    p.set_defaults(func=run)
+
+
+def _say(text: str) -> None:
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ..core.device import resolve_device
+    from ..inference import Predictor
+    from ..inference.records import RecordWriter, check_resume, read_records
+    from ..inference.sources import open_source
+    from ..inference.track_outputs import TRACKS_NAME
+    from ..inference.tracking_run import track_frames
+    from ._common import int8_model
+
+    params = tracker_params(args)
+    predictor = Predictor.from_checkpoint(
+        int8_model(args), device=str(resolve_device(args.device)), threshold=args.threshold,
+        precision=args.precision, amp=None if args.precision == "fp32" else args.amp)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"checkpoint": str(args.checkpoint), "threshold": args.threshold, "precision": predictor.label(),
+                "tracker": asdict(params)}
+    if args.resume:
+        check_resume(out, **settings)
+    writer = RecordWriter(out / TRACKS_NAME, resume=args.resume)
+    done = read_records(writer.path) if writer.done else []
+    done = sorted({int(r["frame"]): r for r in done}.values(), key=lambda r: int(r["frame"]))
+    if done:
+        _say(f"resuming: {len(done)} frame(s) already in {writer.path}")
+    overlay = _Overlay(out, source) if args.overlay and not args.offline else None
+    interrupted = False
+    try:
+        for step in track_frames(predictor, source, params=params, replay_records=done):
+            if step.replayed:
+                if overlay is not None:
+                    overlay.remember(step.record)
+                continue
+            writer.write(step.record)
+            rec = step.record
+            if "error" in rec:
+                _say(f"skipped {rec['file']}: {rec['error']}")
+            if args.stream:
+                ids = ",".join(f"{c['id']}{'*' if c['predicted'] else ''}" for c in rec["confirmed"])
+                _say(f"frame {rec['frame'] + 1}: {len(rec.get('targets', ()))} raw, confirmed [{ids}]")
+            if overlay is not None and step.detection is not None and step.detection.frame is not None:
+                overlay.add(step.detection.frame, rec)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        writer.close()
+        if overlay is not None:
+            overlay.close()
+    return _finish(args, out, settings, interrupted)
+
+
+def _finish(args: argparse.Namespace, out: Path, settings: dict, interrupted: bool) -> int:
+    from ..inference.schema import detections_document, write_detections
+    from ..inference.track_outputs import MOT_NAME, TRACKS_NAME, read_track_run, summarize, write_mot
+
+    records = read_track_run(out / TRACKS_NAME)
+    raw = [{k: v for k, v in r.items() if k not in ("tracks", "confirmed", "coasting", "motion")} for r in records]
+    write_detections(out, detections_document(raw, **settings))
+    if interrupted:
+        _say(f"interrupted: {len(records)} finished frame(s) kept in {out / TRACKS_NAME}; run the same command "
+             "with --resume to do the rest")
+        return 130
+    mot = write_mot(out / MOT_NAME, records)
+    summary = summarize(records)
+    _say(summary.table())
+    _say(f"{len(records)} frame(s) -> {out / TRACKS_NAME}, {mot} (offline), {out / 'detections.json'}")
+    if args.overlay and args.offline:
+        _offline_overlay(args, out, records)
+    if args.labels:
+        from .evaluate_track import score_run
+
+        score_run(records, args.labels, "row,col", 4.0, out)
+    return 1 if records and summary.errors == len(records) else 0
+
+
+def _offline_overlay(args: argparse.Namespace, out: Path, records: list) -> None:
+    """Draw the overlay with the offline result: the source read a second time."""
+    from ..inference.sources import open_source
+    from ..inference.track_outputs import offline_results
+    from ..inference.tracking_run import track_record
+
+    offline = offline_results(records)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
+    overlay = _Overlay(out, source)
+    try:
+        for frame in source.frames():
+            if frame.index < len(records) and frame.image is not None:
+                overlay.add(frame, track_record(records[frame.index], offline[frame.index]))
+    finally:
+        overlay.close()
+
+
+class _Overlay:
+    """Overlay frames as they come: a video through PyAV when the source is one video, else PNG files."""
+
+    TRAIL = 12  # frames of trail per confirmed track
+
+    def __init__(self, out: Path, source) -> None:
+        from ..inference.sources import is_video_file
+
+        files = getattr(source, "files", [])
+        self.video = len(files) == 1 and is_video_file(files[0])
+        self.out = out
+        self.trails: dict[int, list[tuple[float, float]]] = {}
+        self._container = self._stream = None
+        if not self.video:
+            (out / "overlay").mkdir(exist_ok=True)
+
+    def remember(self, rec: dict) -> None:
+        """Keep the trails of a frame that was done before (a resumed run)."""
+        for c in rec.get("confirmed", ()):
+            self.trails.setdefault(c["id"], []).append((c["x"], c["y"]))
+            self.trails[c["id"]] = self.trails[c["id"]][-self.TRAIL:]
+        live = {c["id"] for c in rec.get("confirmed", ())}
+        self.trails = {k: v for k, v in self.trails.items() if k in live}
+
+    def add(self, frame, rec: dict) -> None:
+        import numpy as np
+
+        from ..visualize import draw_tracks
+
+        if frame.image is None:
+            return
+        self.remember(rec)
+        boxes = [tuple(t["bbox"]) for t in rec.get("targets") or ()]
+        confirmed = []
+        ids = rec.get("tracks") or []
+        for c in rec.get("confirmed", ()):
+            k = None if c["predicted"] else next((i for i, t in enumerate(ids) if t == c["id"]), None)
+            confirmed.append((c["id"], c["x"], c["y"], boxes[k] if k is not None else None))
+        h, w = frame.image.shape[:2]
+        scale = max(1, -(-256 // max(1, min(h, w))))  # small frames upscaled to ≥ 256 px on the short side
+        image = draw_tracks(frame.image, boxes, confirmed, self.trails, scale)
+        if not self.video:
+            image.save(self.out / "overlay" / f"{frame.stem}_tracks.png")
+            return
+        if self._container is None:
+            self._open(image.width, image.height, rec["frame"])
+        import av
+
+        arr = np.asarray(image)
+        arr = np.pad(arr, ((0, arr.shape[0] % 2), (0, arr.shape[1] % 2), (0, 0)))
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+            self._container.mux(packet)
+
+    def _open(self, width: int, height: int, first: int) -> None:
+        import av
+
+        from ..core.errors import ConfigError
+
+        name = "tracks_overlay" + (f"_from_{first + 1}" if first else "")
+        for codec, ext in (("libx264", ".mp4"), ("mpeg4", ".mp4"), ("ffv1", ".mkv")):
+            try:
+                av.codec.Codec(codec, "w")
+            except Exception:  # noqa: BLE001 — an encoder this PyAV build lacks: the next one
+                continue
+            self.path = self.out / (name + ext)
+            self._container = av.open(str(self.path), "w")
+            self._stream = self._container.add_stream(codec, rate=25)
+            self._stream.width, self._stream.height = width + width % 2, height + height % 2
+            self._stream.pix_fmt = "yuv420p"
+            return
+        raise ConfigError("this PyAV build can write none of libx264, mpeg4, ffv1: no overlay video")
+
+    def close(self) -> None:
+        if self._container is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
