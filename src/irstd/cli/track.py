@@ -52,6 +52,9 @@ def add_tracker_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hover-frames", type=_ranged(int, 0, 100000), default=d.hover_frames,
                    help="or be detected still for this many frames in a row with a high score (0: never; "
                         f"default {d.hover_frames})")
+    g.add_argument("--release-after", type=_ranged(int, 0, 100000), default=d.release_after, metavar="FRAMES",
+                   help="detected frames in a row failing both confirmation tests after which a confirmed track is "
+                        f"a target no more (0: never; default {d.release_after})")
     g.add_argument("--coast", type=_ranged(int, 0, 1000), default=d.coast,
                    help=f"misses a confirmed track is reported at its predicted position (default {d.coast})")
     g.add_argument("--no-compensate", action="store_true", help="no camera-shift estimate and no scene cuts")
@@ -64,6 +67,7 @@ def tracker_params(args: argparse.Namespace):
     return TrackerParams(gate=args.gate, birth_hits=args.birth_hits, birth_window=args.birth_window,
                          max_misses=args.max_misses, min_displacement=args.min_displacement,
                          motion_window=args.motion_window, hover_frames=args.hover_frames, coast=args.coast,
+                         release_after=args.release_after,
                          compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate))
 
 
