@@ -138,7 +138,7 @@ class Tracker:
             index, next_id = self._frame, self._next_id
             self.reset()
             self._frame, self._next_id = index, next_id
-            log.info("frame %d: scene cut, every track ended", index)
+            log.debug("frame %d: scene cut, every track ended", index)
         else:
             self._cam += (dx, dy)
         return est, cut
