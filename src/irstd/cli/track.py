@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.records import RecordWriter, check_resume, read_records
     from ..inference.sources import open_source
     from ..inference.track_outputs import TRACKS_NAME
+    from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_frames
     from ._common import int8_model
 
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     done = sorted({int(r["frame"]): r for r in done}.values(), key=lambda r: int(r["frame"]))
     if done:
         _say(f"resuming: {len(done)} frame(s) already in {writer.path}")
-    overlay = _Overlay(out, source) if args.overlay and not args.offline else None
+    overlay = TrackOverlayWriter(out, source) if args.overlay and not args.offline else None
     interrupted = False
     try:
         for step in track_frames(predictor, source, params=params, replay_records=done):
@@ -189,93 +190,15 @@ def _offline_overlay(args: argparse.Namespace, out: Path, records: list) -> None
     """Draw the overlay with the offline result: the source read a second time."""
     from ..inference.sources import open_source
     from ..inference.track_outputs import offline_results
+    from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_record
 
     offline = offline_results(records)
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
-    overlay = _Overlay(out, source)
+    overlay = TrackOverlayWriter(out, source)
     try:
         for frame in source.frames():
             if frame.index < len(records) and frame.image is not None:
                 overlay.add(frame, track_record(records[frame.index], offline[frame.index]))
     finally:
         overlay.close()
-
-
-class _Overlay:
-    """Overlay frames as they come: a video through PyAV when the source is one video, else PNG files."""
-
-    TRAIL = 12  # frames of trail per confirmed track
-
-    def __init__(self, out: Path, source) -> None:
-        from ..inference.sources import is_video_file
-
-        files = getattr(source, "files", [])
-        self.video = len(files) == 1 and is_video_file(files[0])
-        self.out = out
-        self.trails: dict[int, list[tuple[float, float]]] = {}
-        self._container = self._stream = None
-        if not self.video:
-            (out / "overlay").mkdir(exist_ok=True)
-
-    def remember(self, rec: dict) -> None:
-        """Keep the trails of a frame that was done before (a resumed run)."""
-        for c in rec.get("confirmed", ()):
-            self.trails.setdefault(c["id"], []).append((c["x"], c["y"]))
-            self.trails[c["id"]] = self.trails[c["id"]][-self.TRAIL:]
-        live = {c["id"] for c in rec.get("confirmed", ())}
-        self.trails = {k: v for k, v in self.trails.items() if k in live}
-
-    def add(self, frame, rec: dict) -> None:
-        import numpy as np
-
-        from ..visualize import draw_tracks
-
-        if frame.image is None:
-            return
-        self.remember(rec)
-        boxes = [tuple(t["bbox"]) for t in rec.get("targets") or ()]
-        confirmed = []
-        ids = rec.get("tracks") or []
-        for c in rec.get("confirmed", ()):
-            k = None if c["predicted"] else next((i for i, t in enumerate(ids) if t == c["id"]), None)
-            confirmed.append((c["id"], c["x"], c["y"], boxes[k] if k is not None else None))
-        h, w = frame.image.shape[:2]
-        scale = max(1, -(-256 // max(1, min(h, w))))  # small frames upscaled to ≥ 256 px on the short side
-        image = draw_tracks(frame.image, boxes, confirmed, self.trails, scale)
-        if not self.video:
-            image.save(self.out / "overlay" / f"{frame.stem}_tracks.png")
-            return
-        if self._container is None:
-            self._open(image.width, image.height, rec["frame"])
-        import av
-
-        arr = np.asarray(image)
-        arr = np.pad(arr, ((0, arr.shape[0] % 2), (0, arr.shape[1] % 2), (0, 0)))
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-            self._container.mux(packet)
-
-    def _open(self, width: int, height: int, first: int) -> None:
-        import av
-
-        from ..core.errors import ConfigError
-
-        name = "tracks_overlay" + (f"_from_{first + 1}" if first else "")
-        for codec, ext in (("libx264", ".mp4"), ("mpeg4", ".mp4"), ("ffv1", ".mkv")):
-            try:
-                av.codec.Codec(codec, "w")
-            except Exception:  # noqa: BLE001 — an encoder this PyAV build lacks: the next one
-                continue
-            self.path = self.out / (name + ext)
-            self._container = av.open(str(self.path), "w")
-            self._stream = self._container.add_stream(codec, rate=25)
-            self._stream.width, self._stream.height = width + width % 2, height + height % 2
-            self._stream.pix_fmt = "yuv420p"
-            return
-        raise ConfigError("this PyAV build can write none of libx264, mpeg4, ffv1: no overlay video")
-
-    def close(self) -> None:
-        if self._container is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
