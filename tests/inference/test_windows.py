@@ -129,3 +129,22 @@ def test_wrapper_reads_like_a_predictor(tophat: Predictor) -> None:
     assert w.label().endswith("windows 32 px, full every 5")  # rounded up to the stride
     with pytest.raises(ConfigError):
         WindowedPredictor(tophat, full_every=0)
+
+
+def test_scene_cut_runs_the_full_frame(tophat: Predictor) -> None:
+    """Hints of the old scene point nowhere: the first frame of a new scene runs whole, at once."""
+    a = scene()
+    texture = np.random.default_rng(3).normal(0, 8, SHAPE).astype(np.float32)
+    b = scene([(90.0, 60.0)], seed=7) + (texture + np.roll(texture, 1, 0) + np.roll(texture, 1, 1)) / 3
+    # b: another view (a textured scene), one target where no window looks
+    w = WindowedPredictor(tophat, full_every=10, window=32)
+    for _ in range(3):
+        w.predict([a])
+        w.set_hints([BLOBS[0]])
+    assert (w.full_frames, w.cuts) == (1, 0)
+    pred = w.predict([b])[0]
+    assert w.cuts == 1 and w.full_frames == 2 and len(near(pred.targets, 90.0, 60.0)) == 1
+    off = WindowedPredictor(tophat, full_every=10, window=32, full_on_cut=False)
+    off.predict([a])
+    off.set_hints([BLOBS[0]])
+    assert not near(off.predict([b])[0].targets, 90.0, 60.0)  # without the test: not until the next full pass
