@@ -88,7 +88,8 @@ def scores(results: list[FrameResult], seq: str, shape: tuple[int, int]) -> dict
             "online_false": e.confirmed.false_per_frame}
 
 
-def make_paths(model: str, windows: list[int], window: int, int8: bool, threads: int) -> list[tuple[str, Any]]:
+def make_paths(model: str, windows: list[int], window: int, int8: bool, threads: int,
+               linger: int) -> list[tuple[str, Any]]:
     """(name, predictor factory) per path; a factory gives a fresh predictor (windows keep a schedule)."""
     fp32 = Predictor.from_checkpoint(model, device="cpu", precision="fp32", batch_size=8)
     fast = Predictor.from_checkpoint(model, device="cpu", precision="fast", batch_size=8)
@@ -105,8 +106,8 @@ def make_paths(model: str, windows: list[int], window: int, int8: bool, threads:
         paths.append(("full frame, int8 (ONNX Runtime)", lambda: q))
     for n in windows:
         for name, p in (("fp32", fp32), ("fast", fast)):
-            paths.append((f"windows {window} px, full every {n}, {name}",
-                          lambda p=p, n=n: WindowedPredictor(p, full_every=n, window=window)))
+            paths.append((f"windows {window} px, full every {n}, linger {linger}, {name}",
+                          lambda p=p, n=n: WindowedPredictor(p, full_every=n, window=window, linger=linger)))
     return paths
 
 
@@ -127,6 +128,7 @@ def main() -> int:
     ap.add_argument("--seq", nargs="+", default=["seq4", "seq5"])
     ap.add_argument("--full-every", nargs="+", type=int, default=[5, 10])
     ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--linger", type=int, default=3, help="frames a window stays after its last hint")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
@@ -138,7 +140,7 @@ def main() -> int:
     env = environment(torch.device("cpu"))
     rows = []
     with tempfile.TemporaryDirectory(prefix="track-speed-") as tmp:
-        for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads):
+        for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger):
             for seq in a.seq:
                 p = factory()
                 p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)

@@ -148,3 +148,16 @@ def test_scene_cut_runs_the_full_frame(tophat: Predictor) -> None:
     off.predict([a])
     off.set_hints([BLOBS[0]])
     assert not near(off.predict([b])[0].targets, 90.0, 60.0)  # without the test: not until the next full pass
+
+
+def test_linger_keeps_looking_where_a_hint_was(tophat: Predictor) -> None:
+    """A point hinted once keeps its window ``linger`` frames (a young track that died after one miss)."""
+    frame = scene()
+    w = WindowedPredictor(tophat, full_every=100, window=32, linger=2)
+    w.predict([frame])
+    w.set_hints([BLOBS[0], BLOBS[1]])
+    counts = []
+    for _ in range(4):
+        counts.append(len(w.predict([frame])[0].targets))
+        w.set_hints([BLOBS[0]])  # the second blob's track is gone
+    assert counts == [2, 2, 2, 1]

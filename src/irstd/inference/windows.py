@@ -117,10 +117,13 @@ class WindowedPredictor:
             correlation on a 4×4-averaged copy, ≈ 1.5 ms at 640×512) and run the first frame of a new
             scene whole: the hints of the old scene point nowhere, and the new scene's targets would
             otherwise wait for the next scheduled full pass.
+        linger: a hinted point keeps its window this many frames after its last hint (at its last
+            position): a dim target whose young track died after a missed frame is still looked at where
+            it was, as the full frame would (0: only the latest hints).
     """
 
     def __init__(self, predictor: Predictor, *, full_every: int = 10, window: int = 64, warmup: int = 1,
-                 max_windows: int | None = None, full_on_cut: bool = True) -> None:
+                 max_windows: int | None = None, full_on_cut: bool = True, linger: int = 3) -> None:
         if full_every < 1:
             raise ConfigError(f"full_every must be >= 1, got {full_every}")
         if window < 1:
@@ -132,6 +135,8 @@ class WindowedPredictor:
         self.warmup = warmup
         self.max_windows = max_windows
         self._hints: list[tuple[float, float]] | None = None
+        self.linger = linger
+        self._old: list[tuple[float, float, int]] = []  # earlier hints still looked at: x, y, frames left
         self._seen = 0  # frames predicted so far
         self._since_full = 0  # frames since the last full pass (0: the last frame was one)
         self.full_frames = 0
@@ -166,12 +171,18 @@ class WindowedPredictor:
         e.g. the tracker's predicted tracks. Used by the next frame only; an empty list or None makes it
         a full pass."""
         self._hints = None if points is None else [(float(p[0]), float(p[1])) for p in points]
+        if self.linger and self._hints:
+            kept = [(x, y, n - 1) for x, y, n in self._old if n > 0]
+            self._old = kept + [(x, y, self.linger) for x, y in self._hints]
+            self._hints = self._hints + [(x, y) for x, y, _ in kept]
 
     def _full_due(self, frame: np.ndarray) -> bool:
         due = self._seen < self.warmup or not self._hints or self._since_full + 1 >= self.full_every
         if self._motion is not None and np.ndim(frame) == 2:
             cut = self._motion.update(np.asarray(frame, dtype=np.float32)).cut  # every frame: the test needs the pair
             self.cuts += cut
+            if cut:
+                self._old = []
             due = due or cut
         return due
 
