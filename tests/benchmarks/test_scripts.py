@@ -126,3 +126,13 @@ def test_train_precision_runs_and_writes(tmp_path: Path) -> None:
     assert report["speedup_vs_fp32"]["fp32"] == 1.0
     assert report["speedup_vs_fp32"]["bf16"] == pytest.approx(report["median_img_s"]["bf16"] / report["median_img_s"]["fp32"])
     assert "--rounds 1" in report["command"] and "| bf16 channels-last |" in out.with_suffix(".md").read_text()
+
+
+def test_stream_memory_runs_and_writes(tmp_path: Path) -> None:
+    module = _load("stream_memory")
+    out = tmp_path / "mem"
+    assert module.main(["--frames", "30", "--size", "64", "--warmup", "10", "--every", "10", "--threads", "1",
+                        "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["frames"] == 30 and [s[0] for s in report["samples"]] == [10, 20, 30]
+    assert report["growth_mb"] >= 0 and "peak rss growth" in out.with_suffix(".md").read_text().lower()

@@ -4,7 +4,8 @@
 Runners (:mod:`.runner`) execute a network in a run mode (:mod:`.modes`: ``fp32`` or ``fast``) or in
 another backend (:mod:`.backends.onnx`). :mod:`.sources` yields frames (files, folders, globs, TIFF stacks,
 videos, a caller's arrays); :func:`.pipeline.detect_frames` runs a predictor over a source and yields one
-record per frame; :mod:`.records` writes them as JSON Lines; :mod:`.schema` is the one detection output format.
+record per frame; :class:`.windows.WindowedPredictor` runs windows around tracked targets between
+full-frame passes; :mod:`.records` writes them as JSON Lines; :mod:`.schema` is the one detection output format.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .runner import ModelRunner, Runner
     from .sources import Frame, FrameSource, open_source
     from .targets import Target, extract_targets
+    from .windows import WindowedPredictor
 
 __all__ = [
     "PRECISIONS",
@@ -35,6 +37,7 @@ __all__ = [
     "RunMode",
     "Runner",
     "Target",
+    "WindowedPredictor",
     "extract_targets",
     "detect_frames",
     "fuse_conv_bn",

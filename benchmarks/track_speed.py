@@ -1,0 +1,179 @@
+"""End-to-end speed of the tracking loop on the real ISTD sequences, per detector path, with its Pd.
+
+    python benchmarks/track_speed.py --out benchmarks/results/tracking/track-speed
+
+For each path (the full frame in fp32, in the fast mode, in int8 through ONNX Runtime; windows around
+the tracks between full passes every N frames, fp32 and fast) and each of ``seq4`` and ``seq5`` of
+``/work/shared/datasets/ISTD-sequences``: read every PNG, detect, update the tracker, write one JSON
+line per frame (the detection record plus the confirmed targets), timed per frame from the decode to the
+written line. The loop is the one ``irstd track`` runs: :func:`~irstd.inference.detect_frames` decodes a
+frame only when the next one is pulled, and before that pull the predictor gets the tracker's expected
+positions of every live track for the next frame (``set_hints``). Scores: raw Pd and false targets per
+frame, and the confirmed targets' online Pd and false targets per frame (:mod:`irstd.tracking.evaluation`;
+a label is found within 4 px). All paths run in one process, one after the other, on the same threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from irstd.bench.timing import environment
+from irstd.inference import Predictor, WindowedPredictor, detect_frames
+from irstd.inference.records import RecordWriter
+from irstd.inference.schema import frame_record
+from irstd.tracking import FrameResult, Tracker, TrackerParams
+from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
+                                       read_point_labels)
+
+DATA = Path("/work/shared/datasets/ISTD-sequences")
+SIRST = Path("/work/shared/datasets/SIRST")
+SPLIT = Path("/work/shared/datasets/splits/NUAA-SIRST_50_50/train.txt")
+
+
+def next_positions(tracker: Tracker, last: FrameResult | None) -> np.ndarray:
+    """Image positions (T, 2) of every live track in the next frame: one constant-velocity step, the camera
+    moving as it did into this frame (``Tracker.next_positions`` where the tracker has it)."""
+    shift = (0.0, 0.0)
+    if last is not None and last.motion is not None and not last.motion.cut:
+        shift = (last.motion.dx, last.motion.dy)
+    if hasattr(tracker, "next_positions"):
+        return tracker.next_positions(shift)
+    return tracker._x[:, :2] + tracker._x[:, 2:4] + tracker._cam + np.asarray(shift)  # same formula
+
+
+def run_sequence(predictor: Any, seq: str, out: Path) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
+    """Per-frame seconds (decode → detect → track → write) and the tracker's results on one sequence."""
+    tracker = Tracker(TrackerParams())
+    hint = getattr(predictor, "set_hints", None)
+    times, results, shape = [], [], (0, 0)
+    with RecordWriter(out) as writer:
+        frames = detect_frames(predictor, DATA / seq, shard=False)
+        t0 = time.perf_counter()
+        for det in frames:  # the next frame is decoded inside this pull, after the hints
+            if not det.ok:
+                raise SystemExit(f"{seq}: {det.record['error']}")
+            image = det.frame.image
+            shape = image.shape[:2]
+            r = tracker.update(det.prediction.targets, frame=image)
+            rec = det.record
+            rec["confirmed"] = [{"id": t.id, "x": round(t.x, 2), "y": round(t.y, 2), "predicted": t.predicted}
+                                for t in r.targets]
+            writer.write(rec)
+            results.append(r)
+            if hint is not None:
+                hint([(float(x), float(y)) for x, y in next_positions(tracker, r)])
+            t1 = time.perf_counter()
+            times.append(t1 - t0)
+            t0 = t1
+    return times, results, shape
+
+
+def scores(results: list[FrameResult], seq: str, shape: tuple[int, int]) -> dict[str, float]:
+    pts = read_point_labels(DATA / "labels" / f"{seq}.txt")
+    labels, starts = labels_with_clip_ids(pts), clip_starts(pts)
+    raw, _ = detection_scores([r.detections[:, :2] for r in results], labels, shape)
+    e = evaluate_tracking(results, labels, shape, GATE, starts)
+    return {"raw_pd": raw.pd, "raw_false": raw.false_per_frame, "online_pd": e.confirmed.pd,
+            "online_false": e.confirmed.false_per_frame}
+
+
+def make_paths(model: str, windows: list[int], window: int, int8: bool, threads: int,
+               linger: int) -> list[tuple[str, Any]]:
+    """(name, predictor factory) per path; a factory gives a fresh predictor (windows keep a schedule)."""
+    fp32 = Predictor.from_checkpoint(model, device="cpu", precision="fp32", batch_size=8)
+    fast = Predictor.from_checkpoint(model, device="cpu", precision="fast", batch_size=8)
+    paths: list[tuple[str, Any]] = [("full frame, fp32", lambda: fp32), ("full frame, fast", lambda: fast)]
+    if int8:
+        from irstd.export.quantize import CalibrationSpec, cached_int8
+
+        t0 = time.perf_counter()
+        from irstd.models.pretrained import resolve_weights
+
+        onnx = cached_int8(resolve_weights(model), CalibrationSpec(str(SIRST), split_file=str(SPLIT)))
+        print(f"int8 file {onnx} ready in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        q = Predictor.from_onnx(onnx, threads=threads, precision="int8")
+        paths.append(("full frame, int8 (ONNX Runtime)", lambda: q))
+    for n in windows:
+        for name, p in (("fp32", fp32), ("fast", fast)):
+            paths.append((f"windows {window} px, full every {n}, linger {linger}, {name}",
+                          lambda p=p, n=n: WindowedPredictor(p, full_every=n, window=window, linger=linger)))
+    return paths
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| path | seq | frames | FPS (median frame) | FPS (frames ÷ time) | ms/frame p90 | full passes | "
+            "raw Pd % | raw false/frame | online Pd % | online false/frame |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        out.append(f"| {r['path']} | {r['seq']} | {r['frames']} | {r['fps_median']:.1f} | {r['fps_mean']:.1f} | "
+                   f"{r['p90_ms']:.0f} | {r['full_passes']} | {r['raw_pd']:.1f} | {r['raw_false']:.2f} | "
+                   f"{r['online_pd']:.1f} | {r['online_false']:.3f} |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="sgem_unet_t.sirst")
+    ap.add_argument("--seq", nargs="+", default=["seq4", "seq5"])
+    ap.add_argument("--full-every", nargs="+", type=int, default=[5, 10])
+    ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--linger", type=int, default=3, help="frames a window stays after its last hint")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
+    ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
+    a = ap.parse_args()
+    if not DATA.exists():
+        print(f"{DATA}: not found", file=sys.stderr)
+        return 2
+    torch.set_num_threads(a.threads)
+    env = environment(torch.device("cpu"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="track-speed-") as tmp:
+        for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger):
+            for seq in a.seq:
+                p = factory()
+                p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)
+                if isinstance(p, WindowedPredictor):
+                    p = factory()  # a fresh schedule
+                times, results, shape = run_sequence(p, seq, Path(tmp) / f"{seq}.jsonl")
+                ms = np.asarray(times) * 1000
+                row = {"path": name, "seq": seq, "frames": len(times), "fps_median": 1000 / statistics.median(ms),
+                       "fps_mean": len(ms) / (ms.sum() / 1000), "p90_ms": float(np.percentile(ms, 90)),
+                       "full_passes": getattr(p, "full_frames", len(times)), **scores(results, seq, shape),
+                       "label": p.label()}
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    env["load_average_after"] = list(__import__("os").getloadavg())
+    cmd = shlex.join(["python", *sys.argv])
+    text = "\n".join([
+        f"# `irstd track` loop speed: {env['cpu_name']}, {a.threads} threads", "",
+        f"Command: `{cmd}`", "",
+        f"Model `{a.model}`; every path in this one run, one after the other; torch threads {env['threads']}, "
+        f"ONNX Runtime threads {a.threads}; load average before {env['load_average']}, after "
+        f"{env['load_average_after']} (the machine's 2 cores are shared with other jobs).", "",
+        "Per frame: PNG decode → detect → tracker update (with the camera shift) → one JSON line written. "
+        "FPS (median frame) = 1000 ÷ the median frame's ms; FPS (frames ÷ time) = the throughput, the one that "
+        "counts for windows (their full passes are the slow frames). A label is found within 4 px; online = "
+        "confirmed targets as the frame is processed (confirmation delay counted).", "",
+        markdown(rows), "", "Environment: `" + json.dumps(env) + "`"])
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.with_suffix(".md").write_text(text + "\n")
+        a.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "environment": env, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
