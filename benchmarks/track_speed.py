@@ -4,11 +4,12 @@
 
 For each path (the full frame in fp32, in the fast mode, in int8 through ONNX Runtime; windows around
 the tracks between full passes every N frames, fp32 and fast) and each of ``seq4`` and ``seq5`` of
-``/work/shared/datasets/ISTD-sequences``: read every PNG, detect, update the tracker, write one JSON
-line per frame (the detection record plus the confirmed targets), timed per frame from the decode to the
-written line. The loop is the one ``irstd track`` runs: :func:`~irstd.inference.detect_frames` decodes a
-frame only when the next one is pulled, and before that pull the predictor gets the tracker's expected
-positions of every live track for the next frame (``set_hints``). Scores: raw Pd and false targets per
+``$IRSTD_DATASETS/ISTD-sequences`` (default ``../shared/datasets``): read every PNG, detect, update the
+tracker, write one JSON line per frame (the track record ``irstd track`` writes), timed per frame from the
+decode to the written line. The loop is the one ``irstd track`` runs
+(:func:`~irstd.inference.tracking_run.track_frames`): a frame is decoded only when the next one is pulled,
+and before that pull the predictor gets the tracker's expected positions of every live track for the next
+frame (``set_hints``). Scores: raw Pd and false targets per
 frame, and the confirmed targets' online Pd and false targets per frame (:mod:`irstd.tracking.evaluation`;
 a label is found within 4 px). All paths run in one process, one after the other, on the same threads.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -29,50 +31,31 @@ import numpy as np
 import torch
 
 from irstd.bench.timing import environment
-from irstd.inference import Predictor, WindowedPredictor, detect_frames
+from irstd.inference import Predictor, WindowedPredictor
 from irstd.inference.records import RecordWriter
-from irstd.inference.schema import frame_record
-from irstd.tracking import FrameResult, Tracker, TrackerParams
+from irstd.inference.tracking_run import track_frames
+from irstd.tracking import FrameResult, TrackerParams
 from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
                                        read_point_labels)
 
-DATA = Path("/work/shared/datasets/ISTD-sequences")
-SIRST = Path("/work/shared/datasets/SIRST")
-SPLIT = Path("/work/shared/datasets/splits/NUAA-SIRST_50_50/train.txt")
-
-
-def next_positions(tracker: Tracker, last: FrameResult | None) -> np.ndarray:
-    """Image positions (T, 2) of every live track in the next frame: one constant-velocity step, the camera
-    moving as it did into this frame (``Tracker.next_positions`` where the tracker has it)."""
-    shift = (0.0, 0.0)
-    if last is not None and last.motion is not None and not last.motion.cut:
-        shift = (last.motion.dx, last.motion.dy)
-    if hasattr(tracker, "next_positions"):
-        return tracker.next_positions(shift)
-    return tracker._x[:, :2] + tracker._x[:, 2:4] + tracker._cam + np.asarray(shift)  # same formula
+SHARED = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+DATA = SHARED / "ISTD-sequences"
+SIRST = SHARED / "SIRST"
+SPLIT = SHARED / "splits" / "NUAA-SIRST_50_50" / "train.txt"
 
 
 def run_sequence(predictor: Any, seq: str, out: Path) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
-    """Per-frame seconds (decode → detect → track → write) and the tracker's results on one sequence."""
-    tracker = Tracker(TrackerParams())
-    hint = getattr(predictor, "set_hints", None)
+    """Per-frame seconds (decode → detect → track → write) and the tracker's results on one sequence, through
+    :func:`~irstd.inference.tracking_run.track_frames`, the loop ``irstd track`` runs."""
     times, results, shape = [], [], (0, 0)
     with RecordWriter(out) as writer:
-        frames = detect_frames(predictor, DATA / seq, shard=False)
         t0 = time.perf_counter()
-        for det in frames:  # the next frame is decoded inside this pull, after the hints
-            if not det.ok:
-                raise SystemExit(f"{seq}: {det.record['error']}")
-            image = det.frame.image
-            shape = image.shape[:2]
-            r = tracker.update(det.prediction.targets, frame=image)
-            rec = det.record
-            rec["confirmed"] = [{"id": t.id, "x": round(t.x, 2), "y": round(t.y, 2), "predicted": t.predicted}
-                                for t in r.targets]
-            writer.write(rec)
-            results.append(r)
-            if hint is not None:
-                hint([(float(x), float(y)) for x, y in next_positions(tracker, r)])
+        for step in track_frames(predictor, DATA / seq, params=TrackerParams()):  # decodes inside the pull
+            if "error" in step.record:
+                raise SystemExit(f"{seq}: {step.record['error']}")
+            shape = step.detection.frame.image.shape[:2]
+            writer.write(step.record)
+            results.append(step.result)
             t1 = time.perf_counter()
             times.append(t1 - t0)
             t0 = t1

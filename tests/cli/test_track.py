@@ -86,6 +86,18 @@ def test_track_tiny_checkpoint(tmp_path: Path, folder: Path) -> None:
     out = tmp_path / "out"
     assert main(["track", str(ckpt), str(folder), "--out", str(out), "--device", "cpu"]) == 0
     assert len(read_records(out / "tracks.jsonl")) == N
+    # the windowed path: the same model, whole frames every 4th frame only; its schedule is in the outputs
+    win = tmp_path / "win"
+    assert main(["track", str(ckpt), str(folder), "--out", str(win), "--device", "cpu", "--full-every", "4"]) == 0
+    assert len(read_records(win / "tracks.jsonl")) == N
+    doc = json.loads((win / "detections.json").read_text())
+    assert doc["full_every"] == 4 and "full every 4" in doc["precision"]
+
+
+def test_window_options_are_checked(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["track", "tophat", "x", "--full-every", "0"])
+    assert exc.value.code == 2 and "--full-every" in capsys.readouterr().err
 
 
 def test_interrupt_and_resume_equal_a_straight_run(tmp_path: Path, folder: Path, monkeypatch, capsys) -> None:

@@ -98,6 +98,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", metavar="FILE",
                    help="score the run at the end against one labelled point per frame (as irstd evaluate-track)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse frames whose header claims more pixels")
+    p.add_argument("--full-every", type=_ranged(int, 1, 100000), default=1, metavar="N",
+                   help="run the whole frame every N-th frame and, between, only windows around the live tracks "
+                        "(a new target is seen at most N-1 frames late; 1, the default: every frame whole; "
+                        "docs/tracking.md#speed)")
+    p.add_argument("--window", type=_ranged(int, 16, 4096), default=64, metavar="PX",
+                   help="with --full-every: the window's side around each track (default 64)")
     add_tracker_options(p)
     retains_memory(p)
     p.set_defaults(func=run)
@@ -124,10 +130,15 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(resolve_device(args.device)), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp)
+    if args.full_every > 1:
+        from ..inference import WindowedPredictor
+
+        predictor = WindowedPredictor(predictor, full_every=args.full_every, window=args.window)
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"checkpoint": str(args.checkpoint), "threshold": args.threshold, "precision": predictor.label(),
+                "full_every": args.full_every, "window": args.window,
                 "tracker": asdict(params)}
     if args.resume:
         check_resume(out, **settings)
