@@ -144,7 +144,7 @@ def main() -> int:
         f"Command: `{cmd}`", "",
         f"Model `{a.model}`; every path in this one run, one after the other; torch threads {env['threads']}, "
         f"ONNX Runtime threads {a.threads}; load average before {env['load_average']}, after "
-        f"{env['load_average_after']} (the machine's 2 cores are shared with other jobs).", "",
+        f"{env['load_average_after']}.", "",
         "Per frame: PNG decode → detect → tracker update (with the camera shift) → one JSON line written. "
         "FPS (median frame) = 1000 ÷ the median frame's ms; FPS (frames ÷ time) = the throughput, the one that "
         "counts for windows (their full passes are the slow frames). A label is found within 4 px; online = "
