@@ -131,6 +131,9 @@ def test_kill_9_mid_epoch_leaves_a_loadable_last_and_an_exact_resume(tmp_path: P
     assert not finished_early, "training ended before it could be killed: make the run longer"
     load_model(last)  # loadable whatever moment the kill hit
     assert main(["train", "--resume", str(tmp_path / "killed"), "--set", "threads=1"]) == 0
+    # no temporary file of the killed write survives the next start, and the set is one epoch's
+    assert [p.name for p in last.parent.iterdir() if p.name.startswith(".")] == []
+    assert _epochs_of_set(last.parent) == (12, 12, 12)
     straight = fit(_cfg(tmp_path, "straight", epochs=12))
     _same_weights(straight.last_path, last)
 
@@ -207,3 +210,99 @@ def test_no_progress_bars_when_output_is_a_pipe(tmp_path: Path, plain_dataset) -
         assert "Traceback" not in text, text[-3000:]
         assert "\r" not in text and "it/s]" not in text and "%|" not in text, text[-3000:]
     assert others.stdout.count("== exit 0") == len(runs), others.stdout[-3000:] + others.stderr[-3000:]
+
+
+def _folder_bytes(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run.iterdir()}
+
+
+def _epochs_of_set(run: Path) -> tuple[int, int, int]:
+    """(epoch of last.safetensors, of last.state.pt, rows of log.jsonl): one epoch when the set is whole."""
+    _, meta = read_checkpoint(run / "last.safetensors")
+    state = torch.load(run / "last.state.pt", map_location="cpu", weights_only=False)
+    rows = (run / "log.jsonl").read_text().splitlines()
+    return meta["epoch"], state["epoch"], len(rows)
+
+
+def test_torch_save_failing_on_a_full_disk_keeps_the_whole_previous_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """torch.save reports a full disk as RuntimeError: one line, and last.safetensors of the failed epoch
+    must not stand beside the state and logs of the one before."""
+    cfg = _cfg(tmp_path, "torchfull", epochs=1)
+    fit(cfg)
+    run = tmp_path / "torchfull"
+    before = _folder_bytes(run)
+
+    def disk_full(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"PK\0" * 50)
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                           "data/3: file write failed")
+
+    monkeypatch.setattr("irstd.engine.resume.torch.save", disk_full)
+    with pytest.raises(CheckpointError, match=r"last.state.pt after epoch 2 \(.*file write failed\).*--resume"):
+        fit(dataclasses.replace(cfg, epochs=2), resume=run)
+    assert _folder_bytes(run) == before
+    assert main(["train", "--resume", str(run), "--set", "epochs=2", "--set", "threads=1"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "last.state.pt after epoch 2" in err and len(err.strip().splitlines()) == 1, err
+    assert _folder_bytes(run) == before
+    monkeypatch.undo()
+    assert _epochs_of_set(run) == (1, 1, 1)
+    resumed = fit(dataclasses.replace(cfg, epochs=2), resume=run)
+    assert [r["epoch"] for r in resumed.history] == [1, 2] and _epochs_of_set(run) == (2, 2, 2)
+
+
+def test_read_only_folder_is_not_told_to_free_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import tempfile
+
+    cfg = _cfg(tmp_path, "ro", epochs=1)
+    fit(cfg)
+    run = tmp_path / "ro"
+    before = _folder_bytes(run)
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):  # noqa: A002 — tempfile's own keyword
+        if dir is not None and Path(dir) == run:
+            raise OSError(errno.EROFS, "Read-only file system", str(Path(dir) / "x"))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(CheckpointError) as caught:
+        fit(dataclasses.replace(cfg, epochs=2), resume=run)
+    message = str(caught.value)
+    assert "Read-only file system" in message and "free the space" not in message and "writable" in message, message
+    assert "last.safetensors" in message
+    assert _folder_bytes(run) == before
+
+
+def test_kill_during_the_renames_is_finished_on_the_next_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill after the journal is written and one file renamed: the next start completes the set."""
+    from irstd.core import files as files_mod
+
+    cfg = _cfg(tmp_path, "cut", epochs=1)
+    fit(cfg)
+    run = tmp_path / "cut"
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def killed_after_one(src, dst):
+        into_set = Path(dst).parent == run and not Path(dst).name.startswith(".")
+        if into_set and renamed:
+            raise KeyboardInterrupt  # stands for the kill: nothing after this point runs
+        real_replace(src, dst)
+        if into_set:
+            renamed.append(str(dst))
+
+    monkeypatch.setattr(files_mod.os, "replace", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        fit(dataclasses.replace(cfg, epochs=2), resume=run)
+    monkeypatch.undo()
+    assert (run / ".epoch-commit.json").exists()
+    assert _epochs_of_set(run) == (2, 1, 1)  # mixed until the folder is reopened
+    (run / ".last.safetensors.stale1").write_bytes(b"x")  # what a kill inside atomic_write leaves
+    (run / ".last.state.pt.abc123.tmp").write_bytes(b"x")
+    resumed = fit(dataclasses.replace(cfg, epochs=3), resume=run)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert _epochs_of_set(run) == (3, 3, 3)
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []

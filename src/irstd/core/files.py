@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash or a failed write never leaves a half-written file in place.
+"""Atomic file writes: a crash or a failed write never leaves a half-written file in place, and
+sets of files replaced together (:class:`FileSet`).
 
 The result gets the permissions a plain ``open(path, "w")`` would give it: a new file
 ``0o666 & ~umask``, a replaced file keeps its own mode (``tempfile.mkstemp`` makes 0600 files,
@@ -7,13 +8,15 @@ which other users could not read).
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable
 
-__all__ = ["atomic_write", "atomic_write_text", "current_umask"]
+__all__ = ["atomic_write", "atomic_write_text", "current_umask", "FileSet", "recover_file_set", "remove_stale_temps"]
 
 
 def current_umask() -> int:
@@ -65,3 +68,87 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+class FileSet:
+    """Files that are replaced together: staged under temporary names, then committed as one.
+
+    :meth:`stage` writes each file to a temporary name beside its target (``.<name>.XXXX.tmp``); a
+    failure there leaves every target as it was (:meth:`discard` removes the staged files).
+    :meth:`commit` first writes a small journal (``journal``, atomically) naming every staged file and
+    its target, then renames them and removes the journal. A process killed during the renames leaves
+    the journal, and :func:`recover_file_set` finishes the renames on the next start: a reader that
+    recovers first always sees one whole set, the old or the new.
+    """
+
+    def __init__(self, journal: str | Path, label: Any = None) -> None:
+        self.journal = Path(journal)
+        self.label = label  #: recorded in the journal (e.g. the epoch), for the log
+        self.staged: list[tuple[Path, Path]] = []  #: (temporary, target) in commit order
+        self._journal_written = False
+
+    def stage(self, path: str | Path, write: Callable[[str], None]) -> None:
+        """Call ``write(tmp_path)`` for ``path``'s future content; nothing visible changes yet."""
+        path = Path(path)
+        mode = _target_mode(path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:  # a read-only folder: name the file that could not be written
+            exc.filename = str(path)
+            raise
+        os.close(fd)
+        self.staged.append((Path(tmp), path))
+        write(tmp)
+        os.chmod(tmp, mode)
+
+    def commit(self) -> None:
+        """Journal the set, rename every staged file onto its target, drop the journal."""
+        entries = {tmp.name: target.name for tmp, target in self.staged}
+        atomic_write_text(self.journal, json.dumps({"label": self.label, "files": entries}))
+        self._journal_written = True
+        for tmp, target in self.staged:  # renames need no space: once journalled the set always completes
+            os.replace(tmp, target)
+        self.journal.unlink()
+
+    def discard(self) -> None:
+        """Remove the staged files (before :meth:`commit` wrote its journal; after, they belong to it)."""
+        if self._journal_written:
+            return
+        for tmp, _ in self.staged:
+            tmp.unlink(missing_ok=True)
+
+
+def recover_file_set(journal: str | Path) -> Any:
+    """Finish the renames of a :class:`FileSet` whose commit was cut short; returns its label (None if none).
+
+    A journal that cannot be read was never complete (it is written atomically), so none of its renames
+    began: it is removed and the previous files stand.
+    """
+    journal = Path(journal)
+    try:
+        doc = json.loads(journal.read_text())
+        entries = dict(doc["files"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        journal.unlink(missing_ok=True)
+        return None
+    for tmp, target in entries.items():
+        src = journal.parent / tmp
+        if src.exists():
+            os.replace(src, journal.parent / target)
+    journal.unlink()
+    return doc.get("label")
+
+
+def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Remove the temporary files a killed writer left in ``folder`` for the files ``names``
+    (``.<name>.XXXX`` of :func:`atomic_write`, ``.<name>.XXXX.tmp`` of :class:`FileSet`); returns them."""
+    folder = Path(folder)
+    removed = []
+    for name in names:
+        for stale in folder.glob(f".{glob.escape(name)}.*"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
+    return removed

@@ -1,6 +1,6 @@
 """The resume state of a run folder (``last.state.pt``): what it holds, writing it, reading it back.
 
-It is written after the checkpoints of every epoch and holds the weights with the optimiser, the
+It is written with the checkpoints and logs of every epoch, as one set (:meth:`RunFolder.epoch_files`), and holds the weights with the optimiser, the
 schedule, the gradient scaler, the moving average, the history, the best record and the mined
 negative locations, so that ``--resume`` continues exactly where the run stopped.
 """
@@ -15,13 +15,14 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..core.distributed import is_main_process
 from ..core.errors import CheckpointError, ConfigError, first_line
-from ..core.files import atomic_write
+from ..core.files import FileSet, atomic_write
 from ..models.checkpoint import read_checkpoint
 from .mixed_batches import NegativeCrops
 from .run_folder import RunFolder
 
-__all__ = ["TrainingParts", "read_state", "open_for_resume", "save_state", "restore_state", "state_of"]
+__all__ = ["TrainingParts", "read_state", "open_for_resume", "save_state", "stage_state", "restore_state", "state_of"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def read_state(folder: RunFolder) -> dict[str, Any]:
 def open_for_resume(resume: str | Path, epochs: int) -> tuple[RunFolder, int, dict[str, Any]]:
     """(folder, first epoch to train, saved state) of the run folder (or its file) ``resume``."""
     folder = RunFolder.of(resume)
+    if is_main_process():  # the one writer finishes an interrupted save before anything is read
+        folder.recover()
     state = read_state(folder)
     if state["epoch"] >= epochs:
         raise ConfigError(f"{folder.path} already finished {state['epoch']} of {epochs} epochs; raise epochs to continue")
@@ -77,12 +80,25 @@ def state_of(parts: TrainingParts, epoch: int, history: list[dict[str, Any]], be
 
 
 def save_state(folder: RunFolder, state: dict[str, Any]) -> None:
-    """Replace the folder's state file atomically; a failure names the file."""
+    """Replace the folder's state file atomically; a failure is an ``OSError`` naming the file."""
+    atomic_write(folder.state, lambda tmp: _write_state(tmp, state, folder.state))
+
+
+def stage_state(files: FileSet, folder: RunFolder, state: dict[str, Any]) -> None:
+    """Stage the folder's state file into ``files`` (written when it commits); a failure is an ``OSError``."""
+    files.stage(folder.state, lambda tmp: _write_state(tmp, state, folder.state))
+
+
+def _write_state(tmp: str, state: dict[str, Any], target: Path) -> None:
+    """``torch.save`` to ``tmp``; its failures (a full disk is a ``RuntimeError`` from its zip writer) as
+    an ``OSError`` naming ``target``."""
     try:
-        atomic_write(folder.state, lambda tmp: torch.save(state, tmp))
+        torch.save(state, tmp)
     except OSError as exc:
-        exc.filename = exc.filename or str(folder.state)
+        exc.filename = exc.filename or str(target)
         raise
+    except RuntimeError as exc:
+        raise OSError(None, first_line(exc), str(target)) from exc
 
 
 def restore_state(parts: TrainingParts, state: dict[str, Any], folder: RunFolder,

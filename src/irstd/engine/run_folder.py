@@ -9,6 +9,12 @@
     <out>/<name>/best.safetensors   best validation IoU so far
     <out>/<name>/ema.safetensors    moving average of the weights after the latest epoch (``ema_decay`` > 0)
     <out>/<name>/eval-<tag>/        an evaluation of one of its checkpoints (``irstd sweep``)
+    <out>/<name>/.epoch-commit.json only while an epoch's files are being renamed into place
+
+The files of one epoch (last, best, ema, the resume state, the logs) are replaced together
+(:meth:`RunFolder.epoch_files`, a :class:`~irstd.core.files.FileSet`): a failed write leaves the previous
+epoch's whole set, and a kill during the renames is finished by :meth:`RunFolder.recover` on the next
+start, which also removes the temporary files a killed writer left.
 
 The trainer, the resume state and the sweeps (:mod:`irstd.experiments`) all take the names from here.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +31,12 @@ from typing import Any
 import yaml
 
 from ..core.errors import CheckpointError
-from ..core.files import atomic_write, atomic_write_text
+from ..core.files import FileSet, atomic_write, atomic_write_text, recover_file_set, remove_stale_temps
 from .config import TrainConfig
 
 __all__ = ["CHECKPOINTS", "RunFolder", "load_run_config"]
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.yaml"
 LOG_JSONL = "log.jsonl"
@@ -36,6 +45,7 @@ LAST = "last.safetensors"
 STATE = "last.state.pt"
 BEST = "best.safetensors"
 EMA = "ema.safetensors"
+JOURNAL = ".epoch-commit.json"
 #: the checkpoints a run folder can hold, by the name sweeps and reports use for them
 CHECKPOINTS = {"best": BEST, "last": LAST, "ema": EMA}
 
@@ -102,18 +112,47 @@ class RunFolder:
             raise CheckpointError(f"{self.config} not found (is {self.path} a run folder?)")
         return TrainConfig.from_dict(yaml.safe_load(self.config.read_text()) or {}, str(self.config))
 
+    @property
+    def journal(self) -> Path:
+        return self.path / JOURNAL
+
+    def epoch_files(self, epoch: int) -> FileSet:
+        """A set of files to replace together for ``epoch`` (stage each, then ``commit``)."""
+        return FileSet(self.journal, label={"epoch": epoch})
+
+    def recover(self) -> None:
+        """Make the folder whole after a kill: finish an epoch's interrupted renames, remove stale temporaries."""
+        if not self.path.is_dir():
+            return
+        done = recover_file_set(self.journal)
+        if done is not None:
+            log.info("%s: finished saving epoch %s (the run stopped while renaming its files)", self.path,
+                     done.get("epoch") if isinstance(done, dict) else done)
+        stale = remove_stale_temps(self.path, (CONFIG, LOG_JSONL, LOG_CSV, LAST, STATE, BEST, EMA, JOURNAL))
+        if stale:
+            log.info("%s: removed %d temporary file(s) left by an interrupted write", self.path, len(stale))
+
     def write_logs(self, history: list[dict[str, Any]]) -> None:
         """Rewrite log.jsonl and log.csv from the whole history (small; keeps resume consistent)."""
-        atomic_write_text(self.log_jsonl, "".join(json.dumps(r) + "\n" for r in history))
-        keys = list(dict.fromkeys(k for r in history for k in r))
+        atomic_write(self.log_jsonl, lambda tmp: _write_jsonl(tmp, history))
+        atomic_write(self.log_csv, lambda tmp: _write_csv(tmp, history))
 
-        def write_csv(tmp: str) -> None:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(history)
+    def stage_logs(self, files: FileSet, history: list[dict[str, Any]]) -> None:
+        """Stage log.jsonl and log.csv of ``history`` into ``files`` (written when it commits)."""
+        files.stage(self.log_jsonl, lambda tmp: _write_jsonl(tmp, history))
+        files.stage(self.log_csv, lambda tmp: _write_csv(tmp, history))
 
-        atomic_write(self.log_csv, write_csv)
+
+def _write_jsonl(path: str, history: list[dict[str, Any]]) -> None:
+    Path(path).write_text("".join(json.dumps(r) + "\n" for r in history))
+
+
+def _write_csv(path: str, history: list[dict[str, Any]]) -> None:
+    keys = list(dict.fromkeys(k for r in history for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:

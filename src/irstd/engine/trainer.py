@@ -7,11 +7,12 @@ loop (:mod:`.epoch`), the validation loop (:mod:`.eval_loop`), the run folder's 
 Every epoch starts by re-seeding all generators from (seed, epoch), so a resumed run draws exactly the
 same crops, flips and batches as an uninterrupted one.
 
-Crash safety: every file is replaced atomically, and ``last.state.pt`` (written after the checkpoints)
-holds the weights with the optimiser, so whenever the process dies (``kill -9`` included) the run folder
-holds a loadable ``last.safetensors`` and a self-consistent resume state. A failed write (disk full)
-stops the run with a :class:`~irstd.core.errors.CheckpointError` saying which file failed; the previous
-files stay intact.
+Crash safety: the files of an epoch (checkpoints, ``last.state.pt``, logs) are staged under temporary
+names and renamed into place together (:meth:`RunFolder.epoch_files`), so whenever the process dies
+(``kill -9`` included) the run folder holds one epoch's whole set once reopened (an interrupted rename
+is finished, stale temporaries removed). A failed write (disk full, read-only folder, torch's own write
+errors) stops the run with a one-line :class:`~irstd.core.errors.CheckpointError` saying which file
+failed and why; the previous epoch's files stay intact.
 
 Under ``torchrun`` (docs/distributed.md) :func:`fit` joins the process group (the one place a training
 run opens it), the model is wrapped in ``DistributedDataParallel``, each rank trains on its share of
@@ -21,11 +22,13 @@ the run folder.
 
 from __future__ import annotations
 
+import errno
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -43,18 +46,19 @@ from ..core.distributed import (
     world_size,
 )
 from ..core.errors import CheckpointError, ConfigError, first_line
+from ..core.files import FileSet
 from ..core.seeding import epoch_seed, seed_everything
 from ..losses import ModelLoss
 from ..metrics import METRIC_COLUMNS, SegMetrics, SegResult
 from ..models import create_model, folded_offset, logit_bias
-from ..models.checkpoint import read_checkpoint, save_checkpoint
+from ..models.checkpoint import checkpoint_writer, read_checkpoint
 from .config import TrainConfig
 from .data import TrainData, build_train_val, global_batch
 from .epoch import train_one_epoch
 from .eval_loop import run_evaluation
 from .mining import score_negatives
 from .optimisation import build_ema, build_optimizer, build_scheduler
-from .resume import TrainingParts, open_for_resume, restore_state, save_state, state_of
+from .resume import TrainingParts, open_for_resume, restore_state, stage_state, state_of
 from .run_folder import RunFolder, load_run_config
 from .sharding import gather_merged, shard_dataset
 from .sync_bn import convert_sync_batchnorm
@@ -160,6 +164,9 @@ def _open_folder(cfg: TrainConfig, resume: str | Path | None) -> tuple[RunFolder
     if folder.holds_run():
         raise ConfigError(f"run folder {folder.path} already holds a run; use --resume {folder.path} or another --name")
     if is_main_process():
+        folder.recover()
+        if folder.holds_run():  # an epoch whose renames a kill cut short, finished now
+            raise ConfigError(f"run folder {folder.path} already holds a run; use --resume {folder.path} or another --name")
         folder.path.mkdir(parents=True, exist_ok=True)
         folder.write_config(cfg)
     return folder, 0, None
@@ -277,9 +284,10 @@ def _validate(run: _Run) -> SegResult:
 
 
 def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
-    """Write last (and best, when validation improved), the resume state and the logs.
+    """Write last (and best, when validation improved), ema, the resume state and the logs as one set.
 
-    A failed write raises :class:`CheckpointError` naming the file; every earlier file is intact.
+    A failed write raises :class:`CheckpointError` naming the file and saying what to do; the previous
+    epoch's files are intact.
     """
     try:
         _write_epoch(run, epoch, row)
@@ -287,34 +295,61 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
         where = exc.filename or run.folder.path
         raise CheckpointError(
             f"could not write {where} after epoch {epoch + 1} ({exc.strerror or exc}); the files of the last "
-            f"saved epoch are intact: free the space and continue with --resume {run.folder.path}") from None
+            f"saved epoch are intact: {_write_hint(exc, run.folder.path)} and continue with "
+            f"--resume {run.folder.path}") from None
+
+
+def _write_hint(exc: OSError, folder: Path) -> str:
+    """What to do about a failed write: free space only where space ran out."""
+    code = exc.errno
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"make {folder} writable (it is read-only or not yours)"
+    if code is None:  # torch and safetensors report a full disk without an errno: look at the disk
+        try:
+            code = errno.ENOSPC if shutil.disk_usage(folder).free < (1 << 20) else None
+        except OSError:
+            code = None
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "free the space"
+    return "fix the cause"
 
 
 def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
     cfg, norm, rng = run.cfg.to_dict(), run.data.normalization, run.data.input_range
     meta_metrics = {k: v for k, v in row.items() if k.startswith("val_")}
-    _checkpoint(run.folder.last, run.model, normalization=norm, config=cfg, metrics=meta_metrics,
-                epoch=epoch + 1, input_range=rng)
-    val_iou = row.get("val_iou", float("nan"))
-    best = run.best
-    if not len(run.data.val) or (val_iou == val_iou and val_iou > run.best["val_iou"]):
-        best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
-        _checkpoint(run.folder.best, run.model, normalization=norm, config=cfg, metrics=best,
-                    epoch=epoch + 1, input_range=rng)
-    run.best = best  # only once written: a failed write leaves the record matching the files
-    if run.parts.ema is not None:
-        _checkpoint(run.folder.ema, run.parts.ema.module, normalization=norm, config=cfg, epoch=epoch + 1,
-                    metrics={"ema_decay": run.cfg.ema_decay}, input_range=rng)
-    save_state(run.folder, state_of(run.parts, epoch + 1, run.history, run.best))
-    run.folder.write_logs(run.history)
-
-
-def _checkpoint(path: Path, model: nn.Module, **kwargs: Any) -> None:
-    """:func:`save_checkpoint`, with the file named in a failure."""
+    files = run.folder.epoch_files(epoch + 1)
     try:
-        save_checkpoint(path, model, **kwargs)
+        _checkpoint(files, run.folder.last, run.model, normalization=norm, config=cfg, metrics=meta_metrics,
+                    epoch=epoch + 1, input_range=rng)
+        val_iou = row.get("val_iou", float("nan"))
+        best = run.best
+        if not len(run.data.val) or (val_iou == val_iou and val_iou > run.best["val_iou"]):
+            best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
+            _checkpoint(files, run.folder.best, run.model, normalization=norm, config=cfg, metrics=best,
+                        epoch=epoch + 1, input_range=rng)
+        if run.parts.ema is not None:
+            _checkpoint(files, run.folder.ema, run.parts.ema.module, normalization=norm, config=cfg,
+                        epoch=epoch + 1, metrics={"ema_decay": run.cfg.ema_decay}, input_range=rng)
+        stage_state(files, run.folder, state_of(run.parts, epoch + 1, run.history, best))
+        run.folder.stage_logs(files, run.history)
+        files.commit()
+    except BaseException:
+        files.discard()  # nothing renamed yet: the previous epoch's set stands
+        raise
+    run.best = best  # only once written: a failed write leaves the record matching the files
+
+
+def _checkpoint(files: FileSet, path: Path, model: nn.Module, **kwargs: Any) -> None:
+    """Stage :func:`save_checkpoint` of ``path`` into ``files``, with the file named in a failure."""
+    write = checkpoint_writer(model, **kwargs)
+    files.stage(path, lambda tmp: _write_checkpoint(write, tmp, path))
+
+
+def _write_checkpoint(write: Callable[[str], None], tmp: str, path: Path) -> None:
+    try:
+        write(tmp)
     except OSError as exc:
-        exc.filename = exc.filename or str(path)
+        exc.filename = str(path) if exc.filename in (None, tmp) else exc.filename
         raise
     except SafetensorError as exc:  # safetensors reports I/O failures (ENOSPC…) as its own error
         raise OSError(None, str(exc), str(path)) from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -24,7 +24,7 @@ from ..core.version import __version__
 from ._registry import build_model
 from .pretrained import resolve_weights
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_metadata", "folded_offset", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "checkpoint_writer", "read_checkpoint", "load_model", "model_metadata", "folded_offset", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 
@@ -66,6 +66,23 @@ def save_checkpoint(
 
     A failed write (disk full, permissions) raises ``OSError`` and leaves any previous file at ``path`` intact.
     """
+    atomic_write(path, checkpoint_writer(model, normalization=normalization, config=config, metrics=metrics,
+                                         epoch=epoch, input_range=input_range, operating_point=operating_point))
+
+
+def checkpoint_writer(
+    model: nn.Module,
+    *,
+    normalization: tuple[float, float],
+    config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    epoch: int | None = None,
+    input_range: dict[str, Any] | None = None,
+    operating_point: dict[str, Any] | None = None,
+) -> Callable[[str], None]:
+    """A function writing ``model``'s checkpoint (as :func:`save_checkpoint`) straight to the path it is
+    given: for callers that stage files themselves (:class:`irstd.core.files.FileSet`). The weights are
+    copied to the CPU now."""
     meta = {
         "format_version": FORMAT_VERSION,
         **model_metadata(model, normalization, input_range),
@@ -79,7 +96,7 @@ def save_checkpoint(
         raise CheckpointError("model was not built with irstd.models.create_model (no model_name to record)")
     # safetensors refuses shared storage; contiguous CPU copies are safe to write
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"irstd": json.dumps(meta)}))
+    return lambda path: save_file(state, path, metadata={"irstd": json.dumps(meta)})
 
 
 def read_checkpoint(path: str | Path, sha256: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
