@@ -95,3 +95,15 @@ def test_detect_fast_precision_runs(tmp_path: Path, frames: Path) -> None:
     out = tmp_path / "out"
     assert main(["detect", str(ckpt), str(frames / "a_gray.png"), "--out", str(out), "--precision", "fast", "--device", "cpu"]) == 0
     assert json.loads((out / "detections.json").read_text())["frames"][0]["height"] == 40
+
+
+def test_skipped_lines_name_the_file_once(tmp_path: Path, frames: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert main(["detect", "tophat", str(frames), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    (line,) = [x for x in (printed.out + printed.err).splitlines() if x.startswith("skipped ")]
+    assert line.count("e_corrupt.png") == 1, line
+    from irstd.cli._common import skip_line
+
+    assert skip_line("a/x.tif#3", "a/x.tif: page 3 is truncated") == "skipped a/x.tif#3: page 3 is truncated"
+    assert skip_line("a.png", "cannot decode") == "skipped a.png: cannot decode"

@@ -172,3 +172,46 @@ def test_videos_without_pyav_are_one_clear_line(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if PyAV were not installed
     with pytest.raises(ConfigError, match=r"pip install 'sgem-irstd\[video\]'"):
         open_source(tmp_path / "clip.mp4")
+
+
+def _hostile_entries(folder: Path) -> dict[str, str]:
+    """One good frame and every entry a folder walk must name and skip, with the reason it must give."""
+    import os
+
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "good.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "anim.gif")
+    (folder / "loop.png").symlink_to("loop.png")
+    (folder / "dangling.png").symlink_to("nowhere.png")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "x.png").mkdir()
+    (folder / "notes.txt").write_text("not a frame: no line for it")
+    return {"anim.gif": "unsupported image type .gif", "loop.png": "symbolic link loop",
+            "dangling.png": "dangling symbolic link", "pipe.png": "a FIFO", "x.png": "a folder, not an image"}
+
+
+@pytest.mark.parametrize("as_glob", [False, True])
+def test_folder_entries_that_are_not_frames_are_named_once_each(tmp_path: Path, as_glob: bool,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    folder = tmp_path / "in"
+    expected = _hostile_entries(folder)
+    with caplog.at_level(logging.WARNING, logger="irstd"):
+        files = expand_inputs([str(folder / "*") if as_glob else str(folder)])  # a FIFO opened would hang here
+    assert files == [folder / "good.png"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped ")]
+    assert len(lines) == len(expected), lines
+    for name, reason in expected.items():
+        (line,) = [m for m in lines if m.startswith(f"skipped {folder / name}: ")]
+        assert reason in line and line.count(name) == 1, line
+
+
+@pytest.mark.parametrize(("name", "reason"), [("pipe.png", "a FIFO"), ("loop.png", "symbolic link loop"),
+                                              ("dangling.png", "dangling symbolic link")])
+def test_a_named_input_that_is_no_file_is_one_clear_error(tmp_path: Path, name: str, reason: str) -> None:
+    from irstd.errors import DataError
+
+    _hostile_entries(tmp_path / "in")
+    with pytest.raises(DataError, match=f"{name}: {reason}"):
+        expand_inputs([str(tmp_path / "in" / name)])

@@ -115,3 +115,13 @@ def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> 
         path = parsed.path
         return path.with_name(path.stem + suffix) if suffix.startswith(".") else path.parent / suffix
     return Path(fallback_parent) / f"{spec}{suffix}"
+
+
+def skip_line(file: str, error: str) -> str:
+    """``skipped <file>: <why>`` for a frame that could not be read, the file named once (the library's
+    errors already start with ``<file>: ``; a TIFF page ``x.tif#3`` with ``x.tif: ``)."""
+    for named in (file, file.rsplit("#", 1)[0]):
+        if error.startswith(f"{named}: "):
+            error = error[len(named) + 2:]
+            break
+    return f"skipped {file}: {error}"

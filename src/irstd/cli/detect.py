@@ -64,7 +64,7 @@ def _detect(args: argparse.Namespace) -> int:
     from ..inference.pipeline import detect_frames
     from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections
     from ..inference.sources import open_source
-    from ._common import int8_model
+    from ._common import int8_model, skip_line
 
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
@@ -89,7 +89,7 @@ def _detect(args: argparse.Namespace) -> int:
             if writer is not None:
                 writer.write(det.record)
                 if not det.ok:
-                    _say(f"skipped {det.record['file']}: {det.record['error']}")
+                    _say(skip_line(det.record["file"], det.record["error"]))
             if det.prediction is not None:
                 _write_images(args, out, det)
     except KeyboardInterrupt:

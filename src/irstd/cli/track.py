@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.track_outputs import TRACKS_NAME
     from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_frames
-    from ._common import int8_model
+    from ._common import int8_model, skip_line
 
     params = tracker_params(args)
     predictor = Predictor.from_checkpoint(
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             writer.write(step.record)
             rec = step.record
             if "error" in rec:
-                _say(f"skipped {rec['file']}: {rec['error']}")
+                _say(skip_line(rec["file"], rec["error"]))
             if args.stream:
                 ids = ",".join(f"{c['id']}{'*' if c['predicted'] else ''}" for c in rec["confirmed"])
                 _say(f"frame {rec['frame'] + 1}: {len(rec.get('targets', ()))} raw, confirmed [{ids}]")

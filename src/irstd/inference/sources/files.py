@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import glob
+import logging
+import mimetypes
 import os
+import stat
 from pathlib import Path
 from typing import Generator, Iterable, Iterator
 
@@ -14,7 +18,12 @@ from ...data.io import IMAGE_EXTENSIONS, iter_pages, load_image, read_header
 from .frames import Frame, FrameSource, Want
 from .video import is_video_file, read_video, require_av
 
-__all__ = ["FileSource", "expand_inputs", "is_image_file", "natural_sorted"]
+__all__ = ["FileSource", "expand_inputs", "is_image_file", "natural_sorted", "skip_reason"]
+
+log = logging.getLogger(__name__)
+
+_KINDS = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+          stat.S_ISBLK: "a block device"}
 
 
 def is_image_file(path: Path) -> bool:
@@ -27,24 +36,78 @@ def natural_sorted(paths: Iterable[Path]) -> list[Path]:
     return natsorted(paths, alg=ns.PATH)
 
 
+def skip_reason(path: Path, *, videos: bool) -> str | None:
+    """Why a folder or glob entry ``path`` is not read as frames, or None when it is read.
+
+    Never opens ``path`` (a FIFO would block): links are resolved with ``stat`` only. Plain files of other
+    kinds (``notes.txt``) and plain subfolders give ``""``: not frames, and not worth a line.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if os.path.islink(path):
+            return f"dangling symbolic link (to {os.readlink(path)})"
+        return exc.strerror or str(exc)
+    looks_like_frame = is_image_file(path) or is_video_file(path)
+    if stat.S_ISDIR(st.st_mode):
+        return "a folder, not an image" if looks_like_frame else ""
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _KINDS.items() if test(st.st_mode)), "not a regular file")
+        return f"{kind}, not an image" if looks_like_frame or kind != "not a regular file" else ""
+    if is_image_file(path):
+        return None
+    if is_video_file(path):
+        return None if videos else "a video inside a folder of frames is not read (name the video itself)"
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    if kind.startswith("image/"):
+        return f"unsupported image type {path.suffix.lower()} (read: {' '.join(IMAGE_EXTENSIONS)})"
+    return ""
+
+
+def _frames_among(paths: Iterable[Path], *, videos: bool) -> list[Path]:
+    """The entries of a folder or glob that are frames, in natural order; each other entry that looks like
+    a frame (or is a link, FIFO, device) is logged as one ``skipped <path>: <reason>`` warning."""
+    keep = []
+    for path in natural_sorted(paths):
+        reason = skip_reason(path, videos=videos)
+        if reason is None:
+            keep.append(path)
+        elif reason:
+            log.warning("skipped %s: %s", path, reason)
+    return keep
+
+
+def _not_a_frame_file(spec: str) -> str | None:
+    """Why an input named directly cannot be read (a dangling link, a loop, a FIFO…), or None."""
+    reason = skip_reason(Path(spec), videos=True)
+    if reason is None or not os.path.lexists(spec):
+        return None
+    return reason or "not an image or video file"
+
+
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given, each folder's images, each glob's images and videos, each in natural order.
 
     A folder contributes its image files (a folder is a frame sequence; a video beside the frames is not
-    read); a glob pattern its image and video files. A name that is neither a file, a folder nor a
-    pattern, or inputs that hold no frame at all, raise :class:`DataError` naming them.
+    read); a glob pattern its image and video files. What a folder or glob holds that is not read and looks
+    like a frame (a dangling link, a link loop, a FIFO, a folder named ``x.png``, a ``.gif``) is logged as
+    ``skipped <path>: <reason>``, never opened. A name that is neither a file, a folder nor a pattern,
+    or inputs that hold no frame at all, raise :class:`DataError` naming them.
     """
     inputs = [os.fsdecode(i) for i in inputs]
     files: list[Path] = []
     for spec in inputs:
         path = Path(spec)
         if path.is_dir():
-            files += natural_sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p))
+            files += _frames_among(path.iterdir(), videos=False)
         elif path.is_file():
             files.append(path)
         elif any(c in spec for c in "*?["):
-            files += natural_sorted(p for p in map(Path, glob.glob(spec, recursive=True))
-                                    if p.is_file() and (is_image_file(p) or is_video_file(p)))
+            files += _frames_among(map(Path, glob.glob(spec, recursive=True)), videos=True)
+        elif (reason := _not_a_frame_file(spec)) is not None:
+            raise DataError(f"{spec}: {reason}")
         else:
             raise DataError(f"input not found: {spec}")
     if not files:
