@@ -34,8 +34,8 @@ OPTIONS = {
     "models": "pattern --size --no-count --measure --table --pretrained",
     "operating-point": "checkpoint --max-fa --data --split --split-file --mask-dir --scenes --out",
     "serve": "checkpoint --host --port --device --precision --amp --threshold --max-batch --max-wait-ms --max-queue "
-             "--max-body-mb --max-pixels --timeout --threads --worker-nice --decode-threads --no-freeze-gc --api-key "
-             "--cors-origin",
+             "--max-body-mb --max-pixels --timeout --threads --worker-nice --decode-threads --no-freeze-gc --api-key-file "
+             "--api-key --cors-origin",
     "sweep": "config --report --parallel --threads --device --out --rebench --no-progress",
     "track": "checkpoint SOURCE --out --threshold --device --precision --amp --calib --resume --stream --overlay "
              "--offline --labels --max-pixels --gate --birth-hits --birth-window --max-misses --min-displacement "

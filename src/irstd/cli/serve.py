@@ -6,6 +6,8 @@ import argparse
 import ipaddress
 import logging
 import os
+import stat
+from pathlib import Path
 
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
@@ -45,7 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")
-    p.add_argument("--api-key", help=f"require this key (X-API-Key or Bearer); default ${API_KEY_ENV} if set")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--api-key-file", metavar="FILE",
+                     help=f"require the key in FILE (its first line; X-API-Key or Bearer); default ${API_KEY_ENV} if set")
+    key.add_argument("--api-key", help="require this key; visible to every user in `ps`: prefer --api-key-file "
+                                       f"or ${API_KEY_ENV}")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from ORIGIN (repeatable; CORS is off by default)")
     retains_memory(p)
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         from ..serve import ServeConfig, create_app, run_server
     except ImportError as exc:
         raise ConfigError(f"irstd serve needs the serve extra: pip install 'sgem-irstd[serve]' ({exc})") from None
-    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    api_key = resolve_api_key(args)
     config = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                          max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_pixels=args.max_pixels,
                          timeout_s=args.timeout, threshold=args.threshold, api_key=api_key,
@@ -78,3 +84,22 @@ def run(args: argparse.Namespace) -> int:
           f"(API docs at /docs); Ctrl-C stops")
     run_server(create_app(predictor, config, name=str(args.checkpoint)), args.host, args.port)
     return 0
+
+
+def resolve_api_key(args: argparse.Namespace) -> str | None:
+    """The service's key: ``--api-key-file`` (its first line), else ``--api-key``, else ``$IRSTD_API_KEY``;
+    None when none is given. An unreadable or empty file is a :class:`ConfigError` naming it."""
+    if args.api_key_file:
+        path = Path(args.api_key_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--api-key-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+        key = lines[0].strip() if lines else ""
+        if not key:
+            raise ConfigError(f"--api-key-file {path}: the first line is empty (write the key there)")
+        if mode & 0o077:
+            log.warning("%s holds the API key and other users can read it (mode %o): chmod 600 it", path, mode)
+        return key
+    return args.api_key or os.environ.get(API_KEY_ENV) or None
