@@ -306,3 +306,33 @@ def test_kill_during_the_renames_is_finished_on_the_next_start(tmp_path: Path, m
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
     assert _epochs_of_set(run) == (3, 3, 3)
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+
+
+def test_libtiff_messages_go_to_the_debug_log_not_to_stderr(tmp_path: Path) -> None:
+    """libtiff writes its own errors to fd 2 unless handled: a damaged deflate TIFF is one error, no C line."""
+    from PIL import Image, features
+
+    if not features.check("libtiff"):
+        pytest.skip("PIL built without libtiff")
+    good = tmp_path / "z.tif"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(
+        good, compression="tiff_adobe_deflate")
+    with Image.open(good) as im:
+        offset, count = im.tag_v2[273][0], im.tag_v2[279][0]
+    raw = bytearray(good.read_bytes())
+    for i in range(offset + 2, offset + count - 2):
+        raw[i] = (raw[i] * 7 + 3) & 255  # the deflate stream no longer inflates
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(bytes(raw))
+    script = ("import logging, sys\n"
+              "logging.basicConfig(level=logging.DEBUG if sys.argv[2] == 'debug' else logging.INFO, stream=sys.stdout,"
+              " format='LOG %(message)s')\n"
+              "from irstd.data.io import load_image\n"
+              "try:\n    load_image(sys.argv[1])\nexcept Exception as exc:\n    print('ERROR', exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    for level in ("info", "debug"):
+        done = subprocess.run([sys.executable, "-c", script, str(bad), level], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.stderr == "", done.stderr
+        assert f"ERROR {bad}: cannot decode pixels" in done.stdout
+        assert ("Decoding error" in done.stdout) == (level == "debug"), done.stdout[-2000:]

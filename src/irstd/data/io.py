@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..core.errors import DataError
+from .native_log import reading, route_libtiff_messages
 
 __all__ = [
     "DepthFrame",
@@ -239,6 +240,7 @@ def _open(path: str | Path, limit: int | None = None, data: bytes | None = None)
 
     The header's size is checked against the pixel limit here, before any pixel is decoded.
     """
+    route_libtiff_messages()  # once: libtiff's own lines go to the debug log, not to fd 2
     if data is None:  # a file on disk; else ``path`` only names the in-memory ``data`` in messages
         path = Path(path)
         if not path.exists():
@@ -303,7 +305,8 @@ def _decode(path: str | Path, limit: int | None = None, data: bytes | None = Non
             warnings.simplefilter("always")
             if int(getattr(im, "n_frames", 1) or 1) > 1:
                 raise DataError(f"{path}: {multi_page_reason(im.n_frames)}")
-            im.load()
+            with reading(path):
+                im.load()
         _log_warnings(path, caught)
         return im
     except DataError:
@@ -398,7 +401,7 @@ def iter_pages(path: str | Path, *, want: Callable[[int], bool] | None = None,
             if want is not None and not want(page):
                 continue
             try:
-                with warnings.catch_warnings(record=True) as caught:
+                with warnings.catch_warnings(record=True) as caught, reading(path):
                     warnings.simplefilter("always")
                     im.seek(page)
                     if im.height * im.width > top:  # pages of one stack may differ in size
