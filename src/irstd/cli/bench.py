@@ -10,7 +10,7 @@ from pathlib import Path
 from ..bench.modes import MODES
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
-from ._common import BENCH_DIR, add_device, parse_size, retains_memory
+from ._common import BENCH_DIR, add_device, parse_size, positive_int, ranged, retains_memory
 
 DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
 
@@ -21,9 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES, help="run modes (default: fp32 fast)")
     p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, metavar="SIZE",
                    help="input sizes, N or WxH (default: 256 640x512 1280x1024)")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], metavar="B", help="batch sizes (default: 1 8)")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per case (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[1, 8], metavar="B", help="batch sizes (default: 1 8)")
+    p.add_argument("--runs", type=positive_int, default=30, help="timed runs per case (default 30)")
+    p.add_argument("--warmup", type=ranged(int, 0), default=5, help="untimed runs first (default 5)")
     add_device(p)
     p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
