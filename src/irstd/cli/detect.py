@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
-    p.add_argument("--overlay", action="store_true", help="write overlay PNGs (targets boxed)")
+    p.add_argument("--overlay", action="store_true", help="write overlay PNGs OUT/<stem>_overlay.png: targets boxed with their scores, small frames "
+                        "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
     p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
                    help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
@@ -130,10 +131,12 @@ def _write_images(args: argparse.Namespace, out: Path, det) -> None:
     import numpy as np
     from PIL import Image
 
-    from ..visualize import draw_overlay
+    from ..visualize import draw_overlay, upscale_factor
 
-    stem, pred = det.frame.stem, det.prediction
+    stem, pred = det.frame.stem, det.prediction  # stem: unique per input file (a/f.png, b/f.png → a__f, b__f)
     if args.overlay:
-        draw_overlay(det.frame.image, pred.targets, pred.mask).save(out / f"{stem}_overlay.png")
+        image = det.frame.image
+        draw_overlay(image, pred.targets, pred.mask, scale=upscale_factor(image.shape), scores=True).save(
+            out / f"{stem}_overlay.png")
     if args.prob_maps:
         Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{stem}_prob.png")

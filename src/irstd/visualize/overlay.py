@@ -7,7 +7,17 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["stretch", "draw_overlay", "draw_tracks"]
+__all__ = ["stretch", "draw_overlay", "draw_tracks", "upscale_factor"]
+
+#: small frames are drawn enlarged so that their short side has at least this many pixels
+MIN_SHORT_SIDE = 256
+
+
+def upscale_factor(shape: tuple[int, ...], short_side: int = MIN_SHORT_SIDE) -> int:
+    """The integer factor that brings a frame of ``shape`` (H, W) to ``short_side`` px on its short side
+    (1 for frames already that large): boxes around 3-pixel targets stay visible."""
+    h, w = shape[:2]
+    return max(1, -(-short_side // max(1, min(h, w))))
 
 
 def stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -25,10 +35,13 @@ def draw_overlay(
     mask: np.ndarray | None = None,
     gt: np.ndarray | None = None,
     scale: int = 1,
+    scores: bool = False,
 ) -> Image.Image:
     """RGB image: the stretched frame, predicted mask tinted red, ground truth tinted green, targets boxed red.
 
-    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.targets.Target`).
+    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.targets.Target`);
+    ``scale`` enlarges the frame before drawing (:func:`upscale_factor`); ``scores`` writes each target's
+    ``peak`` probability beside its box.
     """
     gray = stretch(frame)
     rgb = np.stack([gray] * 3, axis=-1).astype(np.float32)
@@ -50,6 +63,8 @@ def draw_overlay(
             outline=(255, 60, 60),
             width=max(1, scale),
         )
+        if scores and getattr(t, "peak", None) is not None:
+            draw.text(((x1 + 1 + pad) * scale + 2, (y0 - pad) * scale), f"{t.peak:.2f}", fill=(255, 220, 0))
     return image
 
 
