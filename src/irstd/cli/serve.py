@@ -19,7 +19,8 @@ API_KEY_ENV = "IRSTD_API_KEY"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint, an .onnx file of irstd export (ONNX Runtime; int8 too), "
+                                     "shipped weights by name (irstd models --pretrained) or a classical detector name")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=ranged(int, 0, 65535), default=8000, help="TCP port, 0-65535 (default 8000)")
     add_device(p)
