@@ -83,3 +83,17 @@ def test_unknown_bare_name_says_where_names_are() -> None:
 
     with pytest.raises(CheckpointError, match="irstd models --pretrained"):
         resolve_weights("qqqq")
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["bench", "--budget", "0"], "--budget"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["data", "synth", "out", "--test-fraction", "1.5"], "--test-fraction"),
+    (["export", "m", "--atol", "-1"], "--atol"),
+    (["serve", "m", "--timeout", "0"], "--timeout"),
+    (["serve", "m", "--max-wait-ms", "-1"], "--max-wait-ms"),
+    (["sweep", "--threads", "0"], "--threads"),
+    (["models", "--size", "0"], "--size"),
+])
+def test_other_ranged_options(argv: list[str], option: str, capsys: pytest.CaptureFixture) -> None:
+    assert option in _error(argv, capsys)

@@ -35,12 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device(p)
     p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
-    p.add_argument("--budget", type=float, metavar="S", help=f"at most this many seconds per case (fewer runs if needed; default: none, on a CPU "
+    p.add_argument("--budget", type=ranged(float, 0, open_low=True), metavar="S", help=f"at most this many seconds per case (fewer runs if needed; default: none, on a CPU "
                         f"{CPU_BUDGET_S:g} when --sizes and --batch-sizes are not given)")
     p.add_argument("--interleave", action="store_true", help="time all cases round-robin (fair comparison on a busy machine)")
-    p.add_argument("--settle", type=int, default=1, metavar="N",
+    p.add_argument("--settle", type=ranged(int, 0), default=1, metavar="N",
                    help="with --interleave: untimed calls of a case before each timed one (default 1: steady state, warm caches)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="torch intra-op threads, >= 1 (default: torch's)")
     p.add_argument("--no-conv-rate", action="store_true", help="skip the 3x3-conv rate (no floor column)")
     p.add_argument("--out", default=BENCH_DIR, help=f"output folder (default ./{BENCH_DIR})")
     p.add_argument("--name", help="file stem of the outputs (default: from the device name)")
