@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["stretch", "draw_overlay", "draw_tracks", "upscale_factor"]
 
@@ -27,6 +27,14 @@ def stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarr
     if hi <= lo:
         hi = lo + 1.0
     return (np.clip((frame - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def _label_font() -> ImageFont.ImageFont:
+    """PIL's built-in font at 14 px where Pillow can scale it (10.1+), else its bitmap font."""
+    try:
+        return ImageFont.load_default(size=14)
+    except TypeError:
+        return ImageFont.load_default()
 
 
 def draw_overlay(
@@ -64,7 +72,10 @@ def draw_overlay(
             width=max(1, scale),
         )
         if scores and getattr(t, "peak", None) is not None:
-            draw.text(((x1 + 1 + pad) * scale + 2, (y0 - pad) * scale), f"{t.peak:.2f}", fill=(255, 220, 0))
+            at = ((x1 + 1 + pad) * scale + 2, (y0 - pad) * scale)
+            font = _label_font()
+            draw.rectangle(draw.textbbox(at, f"{t.peak:.2f}", font=font), fill=(0, 0, 0))  # readable on clutter
+            draw.text(at, f"{t.peak:.2f}", fill=(255, 220, 0), font=font)
     return image
 
 
