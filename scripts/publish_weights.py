@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         parts += ["--split-file", args.split_file] if args.split_file else []
         parts += ["--mask-dir", args.mask_dir] if args.mask_dir else []
         cmd = shlex.join(parts)
-        test_note = args.test_note or f"{args.data} [{args.split_file or args.split}], {res['n_images']} images"
+        # dataset and split by name, never the local paths (irstd models --pretrained shows this to users)
+        split = (f"{Path(args.split_file).parent.name}/{Path(args.split_file).stem}" if args.split_file
+                 else args.split)
+        test_note = args.test_note or f"{Path(args.data).name} {split} list, {res['n_images']} images"
     row = PretrainedTag(
         model=model, tag=tag, file=dst.name, sha256=sha, dtype="float16",
         normalization=tuple(meta["normalization"]), input_range=tuple(args.input_range),

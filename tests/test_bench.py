@@ -184,3 +184,28 @@ def test_agreement_guard_limits() -> None:
     assert result(10, 0.702).passed  # 99.9 % agreement, +0.2 points
     assert not result(11, 0.70).passed  # 99.89 %
     assert not result(0, 0.696).passed  # −0.4 points
+
+
+def test_plain_cli_bench_on_a_cpu_is_small_and_says_how_many_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plain ``irstd bench`` on a CPU: one size, batch 1, a time limit per case, and the case count printed
+    before the first case runs (issue 37, item 6)."""
+    import irstd.bench as bench
+    from irstd.cli import bench as cli_bench
+
+    seen: dict = {}
+
+    def fake_run(models, **kw):  # the plan, not hours of timing
+        seen.update(kw, printed=capsys.readouterr().out)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["bench", "--device", "cpu"])
+    assert seen["sizes"] == [(256, 256)] and seen["batches"] == cli_bench.CPU_BATCHES == [1]
+    assert seen["budget_s"] == cli_bench.CPU_BUDGET_S
+    n = len(bench.plan_cases(None, modes=["fp32", "fast"], sizes=[(256, 256)], batches=[1]))
+    assert f"bench: {n} case(s)" in seen["printed"] and "at most 3 s each" in seen["printed"]
+    assert n * cli_bench.CPU_BUDGET_S <= 10 * 60  # a person can wait for it

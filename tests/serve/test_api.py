@@ -288,3 +288,15 @@ def test_decoding_is_bounded_and_concurrent_frames_all_answer(make_app, monkeypa
     assert most[0] == 2  # six requests at once, two decoders
     with pytest.raises(Exception, match="decode_threads must be >= 1"):
         make_app(decode_threads=0)
+
+
+def test_batch_total_covers_inference() -> None:
+    """Frames of one model call share its time: the batch answer counts each call once, so total ≥ inference."""
+    frames = [scene(20 + i)[0] for i in range(4)]
+    files = [("files", (f"f{i}.png", encode(f), "image/png")) for i, f in enumerate(frames)]
+    with TestClient(_app_around(_Slow(seconds=0.2), max_batch=4, max_wait_ms=200)) as c:
+        r = c.post("/v1/detect/batch", files=files)
+    assert r.status_code == 200, r.text
+    timing = r.json()["timing"]
+    assert timing["total_ms"] >= timing["inference_ms"] >= 150, timing
+    assert 1 <= timing["model_calls"] <= 4

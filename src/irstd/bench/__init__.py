@@ -25,7 +25,7 @@ from ..core.lazy import lazy_exports
 if TYPE_CHECKING:
     from .accuracy import (INT8_MAX_IOU_DELTA_POINTS, INT8_MAX_PD_DELTA_POINTS, MAX_IOU_DELTA_POINTS, MIN_PIXEL_AGREEMENT,
                            AgreementResult, fast_mode_agreement, int8_guard, mode_agreement)
-    from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, run_benchmark, run_cases
+    from .cases import MODES, SCHEMA, published_figures, Case, conv_rate_case, count_macs_at, plan_cases, run_benchmark, run_cases
     from .report import save_report, to_markdown
     from .timing import environment, peak_memory_mb, time_calls, time_interleaved, timing_stats
 
@@ -41,6 +41,7 @@ __all__ = [
     "conv_rate_case",
     "count_macs_at",
     "environment",
+    "plan_cases",
     "run_cases",
     "run_benchmark",
     "to_markdown",

@@ -391,12 +391,24 @@ def run_benchmark(
     ``x_floor_best`` (min ÷ floor at the conv's best rate), ``peak_mem_mb``, or ``error``. ``kwargs`` go to
     :func:`run_cases`.
     """
+    return run_cases(plan_cases(models, kind=kind, modes=modes, sizes=sizes, batches=batches), **kwargs)
+
+
+def plan_cases(
+    models: Sequence[str] | None = None,
+    *,
+    kind: str | None = None,
+    modes: Sequence[str] = ("fp32", "fast"),
+    sizes: Sequence[tuple[int, int]] = ((256, 256), (512, 640), (1024, 1280)),
+    batches: Sequence[int] = (1, 8),
+) -> list[Case]:
+    """The cases :func:`run_benchmark` runs, in order: model × mode × batch × (H, W) (known before any runs,
+    so a caller can say how many)."""
     names: list[str] = []
     for spec in models or ["*"]:
         matched = list_models(spec, kind) if any(ch in spec for ch in "*?[") else [get_model_entry(spec).name]
         if not matched:
             raise ConfigError(f"no registered model matches {spec!r}")
         names += [n for n in matched if n not in names]
-    cases = [Case(n, m, b, h, w) for n in names for m in modes for b in batches for (h, w) in sizes]
-    return run_cases(cases, **kwargs)
+    return [Case(n, m, b, h, w) for n in names for m in modes for b in batches for (h, w) in sizes]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..core.errors import ConfigError
 
@@ -20,6 +20,37 @@ if TYPE_CHECKING:
 DETECTIONS_DIR = "detections"
 #: default output folder of ``irstd bench``
 BENCH_DIR = "bench-results"
+
+
+def ranged(kind: Callable[[str], Any], low: float, high: float | None = None, *,
+           open_low: bool = False, open_high: bool = False) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` within [low, high] (``open_low``/``open_high`` exclude an end), checked at
+    parse time; the error names the range and the value to give instead."""
+    left, right = "(" if open_low else "[", ")" if open_high or high is None else "]"
+    span = f"{left}{low:g}, {'∞' if high is None else format(high, 'g')}{right}"
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}: give {noun} in {span}") from None
+        below = v <= low if open_low else v < low
+        above = high is not None and (v >= high if open_high else v > high)
+        if below or above:
+            raise argparse.ArgumentTypeError(f"{v} is out of range {span}: give {noun} in {span}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in "invalid <name> value"
+    return parse
+
+
+#: a probability threshold: 0 < t < 1 (0 would keep every pixel, 1 none)
+probability = ranged(float, 0.0, 1.0, open_low=True, open_high=True)
+#: a count that must be at least 1
+positive_int = ranged(int, 1)
+#: help text of ``--threshold`` (detect, evaluate, track, serve)
+THRESHOLD_HELP = "probability threshold, 0 < t < 1 (default 0.5)"
 
 
 def __getattr__(name: str) -> Any:
@@ -54,8 +85,8 @@ def add_calibration(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument("--calib", metavar="DATA", help=prefix + "dataset folder whose training frames calibrate int8")
     p.add_argument("--calib-split", default="train", help="calibration split (default train; test is refused)")
     p.add_argument("--calib-split-file", metavar="F", help="list of calibration stems instead of --calib-split")
-    p.add_argument("--calib-frames", type=int, default=CALIB_FRAMES,
-                   help=f"calibration frames (default {CALIB_FRAMES}, chosen deterministically)")
+    p.add_argument("--calib-frames", type=positive_int, default=CALIB_FRAMES,
+                   help=f"calibration frames, >= 1 (default {CALIB_FRAMES}, chosen deterministically)")
 
 
 def calibration_spec(args: argparse.Namespace) -> CalibrationSpec:

@@ -10,28 +10,37 @@ from pathlib import Path
 from ..bench.modes import MODES
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
-from ._common import BENCH_DIR, add_device, parse_size, retains_memory
+from ._common import BENCH_DIR, add_device, parse_size, positive_int, ranged, retains_memory
 
 DEFAULT_SIZES = ["256", "640x512", "1280x1024"]
+DEFAULT_BATCHES = [1, 8]
+#: plain ``irstd bench`` on a CPU: one size, batch 1 and a time limit per case, so it ends in minutes
+CPU_SIZES = ["256"]
+CPU_BATCHES = [1]
+CPU_BUDGET_S = 3.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="NAME", help="model names or shell patterns (default: all registered)")
     p.add_argument("--kind", choices=["learned", "classical"], help="only models of this kind (with the default --models)")
     p.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES, help="run modes (default: fp32 fast)")
-    p.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, metavar="SIZE",
-                   help="input sizes, N or WxH (default: 256 640x512 1280x1024)")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], metavar="B", help="batch sizes (default: 1 8)")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per case (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    p.add_argument("--sizes", nargs="+", metavar="SIZE",
+                   help=f"input sizes, N or WxH (default: {' '.join(DEFAULT_SIZES)}; on a CPU without --sizes and "
+                        f"--batch-sizes: {' '.join(CPU_SIZES)})")
+    p.add_argument("--batch-sizes", nargs="+", type=positive_int, metavar="B",
+                   help=f"batch sizes, >= 1 (default: {' '.join(map(str, DEFAULT_BATCHES))}; on a CPU without "
+                        f"--sizes and --batch-sizes: {' '.join(map(str, CPU_BATCHES))})")
+    p.add_argument("--runs", type=positive_int, default=30, help="timed runs per case (default 30)")
+    p.add_argument("--warmup", type=ranged(int, 0), default=5, help="untimed runs first (default 5)")
     add_device(p)
     p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
     p.add_argument("--no-cuda-graphs", action="store_true", help="CUDA: do not replay the fast mode from CUDA graphs")
-    p.add_argument("--budget", type=float, metavar="S", help="at most this many seconds per case (fewer runs if needed)")
+    p.add_argument("--budget", type=ranged(float, 0, open_low=True), metavar="S", help=f"at most this many seconds per case (fewer runs if needed; default: none, on a CPU "
+                        f"{CPU_BUDGET_S:g} when --sizes and --batch-sizes are not given)")
     p.add_argument("--interleave", action="store_true", help="time all cases round-robin (fair comparison on a busy machine)")
-    p.add_argument("--settle", type=int, default=1, metavar="N",
+    p.add_argument("--settle", type=ranged(int, 0), default=1, metavar="N",
                    help="with --interleave: untimed calls of a case before each timed one (default 1: steady state, warm caches)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="torch intra-op threads, >= 1 (default: torch's)")
     p.add_argument("--no-conv-rate", action="store_true", help="skip the 3x3-conv rate (no floor column)")
     p.add_argument("--out", default=BENCH_DIR, help=f"output folder (default ./{BENCH_DIR})")
     p.add_argument("--name", help="file stem of the outputs (default: from the device name)")
@@ -62,6 +71,23 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _apply_defaults(args: argparse.Namespace) -> str:
+    """Fill --sizes, --batch-sizes (and --budget) left out: on a CPU the small set (:data:`CPU_SIZES`, a time
+    limit per case) — every model × 3 sizes × 2 batches takes hours there — else the full one."""
+    from ..core.device import resolve_device
+
+    device = resolve_device(args.device)
+    on_cpu = device.type == "cpu"
+    small = on_cpu and args.sizes is None and args.batch_sizes is None  # plain `irstd bench` on a CPU
+    if small and args.budget is None:
+        args.budget = CPU_BUDGET_S
+    if args.sizes is None:
+        args.sizes = list(CPU_SIZES if small else DEFAULT_SIZES)
+    if args.batch_sizes is None:
+        args.batch_sizes = list(CPU_BATCHES if small else DEFAULT_BATCHES)
+    return str(device)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
 
@@ -69,15 +95,19 @@ def _slug(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..bench import run_benchmark, save_report, to_markdown
+    from ..bench import plan_cases, run_benchmark, save_report, to_markdown
 
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    if any(b < 1 for b in args.batch_sizes):
-        raise ConfigError(f"batch sizes must be >= 1, got {args.batch_sizes}")
+    device = _apply_defaults(args)
     sizes = [parse_size(s) for s in args.sizes]
+    cases = plan_cases(args.models, kind=args.kind, modes=args.modes, sizes=sizes, batches=args.batch_sizes)
+    n_models = len({c.model for c in cases})
+    limit = f", at most {args.budget:g} s each (about {len(cases) * args.budget / 60:.0f} min)" if args.budget else ""
+    print(f"bench: {len(cases)} case(s) = {n_models} model(s) × {len(args.modes)} mode(s) × {len(sizes)} size(s) × "
+          f"{len(args.batch_sizes)} batch size(s) on {device}{limit}", flush=True)
     report = run_benchmark(
         args.models, kind=args.kind, modes=args.modes, sizes=sizes, batches=args.batch_sizes, device=args.device, runs=args.runs,
         warmup=args.warmup, amp=args.amp, cuda_graphs=not args.no_cuda_graphs, budget_s=args.budget,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from ..data.synthetic import BACKGROUNDS
+from ._common import positive_int, ranged
 
 
 def _pair(kind: type) -> Callable[[str], tuple]:
@@ -43,16 +44,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     ps = dsub.add_parser("synth", help="write synthetic frames in the plain layout")
     ps.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
-    ps.add_argument("--n", type=int, default=500, help="number of frames (default 500)")
-    ps.add_argument("--test-fraction", type=float, default=0.2, help="share listed in test.txt (default 0.2)")
+    ps.add_argument("--n", type=positive_int, default=500, help="number of frames, >= 1 (default 500)")
+    ps.add_argument("--test-fraction", type=ranged(float, 0, 1), default=0.2, help="share listed in test.txt, 0-1 (default 0.2)")
     ps.add_argument("--seed", type=int, default=0)
-    ps.add_argument("--size", type=int, default=256, help="square frame size (default 256)")
+    ps.add_argument("--size", type=positive_int, default=256, help="square frame size, >= 1 (default 256)")
     ps.add_argument("--targets", type=_pair(int), default=(1, 5), metavar="LO,HI", help="targets per frame")
     ps.add_argument("--area", type=_pair(int), default=(1, 80), metavar="LO,HI", help="target area in pixels")
     ps.add_argument("--scr", type=_pair(float), default=(2.0, 12.0), metavar="LO,HI",
                     help="signal-to-clutter ratio range (default 2,12)")
     ps.add_argument("--background", default="random", choices=("random", *BACKGROUNDS))
-    ps.add_argument("--clutter", type=float, default=1.0, help="scale of the non-target clutter count (0: none)")
+    ps.add_argument("--clutter", type=ranged(float, 0), default=1.0, help="scale of the non-target clutter count, >= 0 (0: none)")
     ps.add_argument("--bit-depth", type=int, default=8, choices=(8, 16))
     ps.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     ps.set_defaults(func=run_synth)

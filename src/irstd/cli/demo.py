@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..apps.demo_defaults import DEMO_WEIGHTS
 from ..core.errors import ConfigError
-from ._common import RUNS_DIR
+from ._common import RUNS_DIR, positive_int, ranged
 
 if TYPE_CHECKING:
     import torch
@@ -23,15 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"shipped weights or checkpoint to run (default {DEMO_WEIGHTS}, trained on generated scenes)")
     p.add_argument("--train", action="store_true", help="train a model on the CPU first (a few minutes) and use it")
     p.add_argument("--model", default=None, help="with --train: registered model (default sgem_unet)")
-    p.add_argument("--epochs", type=int, default=None, help=f"with --train: epochs of 240 scenes (default {TRAIN_EPOCHS})")
-    p.add_argument("--scenes", type=int, default=None, help="with --train: training scenes (default 240)")
+    p.add_argument("--epochs", type=positive_int, default=None, help=f"with --train: epochs of 240 scenes (default {TRAIN_EPOCHS})")
+    p.add_argument("--scenes", type=positive_int, default=None, help="with --train: training scenes (default 240)")
     p.add_argument("--out", default=RUNS_DIR, help=f"parent of the run folder (default ./{RUNS_DIR})")
-    p.add_argument("--test-scenes", type=int, default=50, help="unseen synthetic test scenes (default 50)")
-    p.add_argument("--frames", type=int, default=3, help="fresh frames to detect on, one table and overlay each (default 3)")
-    p.add_argument("--track-frames", type=int, default=32, metavar="N",
+    p.add_argument("--test-scenes", type=positive_int, default=50, help="unseen synthetic test scenes, >= 1 (default 50)")
+    p.add_argument("--frames", type=positive_int, default=3, help="fresh frames to detect on, one table and overlay each, >= 1 (default 3)")
+    p.add_argument("--track-frames", type=ranged(int, 0), default=32, metavar="N",
                    help="frames of the generated sequence the tracking part runs on (default 32; 0 skips it)")
     p.add_argument("--seed", type=int, default=0, help="scene seed (and training seed with --train)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads, >= 1 (default: torch's)")
     p.set_defaults(func=run)
 
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import DETECTIONS_DIR, MODEL_SPEC_HELP, add_device, add_precision, retains_memory
+from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
+                      probability, ranged, retains_memory)
 
 
 #: the command's one-line help
@@ -25,18 +26,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="image file, folder or glob pattern (natural order: 2.png before 10.png), multi-page TIFF "
                         "or video file (needs PyAV: pip install 'sgem-irstd[video]')")
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
-    p.add_argument("--overlay", action="store_true", help="write overlay PNGs (targets boxed)")
+    p.add_argument("--overlay", action="store_true", help="write overlay PNGs OUT/<stem>_overlay.png: targets boxed with their scores, small frames "
+                        "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
     p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
                    help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
                         "scales or stretches them, native uses them as is; see docs/reliability.md")
-    p.add_argument("--tile", type=int, default=None, metavar="PIXELS",
-                   help="run frames larger than this in overlapping tiles of this size (a multiple of the stride)")
-    p.add_argument("--tile-overlap", type=int, default=None, metavar="PIXELS", help="tile overlap (default tile/4)")
-    p.add_argument("--max-pixels", type=int, default=None,
+    p.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
+                   help="run frames larger than this in overlapping tiles of this size, >= 1 (a multiple of the stride)")
+    p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
+    p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
@@ -129,10 +131,12 @@ def _write_images(args: argparse.Namespace, out: Path, det) -> None:
     import numpy as np
     from PIL import Image
 
-    from ..visualize import draw_overlay
+    from ..visualize import draw_overlay, upscale_factor
 
-    stem, pred = det.frame.stem, det.prediction
+    stem, pred = det.frame.stem, det.prediction  # stem: unique per input file (a/f.png, b/f.png → a__f, b__f)
     if args.overlay:
-        draw_overlay(det.frame.image, pred.targets, pred.mask).save(out / f"{stem}_overlay.png")
+        image = det.frame.image
+        draw_overlay(image, pred.targets, pred.mask, scale=upscale_factor(image.shape), scores=True).save(
+            out / f"{stem}_overlay.png")
     if args.prob_maps:
         Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{stem}_prob.png")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import MODEL_SPEC_HELP, RUNS_DIR, add_device, add_precision, int8_model, output_beside, retains_memory
+from ._common import (MODEL_SPEC_HELP, RUNS_DIR, THRESHOLD_HELP, add_device, add_precision, int8_model, output_beside,
+                      positive_int, probability, retains_memory)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,10 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-file", help="a list of image stems to evaluate instead of --split")
     p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
     p.add_argument("--skip-invalid", action="store_true", help="skip unusable image/mask pairs (reported)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
     add_precision(p, "autocast dtype: with fp32, run the model under it (default none); with fast, the fast mode's dtype")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=1, help="frames per model call, >= 1 (default 1)")
     p.add_argument("--out", help="folder for metrics.json/.md (default: eval-<split> beside the checkpoint)")
     p.add_argument("--save-masks", metavar="DIR", help="write predicted masks as PNG")
     p.add_argument("--sweep", action="store_true",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..export.defaults import ATOL, OPSET, RTOL
-from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, retains_memory
+from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, ranged, retains_memory
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     p.add_argument("--check-sizes", nargs="+", default=["256", "320x480"], metavar="SIZE",
                    help="input sizes of the parity check, N or WxH (default: 256 320x480)")
-    p.add_argument("--atol", type=float, default=ATOL, help=f"parity tolerance, absolute part (default {ATOL:g})")
-    p.add_argument("--rtol", type=float, default=RTOL, help=f"parity tolerance, relative to max|logit| (default {RTOL:g})")
+    p.add_argument("--atol", type=ranged(float, 0), default=ATOL, help=f"parity tolerance, absolute part (default {ATOL:g})")
+    p.add_argument("--rtol", type=ranged(float, 0), default=RTOL, help=f"parity tolerance, relative to max|logit| (default {RTOL:g})")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     retains_memory(p)
     p.set_defaults(func=run)
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = check_onnx_parity(model, out, sizes=sizes, atol=args.atol, rtol=args.rtol)
     if args.int8:  # int8 is not within fp32 tolerances: the file runs on each size; accuracy is measured on frames
-        print("int8 round trip OK; " + result.summary().rsplit(" (tolerance", 1)[0]
-              + " (random inputs, informational; accuracy: benchmarks/int8/accuracy.py)")
+        print(result.int8_summary())
         out.with_suffix(".parity.json").write_text(json.dumps(result.as_dict(), indent=2))
         return 0
     print(result.summary())

@@ -19,9 +19,11 @@ exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
+import re
 import sys
 from typing import Any, Sequence
 
@@ -51,7 +53,21 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """argparse prints usage + error on two lines; users get one line naming the command and --help."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {suggest_choice(message)} (see {self.prog} --help)\n")
+
+
+def suggest_choice(message: str) -> str:
+    """argparse's "invalid choice: 'x' (choose from ...)" with the closest choices first ("did you mean")."""
+    m = re.search(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if not m:
+        return message
+    option, given = m.group(1), m.group(2)
+    choices = re.findall(r"'([^']*)'", m.group(3))
+    close = difflib.get_close_matches(given, choices, n=3, cutoff=0.6)
+    what = "command" if option == "COMMAND" else f"value of {option}"
+    if close:
+        return f"unknown {what} {given!r}: did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"unknown {what} {given!r}: choose from {', '.join(choices)}"
 
 
 class CommandParser(OneLineErrorParser):

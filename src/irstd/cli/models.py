@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ._common import positive_int
+
 TABLE_SIZE = 256  # the published figures are all at 1×1×256×256
 #: (params, MACs at 1×C×TABLE_SIZE×TABLE_SIZE) of every registered model, by name
 COUNTS_FILE = Path(__file__).with_name("model_counts.json")
@@ -23,7 +25,7 @@ COUNTS_FILE = Path(__file__).with_name("model_counts.json")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'sgem*'")
-    p.add_argument("--size", type=int, default=TABLE_SIZE,
+    p.add_argument("--size", type=positive_int, default=TABLE_SIZE,
                    help=f"square input size for the MAC count (default {TABLE_SIZE}; other sizes are counted live)")
     p.add_argument("--no-count", action="store_true", help="names only (skip building the models)")
     p.add_argument("--measure", action="store_true",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ._common import MODEL_SPEC_HELP
+from ._common import MODEL_SPEC_HELP, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="val", help="split to choose on (default val; test is refused)")
     p.add_argument("--split-file", help="a list of validation image stems instead of --split")
     p.add_argument("--mask-dir", help="folder of corrected masks overriding the dataset's, by stem")
-    p.add_argument("--scenes", type=int, default=200, help="generated scenes without --data (default 200)")
+    p.add_argument("--scenes", type=positive_int, default=200, help="generated scenes without --data (default 200)")
     p.add_argument("--out", help="output checkpoint (default: <checkpoint>-op.safetensors beside it)")
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..inference.precisions import RUN_PRECISIONS
-from ._common import add_device, retains_memory
+from ._common import add_device, positive_int, probability, ranged, retains_memory
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +21,22 @@ API_KEY_ENV = "IRSTD_API_KEY"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a .safetensors checkpoint, or a classical detector name")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint, an .onnx file of irstd export (ONNX Runtime; int8 too), "
+                                     "shipped weights by name (irstd models --pretrained) or a classical detector name")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=ranged(int, 0, 65535), default=8000, help="TCP port, 0-65535 (default 8000)")
     add_device(p)
     # a service runs the device's fast mode by default (every other command defaults to fp32)
     p.add_argument("--precision", default="fast", choices=RUN_PRECISIONS,
                    help="fast (default: the device's fast mode, docs/speed.md) or fp32")
     p.add_argument("--amp", choices=AMP_CHOICES, help="dtype of the fast mode (default: the device's best)")
-    p.add_argument("--threshold", type=float, default=0.5, help="default threshold (a request may give its own)")
-    p.add_argument("--max-batch", type=int, default=16, help="frames per model call; 1 turns micro-batching off")
-    p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more frames")
-    p.add_argument("--max-queue", type=int, default=64, help="frames waiting before 503 (default 64)")
-    p.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MB (default 32)")
-    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    p.add_argument("--threshold", type=probability, default=0.5, help="default probability threshold, 0 < t < 1 (default 0.5; a request may give its own)")
+    p.add_argument("--max-batch", type=positive_int, default=16, help="frames per model call; 1 turns micro-batching off")
+    p.add_argument("--max-wait-ms", type=ranged(float, 0), default=2.0, help="how long a batch waits for more frames, >= 0 (default 2)")
+    p.add_argument("--max-queue", type=positive_int, default=64, help="frames waiting before 503 (default 64)")
+    p.add_argument("--max-body-mb", type=ranged(float, 0, open_low=True), default=32.0, help="request body limit in MB, > 0 (default 32)")
+    p.add_argument("--max-pixels", type=positive_int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
+    p.add_argument("--timeout", type=ranged(float, 0, open_low=True), default=30.0, help="seconds per request, > 0 (default 30)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of the model (default: torch's, one per core; cores - 1 on a machine shared "
                         "with other CPU work, docs/serve.md)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_device
+from ._common import add_device, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,8 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "interrupted ones resume, a failed run is reported and the others go on.")
     p.add_argument("config", help="sweep YAML (models, seeds, recipe, test list)")
     p.add_argument("--report", action="store_true", help="train nothing: evaluate finished runs and write the table")
-    p.add_argument("--parallel", type=int, default=1, metavar="N", help="N trainings at once (processes)")
-    p.add_argument("--threads", type=int, help="torch CPU threads per run (default: cores / N)")
+    p.add_argument("--parallel", type=positive_int, default=1, metavar="N", help="N trainings at once (processes)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads per run, >= 1 (default: cores / N)")
     add_device(p)
     p.add_argument("--out", help="table path without suffix (default <out>/<sweep>/table1)")
     p.add_argument("--rebench", action="store_true", help="time the models again instead of reusing bench.json")

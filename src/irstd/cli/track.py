@@ -7,27 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ._common import MODEL_SPEC_HELP, add_device, add_precision, retains_memory
+from ._common import MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged, retains_memory
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
-
-
-def _ranged(kind: Callable[[str], Any], low: float, high: float | None = None) -> Callable[[str], Any]:
-    """An argparse type: ``kind`` within [low, high], checked at parse time."""
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if v < low or (high is not None and v > high):
-            raise argparse.ArgumentTypeError(f"{v} is out of range [{low}, {'∞' if high is None else high}]")
-        return v
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def add_tracker_options(p: argparse.ArgumentParser) -> None:
@@ -36,26 +21,26 @@ def add_tracker_options(p: argparse.ArgumentParser) -> None:
 
     d = TrackerParams()
     g = p.add_argument_group("tracker (docs/tracking.md)")
-    g.add_argument("--gate", type=_ranged(float, 0.5, 100), default=d.gate,
+    g.add_argument("--gate", type=ranged(float, 0.5, 100), default=d.gate,
                    help=f"largest distance in px between a track's prediction and its detection (default {d.gate:g})")
-    g.add_argument("--birth-hits", type=_ranged(int, 1, 62), default=d.birth_hits, metavar="M",
+    g.add_argument("--birth-hits", type=ranged(int, 1, 62), default=d.birth_hits, metavar="M",
                    help=f"a track is established after M detections … (default {d.birth_hits})")
-    g.add_argument("--birth-window", type=_ranged(int, 1, 62), default=d.birth_window, metavar="N",
+    g.add_argument("--birth-window", type=ranged(int, 1, 62), default=d.birth_window, metavar="N",
                    help=f"… within N frames (default {d.birth_window})")
-    g.add_argument("--max-misses", type=_ranged(int, 0, 1000), default=d.max_misses, metavar="K",
+    g.add_argument("--max-misses", type=ranged(int, 0, 1000), default=d.max_misses, metavar="K",
                    help=f"an established track dies after K misses in a row (default {d.max_misses})")
-    g.add_argument("--min-displacement", type=_ranged(float, 0, 1000), default=d.min_displacement, metavar="PX",
+    g.add_argument("--min-displacement", type=ranged(float, 0, 1000), default=d.min_displacement, metavar="PX",
                    help="confirmation: a track must move this far in the scene along a line within "
                         f"--motion-window frames (default {d.min_displacement:g})")
-    g.add_argument("--motion-window", type=_ranged(int, 2, 1000), default=d.motion_window,
+    g.add_argument("--motion-window", type=ranged(int, 2, 1000), default=d.motion_window,
                    help=f"frames of that line (default {d.motion_window})")
-    g.add_argument("--hover-frames", type=_ranged(int, 0, 100000), default=d.hover_frames,
+    g.add_argument("--hover-frames", type=ranged(int, 0, 100000), default=d.hover_frames,
                    help="or be detected still for this many frames in a row with a high score (0: never; "
                         f"default {d.hover_frames})")
-    g.add_argument("--release-after", type=_ranged(int, 0, 100000), default=d.release_after, metavar="FRAMES",
+    g.add_argument("--release-after", type=ranged(int, 0, 100000), default=d.release_after, metavar="FRAMES",
                    help="detected frames in a row failing both confirmation tests after which a confirmed track is "
                         f"a target no more (0: never; default {d.release_after})")
-    g.add_argument("--coast", type=_ranged(int, 0, 1000), default=d.coast,
+    g.add_argument("--coast", type=ranged(int, 0, 1000), default=d.coast,
                    help=f"misses a confirmed track is reported at its predicted position (default {d.coast})")
     g.add_argument("--no-compensate", action="store_true", help="no camera-shift estimate and no scene cuts")
 
@@ -83,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="SOURCE",
                    help="video file, image folder or glob (natural order), multi-page TIFF, or image files")
     p.add_argument("--out", default=TRACKS_DIR, help=f"output folder (default ./{TRACKS_DIR})")
-    p.add_argument("--threshold", type=_ranged(float, 0.0, 1.0), default=0.5)
+    p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     p.add_argument("--resume", action="store_true",
@@ -97,12 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="draw the overlay with the offline result (after the run, reading the source again)")
     p.add_argument("--labels", metavar="FILE",
                    help="score the run at the end against one labelled point per frame (as irstd evaluate-track)")
-    p.add_argument("--max-pixels", type=int, default=None, help="refuse frames whose header claims more pixels")
-    p.add_argument("--full-every", type=_ranged(int, 1, 100000), default=1, metavar="N",
+    p.add_argument("--max-pixels", type=positive_int, default=None, help="refuse frames whose header claims more pixels")
+    p.add_argument("--full-every", type=ranged(int, 1, 100000), default=1, metavar="N",
                    help="run the whole frame every N-th frame and, between, only windows around the live tracks "
                         "(a new target is seen at most N-1 frames late; 1, the default: every frame whole; "
                         "docs/tracking.md#speed)")
-    p.add_argument("--window", type=_ranged(int, 16, 4096), default=64, metavar="PX",
+    p.add_argument("--window", type=ranged(int, 16, 4096), default=64, metavar="PX",
                    help="with --full-every: the window's side around each track (default 64)")
     add_tracker_options(p)
     retains_memory(p)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
-from ..visualize import draw_tracks
+from ..visualize import draw_tracks, upscale_factor
 from .sources import Frame, is_video_file
 
 __all__ = ["TrackOverlayWriter"]
@@ -50,7 +50,7 @@ class TrackOverlayWriter:
             k = None if c["predicted"] else next((i for i, t in enumerate(ids) if t == c["id"]), None)
             confirmed.append((c["id"], c["x"], c["y"], boxes[k] if k is not None else None))
         h, w = frame.image.shape[:2]
-        scale = max(1, -(-256 // max(1, min(h, w))))  # small frames upscaled to ≥ 256 px on the short side
+        scale = upscale_factor((h, w))  # small frames upscaled to ≥ 256 px on the short side
         image = draw_tracks(frame.image, boxes, confirmed, self.trails, scale)
         if not self.video:
             image.save(self.out / "overlay" / f"{frame.stem}_tracks.png")

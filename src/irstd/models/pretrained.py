@@ -254,8 +254,22 @@ def resolve_weights(spec: str | Path, sha256: str | None = None) -> Path:
             raise CheckpointError(f"{row.path}: shipped weights {row.name} are missing from the installed package")
         _check_hash(row.path, row.sha256, row.name)
         return row.path
-    close = difflib.get_close_matches(text, list_pretrained(), n=3, cutoff=0.8) if "/" not in text else []
+    if "/" in text or "\\" in text or path.suffix in (".safetensors", ".onnx"):
+        return path  # a file path: the checkpoint reader names the missing file
+    close = close_pretrained(text)
     if close:
         raise CheckpointError(f"checkpoint not found: {text}; did you mean {', '.join(close)}?")
-    return path  # not found: the checkpoint reader names the missing file
+    raise CheckpointError(f"checkpoint not found: {text} is neither a file nor shipped weights "
+                          "(irstd models --pretrained lists the names, e.g. sgem_unet.sirst)")
+
+
+def close_pretrained(text: str, n: int = 3) -> list[str]:
+    """Shipped tags close to ``text``, best first: compared whole (``sgem_unet_tt.sirst``) and by model name
+    alone (``sgemunet`` → ``sgem_unet.*``)."""
+    def score(tag: str) -> float:
+        return max(difflib.SequenceMatcher(None, text, tag).ratio(),
+                   difflib.SequenceMatcher(None, text, tag.split(".")[0]).ratio())
+
+    ranked = sorted(((score(t), t) for t in list_pretrained()), key=lambda st: (-st[0], st[1]))
+    return [t for sc, t in ranked[:n] if sc >= 0.75]
 

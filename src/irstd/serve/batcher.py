@@ -75,8 +75,9 @@ class JobResult:
 
     record: dict[str, Any]
     queue_ms: float
-    inference_ms: float
+    inference_ms: float  #: the model call of this frame's batch (shared by the batch's frames)
     batch_size: int
+    batch_start: float = 0.0  #: perf_counter when that model call began: frames of one call share it
 
 
 def _png_data_url(image: Image.Image) -> str:
@@ -261,5 +262,5 @@ class MicroBatcher:
                 log.exception("post-processing failed for %s", job.name)
                 results.append(exc)
                 continue
-            results.append(JobResult(record, (start - job.enqueued) * 1000, seconds * 1000, len(batch)))
+            results.append(JobResult(record, (start - job.enqueued) * 1000, seconds * 1000, len(batch), start))
         return results

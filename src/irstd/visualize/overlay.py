@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["stretch", "draw_overlay", "draw_tracks"]
+__all__ = ["stretch", "draw_overlay", "draw_tracks", "upscale_factor"]
+
+#: small frames are drawn enlarged so that their short side has at least this many pixels
+MIN_SHORT_SIDE = 256
+
+
+def upscale_factor(shape: tuple[int, ...], short_side: int = MIN_SHORT_SIDE) -> int:
+    """The integer factor that brings a frame of ``shape`` (H, W) to ``short_side`` px on its short side
+    (1 for frames already that large): boxes around 3-pixel targets stay visible."""
+    h, w = shape[:2]
+    return max(1, -(-short_side // max(1, min(h, w))))
 
 
 def stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarray:
@@ -19,16 +29,27 @@ def stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.8) -> np.ndarr
     return (np.clip((frame - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
 
 
+def _label_font() -> ImageFont.ImageFont:
+    """PIL's built-in font at 14 px where Pillow can scale it (10.1+), else its bitmap font."""
+    try:
+        return ImageFont.load_default(size=14)
+    except TypeError:
+        return ImageFont.load_default()
+
+
 def draw_overlay(
     frame: np.ndarray,
     targets: Sequence,
     mask: np.ndarray | None = None,
     gt: np.ndarray | None = None,
     scale: int = 1,
+    scores: bool = False,
 ) -> Image.Image:
     """RGB image: the stretched frame, predicted mask tinted red, ground truth tinted green, targets boxed red.
 
-    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.targets.Target`).
+    ``targets`` are objects with ``bbox`` = (x0, y0, x1, y1) (e.g. :class:`irstd.inference.targets.Target`);
+    ``scale`` enlarges the frame before drawing (:func:`upscale_factor`); ``scores`` writes each target's
+    ``peak`` probability beside its box.
     """
     gray = stretch(frame)
     rgb = np.stack([gray] * 3, axis=-1).astype(np.float32)
@@ -50,6 +71,11 @@ def draw_overlay(
             outline=(255, 60, 60),
             width=max(1, scale),
         )
+        if scores and getattr(t, "peak", None) is not None:
+            at = ((x1 + 1 + pad) * scale + 2, (y0 - pad) * scale)
+            font = _label_font()
+            draw.rectangle(draw.textbbox(at, f"{t.peak:.2f}", font=font), fill=(0, 0, 0))  # readable on clutter
+            draw.text(at, f"{t.peak:.2f}", fill=(255, 220, 0), font=font)
     return image
 
 

@@ -18,7 +18,8 @@ from ...data.io import IMAGE_EXTENSIONS, iter_pages, load_image, read_header
 from .frames import Frame, FrameSource, Want
 from .video import is_video_file, read_video, require_av
 
-__all__ = ["FileSource", "expand_inputs", "is_image_file", "natural_sorted", "skip_reason"]
+__all__ = ["FileSource", "expand_inputs", "is_image_file", "natural_sorted", "skip_reason",
+           "unique_stems"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,32 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
+def unique_stems(files: Iterable[Path]) -> dict[Path, str]:
+    """A file-name stem per file for what is written per frame: the file's stem where no other file has it
+    (``f.png`` → ``f``), else its path relative to the files' common folder with ``__`` for each separator
+    (``a/f.png``, ``b/f.png`` → ``a__f``, ``b__f``; ``f.png``, ``f.tif`` → ``f_png``, ``f_tif``)."""
+    files = list(dict.fromkeys(files))
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f.stem] = counts.get(f.stem, 0) + 1
+    clashing = [f for f in files if counts[f.stem] > 1]
+    stems = {f: f.stem for f in files if counts[f.stem] == 1}
+    if clashing:
+        absolute = [f.absolute() for f in clashing]
+        root = Path(os.path.commonpath([str(a.parent) for a in absolute]))
+        rel = [a.relative_to(root) for a in absolute]
+        names = ["__".join(r.with_suffix("").parts) for r in rel]
+        if len(set(names)) < len(names):  # same folder and stem, other extension: keep the extension
+            names = ["__".join(r.parts).replace(".", "_") for r in rel]
+        taken = set(stems.values())
+        for f, name in zip(clashing, names):
+            while name in taken:  # a lone file already has this stem
+                name += "_"
+            stems[f] = name
+            taken.add(name)
+    return stems
+
+
 class FileSource(FrameSource):
     """The frames of a list of files: an image is one frame, a multi-page TIFF one per page, a video one
     per decoded frame. A file that cannot be read costs one error frame; the next file goes on."""
@@ -122,10 +149,18 @@ class FileSource(FrameSource):
     def __init__(self, files: Iterable[str | os.PathLike], *, max_pixels: int | None = None) -> None:
         self.files = [Path(os.fsdecode(f)) for f in files]
         self.max_pixels = max_pixels
+        self.stems = unique_stems(self.files)  # overlays of a/f.png and b/f.png must not overwrite each other
         if any(is_video_file(f) for f in self.files):
             require_av()  # one clear line before any work, not one per video
 
     def frames(self, want: Want = None) -> Iterator[Frame]:
+        for frame in self._frames(want):
+            path = frame.path
+            if path is not None and self.stems.get(path, path.stem) != path.stem and frame.stem.startswith(path.stem):
+                frame.stem = self.stems[path] + frame.stem[len(path.stem):]  # the file's unique stem, same suffix
+            yield frame
+
+    def _frames(self, want: Want) -> Iterator[Frame]:
         index = 0
         for path in self.files:
             if is_video_file(path):

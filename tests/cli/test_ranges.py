@@ -1,0 +1,99 @@
+"""Options with a range are checked at parse time (exit 2, one line naming the option, the range and the fix);
+unknown commands, choices and model names get suggestions (issue 37, item 5)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from irstd.cli._common import positive_int, probability, ranged
+from irstd.cli.main import main
+
+
+def _error(argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("command", ["detect", "evaluate", "track", "serve"])
+@pytest.mark.parametrize("value", ["1.5", "0", "1", "-0.1", "half"])
+def test_threshold_out_of_range_exits_2(command: str, value: str, capsys: pytest.CaptureFixture) -> None:
+    argv = [command, "m.safetensors"] + (["x.png"] if command in ("detect", "track") else [])
+    err = _error(argv + ["--threshold", value], capsys)
+    assert "--threshold" in err and "(0, 1)" in err and "give a number in (0, 1)" in err
+
+
+@pytest.mark.parametrize("command", ["detect", "evaluate", "track"])
+def test_threshold_help_names_the_range(command: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "0 < t < 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["detect", "m", "x.png", "--tile", "0"], "--tile"),
+    (["demo", "--frames", "0"], "--frames"),
+    (["demo", "--test-scenes", "-1"], "--test-scenes"),
+    (["bench", "--runs", "0"], "--runs"),
+    (["serve", "m", "--max-batch", "0"], "--max-batch"),
+    (["export", "m", "--calib-frames", "0"], "--calib-frames"),
+])
+def test_counts_must_be_at_least_one(argv: list[str], option: str, capsys: pytest.CaptureFixture) -> None:
+    err = _error(argv, capsys)
+    assert option in err and "[1, ∞)" in err
+
+
+def test_unknown_command_suggests(capsys: pytest.CaptureFixture) -> None:
+    err = _error(["detet"], capsys)
+    assert "did you mean 'detect'?" in err and err.startswith("irstd: error:")
+
+
+def test_unknown_choice_suggests(capsys: pytest.CaptureFixture) -> None:
+    assert "did you mean 'fp32'?" in _error(["detect", "m", "x.png", "--precision", "fp23"], capsys)
+
+
+def test_ranged_types() -> None:
+    assert probability("0.3") == 0.3
+    assert positive_int("4") == 4
+    assert ranged(int, 0, 10)("10") == 10
+    for bad in ("0", "1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            probability(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\[0, 10\]"):
+        ranged(int, 0, 10)("11")
+
+
+@pytest.mark.parametrize("name,close", [("sgem_unet_tt.sirst", "sgem_unet_t.sirst"), ("sgemunet", "sgem_unet.sirst")])
+def test_unknown_model_name_suggests(name: str, close: str) -> None:
+    from irstd.core.errors import CheckpointError
+    from irstd.models.pretrained import resolve_weights
+
+    with pytest.raises(CheckpointError, match="did you mean .*" + close.replace(".", r"\.")):
+        resolve_weights(name)
+
+
+def test_unknown_bare_name_says_where_names_are() -> None:
+    from irstd.core.errors import CheckpointError
+    from irstd.models.pretrained import resolve_weights
+
+    with pytest.raises(CheckpointError, match="irstd models --pretrained"):
+        resolve_weights("qqqq")
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["bench", "--budget", "0"], "--budget"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["data", "synth", "out", "--test-fraction", "1.5"], "--test-fraction"),
+    (["export", "m", "--atol", "-1"], "--atol"),
+    (["serve", "m", "--timeout", "0"], "--timeout"),
+    (["serve", "m", "--max-wait-ms", "-1"], "--max-wait-ms"),
+    (["sweep", "--threads", "0"], "--threads"),
+    (["models", "--size", "0"], "--size"),
+])
+def test_other_ranged_options(argv: list[str], option: str, capsys: pytest.CaptureFixture) -> None:
+    assert option in _error(argv, capsys)
