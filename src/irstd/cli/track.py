@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from ._common import MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged, retains_memory
+from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged,
+                      retains_memory)
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
