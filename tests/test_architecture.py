@@ -178,11 +178,24 @@ def test_imports_run_down_the_layers() -> None:
     assert not bad, "imports against docs/architecture.md:\n" + "\n".join(bad)
 
 
-def test_the_checker_catches_an_upward_and_a_sibling_import(tmp_path: Path) -> None:
-    """The rule test itself can fail: a fake tree with one upward and one sibling import."""
+def _in_fake_tree(tmp_path: Path, files: dict[str, str], check):
+    """``check(root)`` on a fake ``src/irstd`` tree of ``files`` (path → text), with SRC pointing at it."""
     global SRC
     fake = tmp_path / "src" / "irstd"
-    for part, text in {
+    for part, text in files.items():
+        f = fake / part
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text)
+    saved, SRC = SRC, tmp_path / "src"
+    try:
+        return check(fake)
+    finally:
+        SRC = saved
+
+
+def test_the_checker_catches_an_upward_and_a_sibling_import(tmp_path: Path) -> None:
+    """The rule test itself can fail: a fake tree with one upward and one sibling import."""
+    bad = _in_fake_tree(tmp_path, {
         "core/__init__.py": "",
         "core/device.py": "from ..engine import trainer\n",  # upward, at the top
         "data/__init__.py": "def f():\n    from ..metrics import x\n",  # sibling, late import
@@ -190,15 +203,7 @@ def test_the_checker_catches_an_upward_and_a_sibling_import(tmp_path: Path) -> N
         "engine/__init__.py": "",
         "engine/trainer.py": "import irstd.models\n",  # fine: downward
         "__init__.py": "",
-    }.items():
-        f = fake / part
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    saved, SRC = SRC, tmp_path / "src"
-    try:
-        bad = violations(fake)
-    finally:
-        SRC = saved
+    }, violations)
     assert len(bad) == 2
     assert any("core/device.py:1" in b and "irstd.engine" in b for b in bad)
     assert any("data/__init__.py:2" in b and "irstd.metrics" in b for b in bad)
@@ -212,9 +217,7 @@ def test_no_circle_of_imports_inside_a_package() -> None:
 def test_the_checker_catches_a_circle_inside_a_package(tmp_path: Path) -> None:
     """A fake tree with a three-file circle closed by a late import, one circle through the package's
     ``__init__``, and a chain that is no circle: the checker names both circles and nothing else."""
-    global SRC
-    fake = tmp_path / "src" / "irstd"
-    for part, text in {
+    graph, bad = _in_fake_tree(tmp_path, {
         "__init__.py": "",
         "models/__init__.py": "from .registry import build\n",
         "models/registry.py": "from .spec import parse\n",
@@ -225,16 +228,7 @@ def test_the_checker_catches_a_circle_inside_a_package(tmp_path: Path) -> None:
         "engine/trainer.py": "from irstd.engine import evaluate\n",  # back to its own __init__
         "core/__init__.py": "",
         "core/errors.py": "",
-    }.items():
-        f = fake / part
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(text)
-    saved, SRC = SRC, tmp_path / "src"
-    try:
-        graph = import_graph(fake)
-        bad = circle_report(fake)
-    finally:
-        SRC = saved
+    }, lambda root: (import_graph(root), circle_report(root)))
     assert circles(graph) == [["irstd.engine", "irstd.engine.trainer"],
                               ["irstd.models.loader", "irstd.models.registry", "irstd.models.spec"]]
     assert len(bad) == 2 and "irstd.models.loader imports irstd.models.registry (line 2)" in bad[1]

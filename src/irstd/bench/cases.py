@@ -371,13 +371,19 @@ def _finish_environment(report: dict[str, Any], wall0: float, cpu0: float) -> No
     report["total_s"] = wall
 
 
+#: what :func:`run_benchmark` covers by default: run modes, (H, W) sizes, batch sizes
+DEFAULT_MODES: tuple[str, ...] = ("fp32", "fast")
+DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (512, 640), (1024, 1280))
+DEFAULT_BATCHES: tuple[int, ...] = (1, 8)
+
+
 def run_benchmark(
     models: Sequence[str] | None = None,
     *,
     kind: str | None = None,
-    modes: Sequence[str] = ("fp32", "fast"),
-    sizes: Sequence[tuple[int, int]] = ((256, 256), (512, 640), (1024, 1280)),
-    batches: Sequence[int] = (1, 8),
+    modes: Sequence[str] = DEFAULT_MODES,
+    sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    batches: Sequence[int] = DEFAULT_BATCHES,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Benchmark ``models`` (names or shell patterns; default: every registered model, or those of
@@ -398,9 +404,9 @@ def plan_cases(
     models: Sequence[str] | None = None,
     *,
     kind: str | None = None,
-    modes: Sequence[str] = ("fp32", "fast"),
-    sizes: Sequence[tuple[int, int]] = ((256, 256), (512, 640), (1024, 1280)),
-    batches: Sequence[int] = (1, 8),
+    modes: Sequence[str] = DEFAULT_MODES,
+    sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    batches: Sequence[int] = DEFAULT_BATCHES,
 ) -> list[Case]:
     """The cases :func:`run_benchmark` runs, in order: model × mode × batch × (H, W) (known before any runs,
     so a caller can say how many)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -146,6 +147,12 @@ def output_beside(spec: str, suffix: str, fallback_parent: str | Path = ".") -> 
         path = parsed.path
         return path.with_name(path.stem + suffix) if suffix.startswith(".") else path.parent / suffix
     return Path(fallback_parent) / f"{spec}{suffix}"
+
+
+def say(text: str) -> None:
+    """Print one line; a file name that is not valid UTF-8 is shown with escapes, never a crash."""
+    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
 
 
 def skip_line(file: str, error: str) -> str:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
-                      probability, ranged, retains_memory)
+                      probability, ranged, retains_memory, say)
 
 
 #: the command's one-line help
@@ -53,12 +52,6 @@ def run(args: argparse.Namespace) -> int:
         return _detect(args)
 
 
-def _say(text: str) -> None:
-    """Print one line; a file name that is not valid UTF-8 is shown with escapes, never a crash."""
-    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
-    print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
-
-
 def _detect(args: argparse.Namespace) -> int:
     from ..core.device import resolve_device
     from ..core.distributed import all_gather_object, is_main_process, rank_device
@@ -84,14 +77,14 @@ def _detect(args: argparse.Namespace) -> int:
         writer = RecordWriter(out / JSONL_NAME, resume=args.resume)
     done = all_gather_object(writer.done if writer is not None else None)[0]
     if done and main_rank:
-        _say(f"resuming: {len(done)} frame(s) already in {out / JSONL_NAME}")
+        say(f"resuming: {len(done)} frame(s) already in {out / JSONL_NAME}")
     interrupted = False
     try:
         for det in _with_progress(detect_frames(predictor, source, skip=done), main_rank):
             if writer is not None:
                 writer.write(det.record)
                 if not det.ok:
-                    _say(skip_line(det.record["file"], det.record["error"]))
+                    say(skip_line(det.record["file"], det.record["error"]))
             if det.prediction is not None:
                 _write_images(args, out, det)
     except KeyboardInterrupt:
@@ -106,15 +99,15 @@ def _detect(args: argparse.Namespace) -> int:
     n_errors = sum("error" in r for r in records)
     n_targets = sum(len(r.get("targets", ())) for r in records)
     if interrupted:
-        _say(f"interrupted: {len(records)} finished frame(s) kept in {out / JSONL_NAME}, {json_path.name} and "
+        say(f"interrupted: {len(records)} finished frame(s) kept in {out / JSONL_NAME}, {json_path.name} and "
              f"{csv_path.name}; run the same command with --resume to do the rest")
         return 130
-    _say(f"{len(records) - n_errors} frame(s), {n_targets} target(s) -> {json_path}, {csv_path}")
+    say(f"{len(records) - n_errors} frame(s), {n_targets} target(s) -> {json_path}, {csv_path}")
     if n_errors:
-        _say(f"{n_errors} frame(s) could not be read (listed in detections.json)")
+        say(f"{n_errors} frame(s) could not be read (listed in detections.json)")
     adjusted = {k: v for k, v in predictor.range_actions.items() if k != "native"}
     if adjusted:
-        _say("input range: " + ", ".join(f"{v} frame(s) {k}" for k, v in sorted(adjusted.items()))
+        say("input range: " + ", ".join(f"{v} frame(s) {k}" for k, v in sorted(adjusted.items()))
              + f" (--input-range {args.input_range})")
     return 1 if records and n_errors == len(records) else 0
 

@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._common import ranged
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``irstd evaluate-track`` on ``p``; sets ``func``."""
@@ -19,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="an output folder of irstd track, or its tracks.jsonl")
     p.add_argument("--labels", required=True, metavar="FILE",
                    help="one target centre per frame, one line each, in source order")
-    p.add_argument("--gate", type=float, default=4.0,
-                   help="a label is found by a centroid within this many px (default 4)")
+    p.add_argument("--gate", type=ranged(float, 0.0, open_low=True), default=4.0,
+                   help="a label is found by a centroid within this many px, > 0 (default 4)")
     p.add_argument("--format", default="row,col", choices=("row,col", "x,y"), help="label columns (default row,col)")
     p.add_argument("--out", default=None, help="where to write track_eval.json (default: the run's folder)")
     p.set_defaults(func=run)
@@ -28,12 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def score_run(records: list[dict[str, Any]], labels: str, fmt: str, gate: float, out: Path) -> dict[str, Any]:
     """Score ``records``, print the table, write ``out/track_eval.json``; returns the scores."""
-    from ..core.errors import ConfigError
     from ..inference.track_outputs import EVAL_NAME, evaluate_track_run, evaluation_table, write_evaluation
     from ..tracking.evaluation import read_point_labels
 
-    if not gate > 0:
-        raise ConfigError(f"--gate must be > 0 px, got {gate}")
     points = read_point_labels(labels)  # row,col → x, y
     if fmt == "x,y":
         points = points[:, ::-1].copy()

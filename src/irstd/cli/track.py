@@ -5,11 +5,10 @@ optional overlay and a summary."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged,
-                      retains_memory)
+                      retains_memory, say)
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
@@ -94,11 +93,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def _say(text: str) -> None:
-    enc = getattr(sys.stdout, "encoding", None) or "utf-8"
-    print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
-
-
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -131,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     done = read_records(writer.path) if writer.done else []
     done = sorted({int(r["frame"]): r for r in done}.values(), key=lambda r: int(r["frame"]))
     if done:
-        _say(f"resuming: {len(done)} frame(s) already in {writer.path}")
+        say(f"resuming: {len(done)} frame(s) already in {writer.path}")
     overlay = TrackOverlayWriter(out, source) if args.overlay and not args.offline else None
     interrupted = False
     try:
@@ -143,10 +137,10 @@ def run(args: argparse.Namespace) -> int:
             writer.write(step.record)
             rec = step.record
             if "error" in rec:
-                _say(skip_line(rec["file"], rec["error"]))
+                say(skip_line(rec["file"], rec["error"]))
             if args.stream:
                 ids = ",".join(f"{c['id']}{'*' if c['predicted'] else ''}" for c in rec["confirmed"])
-                _say(f"frame {rec['frame'] + 1}: {len(rec.get('targets', ()))} raw, confirmed [{ids}]")
+                say(f"frame {rec['frame'] + 1}: {len(rec.get('targets', ()))} raw, confirmed [{ids}]")
             if overlay is not None and step.detection is not None and step.detection.frame is not None:
                 overlay.add(step.detection.frame, rec)
     except KeyboardInterrupt:
@@ -166,13 +160,13 @@ def _finish(args: argparse.Namespace, out: Path, settings: dict, interrupted: bo
     raw = [{k: v for k, v in r.items() if k not in ("tracks", "confirmed", "coasting", "motion")} for r in records]
     write_detections(out, detections_document(raw, **settings))
     if interrupted:
-        _say(f"interrupted: {len(records)} finished frame(s) kept in {out / TRACKS_NAME}; run the same command "
+        say(f"interrupted: {len(records)} finished frame(s) kept in {out / TRACKS_NAME}; run the same command "
              "with --resume to do the rest")
         return 130
     mot = write_mot(out / MOT_NAME, records)
     summary = summarize(records)
-    _say(summary.table())
-    _say(f"{len(records)} frame(s) -> {out / TRACKS_NAME}, {mot} (offline), {out / 'detections.json'}")
+    say(summary.table())
+    say(f"{len(records)} frame(s) -> {out / TRACKS_NAME}, {mot} (offline), {out / 'detections.json'}")
     if args.overlay and args.offline:
         _offline_overlay(args, out, records)
     if args.labels:

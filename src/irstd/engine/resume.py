@@ -17,12 +17,12 @@ import torch.nn as nn
 
 from ..core.distributed import is_main_process
 from ..core.errors import CheckpointError, ConfigError, first_line
-from ..core.files import FileSet, atomic_write
+from ..core.files import FileSet
 from ..models.checkpoint import read_checkpoint
 from .mixed_batches import NegativeCrops
 from .run_folder import RunFolder
 
-__all__ = ["TrainingParts", "read_state", "open_for_resume", "save_state", "stage_state", "restore_state", "state_of"]
+__all__ = ["TrainingParts", "read_state", "open_for_resume", "stage_state", "restore_state", "state_of"]
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,6 @@ def state_of(parts: TrainingParts, epoch: int, history: list[dict[str, Any]], be
         "negative_pool": list(neg.pool) if neg is not None else None,
         "negative_pool_epoch": neg.mined_at if neg is not None else None,
     }
-
-
-def save_state(folder: RunFolder, state: dict[str, Any]) -> None:
-    """Replace the folder's state file atomically; a failure is an ``OSError`` naming the file."""
-    atomic_write(folder.state, lambda tmp: _write_state(tmp, state, folder.state))
 
 
 def stage_state(files: FileSet, folder: RunFolder, state: dict[str, Any]) -> None:

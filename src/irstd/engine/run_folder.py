@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import CheckpointError
-from ..core.files import FileSet, atomic_write, atomic_write_text, recover_file_set, remove_stale_temps
+from ..core.files import FileSet, atomic_write_text, recover_file_set, remove_stale_temps
 from .config import TrainConfig
 
 __all__ = ["CHECKPOINTS", "RunFolder", "load_run_config"]
@@ -131,11 +131,6 @@ class RunFolder:
         stale = remove_stale_temps(self.path, (CONFIG, LOG_JSONL, LOG_CSV, LAST, STATE, BEST, EMA, JOURNAL))
         if stale:
             log.info("%s: removed %d temporary file(s) left by an interrupted write", self.path, len(stale))
-
-    def write_logs(self, history: list[dict[str, Any]]) -> None:
-        """Rewrite log.jsonl and log.csv from the whole history (small; keeps resume consistent)."""
-        atomic_write(self.log_jsonl, lambda tmp: _write_jsonl(tmp, history))
-        atomic_write(self.log_csv, lambda tmp: _write_csv(tmp, history))
 
     def stage_logs(self, files: FileSet, history: list[dict[str, Any]]) -> None:
         """Stage log.jsonl and log.csv of ``history`` into ``files`` (written when it commits)."""
