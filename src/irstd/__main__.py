@@ -2,6 +2,10 @@
 
 import sys
 
-from irstd.cli.main import main
+try:
+    from irstd.cli.main import main
+except KeyboardInterrupt:  # Ctrl-C while the command's first modules load: one line, no traceback
+    print("irstd: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -155,6 +155,36 @@ def say(text: str) -> None:
     print(text.encode(enc, "backslashreplace").decode(enc, "replace"))
 
 
+def _write_advice(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    return "make it writable" if exc.errno in (errno.EACCES, errno.EPERM) else "check the disk"
+
+
+def check_out(out: str | Path) -> Path:
+    """Folder ``out`` (``--out``), created and proven writable before any work (a probe file is written,
+    synced and removed), or :class:`ConfigError` in one line: a read-only folder or a full disk is found
+    before the model loads, not after the last frame."""
+    from ..core.files import check_writable
+
+    try:
+        check_writable(out)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write outputs here ({exc.strerror or exc}): {_write_advice(exc)} "
+                          "or give another --out") from None
+    return Path(out)
+
+
+def write_stopped_line(exc: OSError, kept: int, records: Path) -> str:
+    """The one line of a run stopped by a failed write (a disk that filled up): how many finished frames
+    the records file keeps, where, and how to go on."""
+    where = exc.filename or records.parent
+    return (f"stopped: cannot write {where} ({exc.strerror or exc}): {kept} finished frame(s) kept in {records}; "
+            f"{_write_advice(exc)}, then run the same command with --resume to do the rest")
+
+
 def skip_line(file: str, error: str) -> str:
     """``skipped <file>: <why>`` for a frame that could not be read, the file named once (the library's
     errors already start with ``<file>: ``; a TIFF page ``x.tif#3`` with ``x.tif: ``)."""

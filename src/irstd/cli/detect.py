@@ -53,40 +53,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
+    import sys
+
     from ..core.device import resolve_device
     from ..core.distributed import all_gather_object, is_main_process, rank_device
     from ..inference import Predictor
     from ..inference.pipeline import detect_frames
-    from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections
+    from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections, start_outputs
     from ..inference.sources import open_source
-    from ._common import int8_model, skip_line
+    from ._common import check_out, int8_model, skip_line, write_stopped_line
 
+    main_rank = is_main_process()
+    out = check_out(args.out) if main_rank else Path(args.out)  # a read-only or full --out: one line, before the model
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
         tile=args.tile, tile_overlap=args.tile_overlap,
     )
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
-    out = Path(args.out)
-    main_rank = is_main_process()
     writer = None
     if main_rank:  # only rank 0 writes the records; the others' reach it gathered
-        out.mkdir(parents=True, exist_ok=True)
         if args.resume:
             check_resume(out, checkpoint=str(args.checkpoint), threshold=args.threshold, precision=predictor.label())
+        start_outputs(out, resume=args.resume)
         writer = RecordWriter(out / JSONL_NAME, resume=args.resume)
     done = all_gather_object(writer.done if writer is not None else None)[0]
     if done and main_rank:
         say(f"resuming: {len(done)} frame(s) already in {out / JSONL_NAME}")
-    interrupted = False
+    interrupted, stopped = False, None
     try:
         for det in _with_progress(detect_frames(predictor, source, skip=done), main_rank):
-            if writer is not None:
-                writer.write(det.record)
-                if not det.ok:
-                    say(skip_line(det.record["file"], det.record["error"]))
-            if det.prediction is not None:
-                _write_images(args, out, det)
+            try:  # a frame's images first: a frame in the records has its overlay (a resumed run skips it)
+                if det.prediction is not None:
+                    _write_images(args, out, det)
+                if writer is not None:
+                    writer.write(det.record)
+            except OSError as exc:  # the disk filled up or went read-only: keep what is written, say so
+                stopped = exc
+                break
+            if writer is not None and not det.ok:
+                say(skip_line(det.record["file"], det.record["error"]))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -94,8 +100,14 @@ def _detect(args: argparse.Namespace) -> int:
             writer.close()
     if not main_rank:
         return 0
-    json_path, csv_path, records = finish_detections(out, checkpoint=str(args.checkpoint), threshold=args.threshold,
-                                                     precision=predictor.label())
+    try:
+        json_path, csv_path, records = finish_detections(
+            out, checkpoint=str(args.checkpoint), threshold=args.threshold, precision=predictor.label())
+    except OSError as exc:  # the pair is written as one set: the previous pair (if any) stands
+        stopped = stopped or exc
+    if stopped is not None:
+        print(write_stopped_line(stopped, writer.kept, out / JSONL_NAME), file=sys.stderr)
+        return 1
     n_errors = sum("error" in r for r in records)
     n_targets = sum(len(r.get("targets", ())) for r in records)
     if interrupted:
@@ -124,12 +136,15 @@ def _write_images(args: argparse.Namespace, out: Path, det) -> None:
     import numpy as np
     from PIL import Image
 
+    from ..core.files import atomic_write
     from ..visualize import draw_overlay, upscale_factor
 
     stem, pred = det.frame.stem, det.prediction  # stem: unique per input file (a/f.png, b/f.png → a__f, b__f)
+    # atomic: a disk that fills up mid-file leaves no half image (the frame is run again on --resume)
     if args.overlay:
         image = det.frame.image
-        draw_overlay(image, pred.targets, pred.mask, scale=upscale_factor(image.shape), scores=True).save(
-            out / f"{stem}_overlay.png")
+        overlay = draw_overlay(image, pred.targets, pred.mask, scale=upscale_factor(image.shape), scores=True)
+        atomic_write(out / f"{stem}_overlay.png", lambda tmp: overlay.save(tmp, format="PNG"))
     if args.prob_maps:
-        Image.fromarray((pred.prob * 65535).round().astype(np.uint16)).save(out / f"{stem}_prob.png")
+        prob = Image.fromarray((pred.prob * 65535).round().astype(np.uint16))
+        atomic_write(out / f"{stem}_prob.png", lambda tmp: prob.save(tmp, format="PNG"))

@@ -111,21 +111,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if getattr(args, "retain_memory", False) and os.environ.get("IRSTD_RETAIN_MEMORY", "1") != "0":
-        retain_freed_memory()  # an inference process owns its memory: reuse large tensors' pages (docs/speed.md)
+    """Run the command line; returns the exit status. Ctrl-C at any moment, the first seconds included
+    (a command's options and torch still loading), ends with one line and status 130."""
+    command = "irstd"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"irstd {args.command}"
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+        if not args.verbose:  # torch sets this once imported; a Ctrl-C during its import would leave its
+            logging.getLogger("torch").setLevel(logging.WARNING)  # at-exit statistics at INFO
+        if getattr(args, "retain_memory", False) and os.environ.get("IRSTD_RETAIN_MEMORY", "1") != "0":
+            retain_freed_memory()  # an inference process owns its memory: reuse large tensors' pages (docs/speed.md)
         return int(args.func(args) or 0)
     except (IRSTDError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        print(f"irstd {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = ["atomic_write", "atomic_write_text", "current_umask", "FileSet", "recover_file_set", "remove_stale_temps"]
+__all__ = ["atomic_write", "atomic_write_text", "check_writable", "current_umask", "FileSet", "recover_file_set",
+           "remove_stale_temps"]
 
 
 def current_umask() -> int:
@@ -63,6 +64,32 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(folder: str | Path, probe_bytes: int = 1 << 16) -> None:
+    """Create ``folder`` if needed and prove that files can be written there: a probe of ``probe_bytes``
+    is written, synced to the disk and removed. Raises the ``OSError`` of the first step that fails
+    (``EROFS``, ``EACCES``, ``ENOSPC``, …) with ``filename`` set to ``folder``. A file system that reserves
+    no space before the sync (delayed allocation) reports a full disk at the sync; a run that starts
+    must still expect the disk to fill later."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".irstd-write-test.", dir=folder)
+    except OSError as exc:
+        exc.filename = str(folder)
+        raise
+    try:
+        data = memoryview(b"\0" * probe_bytes)
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except OSError as exc:
+        exc.filename = str(folder)
+        raise
+    finally:
+        os.close(fd)
+        os.unlink(tmp)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

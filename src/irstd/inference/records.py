@@ -15,12 +15,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..core.errors import ConfigError, DataError
-from .schema import detections_document, write_detections
+from ..core.files import recover_file_set, remove_stale_temps
+from .schema import SUMMARY_JOURNAL, SUMMARY_NAMES, detections_document, write_detections
 
-__all__ = ["JSONL_NAME", "RecordWriter", "check_resume", "read_records", "finish_detections"]
+__all__ = ["JSONL_NAME", "RecordWriter", "check_resume", "read_records", "finish_detections", "start_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,12 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 class RecordWriter:
-    """Append records to a JSON Lines file as they come, one line each, flushed.
+    """Append records to a JSON Lines file as they come, one line each, written straight to the file.
 
     ``resume=False`` starts the file afresh; ``resume=True`` keeps its complete lines and lists their frame
-    indices in :attr:`done` (frame index → file name) so the caller can skip those frames.
+    indices in :attr:`done` (frame index → file name) so the caller can skip those frames. A write that
+    fails (``OSError``: a full disk, a folder gone read-only) raises after cutting its partial line off, so
+    the file always ends with a whole record and :attr:`kept` counts the records it holds.
     """
 
     def __init__(self, path: str | Path, *, resume: bool = False) -> None:
@@ -84,16 +87,30 @@ class RecordWriter:
                 log.info("%s: cutting an incomplete last line", self.path)
                 with open(self.path, "r+b") as f:
                     f.truncate(keep)
-            self.done = {int(r["frame"]): r.get("file", "") for r in read_records(self.path) if "frame" in r}
-            self._f = open(self.path, "a", encoding="ascii")
+            records = read_records(self.path)
+            self.done = {int(r["frame"]): r.get("file", "") for r in records if "frame" in r}
+            self.kept = len(records)
+            self._f = open(self.path, "ab", buffering=0)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.path, "w", encoding="ascii")
+            self.kept = 0
+            self._f = open(self.path, "wb", buffering=0)
+        self._size = self._f.seek(0, os.SEEK_END)
 
     def write(self, record: dict[str, Any]) -> None:
-        """One record as one line, flushed so that a killed run keeps it."""
-        self._f.write(json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n")
-        self._f.flush()
+        """One record as one line, in the file when this returns (no buffer), so that a killed run keeps it."""
+        line = memoryview((json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii"))
+        try:
+            while line:  # an unbuffered write may take part of the line (a disk filling up)
+                line = line[self._f.write(line):]
+        except OSError:
+            try:
+                self._f.truncate(self._size)  # freeing needs no space: the file ends with a whole record
+            except OSError:
+                pass  # read_records ignores a torn last line anyway
+            raise
+        self._size = self._f.tell()
+        self.kept += 1
 
     def close(self) -> None:
         self._f.close()
@@ -103,6 +120,19 @@ class RecordWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_outputs(out: str | Path, *, resume: bool, names: Sequence[str] = ()) -> None:
+    """Make ``out`` ready for a run: finish a summary commit that was cut short, remove temporaries that
+    a killed write left, and, for a fresh run (not ``resume``), remove the summary files of an earlier
+    run (``detections.json``/``.csv`` and ``names``), which would otherwise stand beside the new records
+    if this run cannot write its own (a full disk)."""
+    out = Path(out)
+    recover_file_set(out / SUMMARY_JOURNAL)
+    remove_stale_temps(out, (*SUMMARY_NAMES, SUMMARY_JOURNAL, *names))
+    if not resume:
+        for name in (*SUMMARY_NAMES, *names):
+            (out / name).unlink(missing_ok=True)
 
 
 def check_resume(out: str | Path, **settings: Any) -> None:

@@ -19,14 +19,18 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..core.files import atomic_write, atomic_write_text
+from ..core.files import FileSet
 from .predictor import Prediction
 
-__all__ = ["SCHEMA", "CSV_COLUMNS", "frame_record", "error_record", "detections_document", "csv_rows",
-           "write_detections"]
+__all__ = ["SCHEMA", "CSV_COLUMNS", "SUMMARY_NAMES", "SUMMARY_JOURNAL", "frame_record", "error_record",
+           "detections_document", "csv_rows", "write_detections"]
 
 SCHEMA = "irstd-detections/1"
 CSV_COLUMNS = ("file", "target", "x", "y", "area", "x0", "y0", "x1", "y1", "peak")
+#: the summary files of a run, always replaced together (:func:`write_detections`)
+SUMMARY_NAMES = ("detections.json", "detections.csv")
+#: the journal of their commit (:class:`~irstd.core.files.FileSet`), present only while one is cut short
+SUMMARY_JOURNAL = ".detections.journal"
 
 
 def _head(name: str, frame: int | None, time: float | None) -> dict[str, Any]:
@@ -65,15 +69,23 @@ def csv_rows(records: Iterable[dict[str, Any]]) -> list[list[Any]]:
 
 
 def write_detections(out: str | Path, document: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``detections.json`` and ``detections.csv`` into folder ``out`` (atomically); returns both paths."""
+    """Write ``detections.json`` and ``detections.csv`` into folder ``out`` as one set (both staged, then
+    renamed together: a failure, e.g. a full disk, leaves the previous pair, never a new JSON beside an old
+    CSV); returns both paths."""
     out = Path(out)
-    json_path, csv_path = out / "detections.json", out / "detections.csv"
-    atomic_write_text(json_path, json.dumps(document, indent=2))
+    json_path, csv_path = (out / n for n in SUMMARY_NAMES)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     writer.writerows(csv_rows(document["frames"]))
-    # names that are not valid UTF-8 (os.fsdecode keeps their bytes as surrogates) are written back as those bytes
-    atomic_write(csv_path, lambda tmp: Path(tmp).write_text(buf.getvalue(), newline="", encoding="utf-8",
-                                                            errors="surrogateescape"))
+    files = FileSet(out / SUMMARY_JOURNAL)
+    try:
+        files.stage(json_path, lambda tmp: Path(tmp).write_text(json.dumps(document, indent=2), encoding="ascii"))
+        # names that are not valid UTF-8 (os.fsdecode keeps their bytes as surrogates) are written back as those bytes
+        files.stage(csv_path, lambda tmp: Path(tmp).write_text(buf.getvalue(), newline="", encoding="utf-8",
+                                                               errors="surrogateescape"))
+        files.commit()
+    except BaseException:
+        files.discard()
+        raise
     return json_path, csv_path
