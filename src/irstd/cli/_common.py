@@ -114,6 +114,19 @@ def int8_model(args: argparse.Namespace) -> str:
     return str(cached_int8(args.checkpoint, calibration_spec(args)))
 
 
+def add_frame_options(p: argparse.ArgumentParser) -> None:
+    """``--input-range``, ``--tile`` and ``--tile-overlap``: how frames outside the training range and frames
+    too large for memory are run (``irstd detect``, ``irstd track``)."""
+    from ..inference.input_range import INPUT_RANGE_POLICIES
+
+    p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
+                   help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
+                        "scales or stretches them, native uses them as is; see docs/reliability.md")
+    p.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
+                   help="run frames larger than this in overlapping tiles of this size, >= 1 (a multiple of the stride)")
+    p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
+
+
 def retains_memory(p: argparse.ArgumentParser) -> None:
     """Mark a command that runs networks on large tensors: ``main`` lets its process keep freed
     memory (:func:`irstd.core.memory.retain_freed_memory`; ``IRSTD_RETAIN_MEMORY=0`` turns it off)."""
@@ -161,6 +174,19 @@ def _write_advice(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "free some space"
     return "make it writable" if exc.errno in (errno.EACCES, errno.EPERM) else "check the disk"
+
+
+def torchrun_rank() -> tuple[int, int]:
+    """(rank, world size) that torchrun's environment gives this process ((0, 1) alone), read without
+    torch: a command that runs in one process only decides before loading anything."""
+    import os
+
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        me = int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0, 1
+    return (me, world) if world > 1 and "RANK" in os.environ else (0, 1)
 
 
 def check_out(out: str | Path) -> Path:

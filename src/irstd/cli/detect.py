@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
-                      probability, ranged, retains_memory, say)
+from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_precision,
+                      positive_int, probability, retains_memory, say)
 
 
 #: the command's one-line help
@@ -18,7 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``irstd detect`` on parser ``p``; sets ``func``. The library facts the options show are
     imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""
     from ..data.io import MAX_PIXELS
-    from ..inference.input_range import INPUT_RANGE_POLICIES
 
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -31,12 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay", action="store_true", help="write overlay PNGs OUT/<stem>_overlay.png: targets boxed with their scores, small frames "
                         "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
-    p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
-                   help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
-                        "scales or stretches them, native uses them as is; see docs/reliability.md")
-    p.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
-                   help="run frames larger than this in overlapping tiles of this size, >= 1 (a multiple of the stride)")
-    p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
+    add_frame_options(p)
     p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
     p.add_argument("--resume", action="store_true",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged,
-                      retains_memory, say)
+from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_precision, positive_int,
+                      probability, ranged, retains_memory, say)
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
@@ -70,6 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
+    add_frame_options(p)
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/tracks.jsonl already holds (an interrupted run), rebuild the tracker "
                         "from them and run the rest: the output equals an unbroken run's")
@@ -77,6 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay", action="store_true",
                    help="write an overlay (raw boxes red, confirmed green with ids, trails): OUT/tracks_overlay.mp4 "
                         "for a video input, else PNGs in OUT/overlay/")
+    p.add_argument("--fps", type=ranged(float, 0, 1000, open_low=True), default=None,
+                   help="frame rate of the overlay video (default: the source video's own, else 25)")
     p.add_argument("--offline", action="store_true",
                    help="draw the overlay with the offline result (after the run, reading the source again)")
     p.add_argument("--labels", metavar="FILE",
@@ -94,62 +97,91 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._common import torchrun_rank
+
+    me, world = torchrun_rank()
+    if world > 1:  # tracking is sequential: one process follows the whole stream (docs/tracking.md)
+        if me != 0:
+            say(f"irstd track: rank {me} of {world} has nothing to do: tracking is sequential, rank 0 runs "
+                "every frame")
+            return 0
+        say(f"irstd track: under torchrun rank 0 tracks every frame; the other {world - 1} rank(s) exit")
+    return _track(args)
+
+
+def _track(args: argparse.Namespace) -> int:
+    import sys
     from dataclasses import asdict
 
     from ..core.device import resolve_device
+    from ..core.distributed import rank_device
     from ..inference import Predictor
-    from ..inference.records import RecordWriter, check_resume, read_records
+    from ..inference.records import RecordWriter, check_resume, read_records, start_outputs
     from ..inference.sources import open_source
-    from ..inference.track_outputs import TRACKS_NAME
+    from ..inference.track_outputs import MOT_NAME, TRACKS_NAME
     from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_frames
-    from ._common import int8_model, skip_line
+    from ._common import check_out, int8_model, skip_line, write_stopped_line
 
     params = tracker_params(args)
+    out = check_out(args.out)  # a read-only or full --out: one line, before the model loads
     predictor = Predictor.from_checkpoint(
-        int8_model(args), device=str(resolve_device(args.device)), threshold=args.threshold,
-        precision=args.precision, amp=None if args.precision == "fp32" else args.amp)
+        int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
+        precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
+        tile=args.tile, tile_overlap=args.tile_overlap)
     if args.full_every > 1:
         from ..inference import WindowedPredictor
 
         predictor = WindowedPredictor(predictor, full_every=args.full_every, window=args.window)
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {"checkpoint": str(args.checkpoint), "threshold": args.threshold, "precision": predictor.label(),
-                "full_every": args.full_every, "window": args.window,
-                "tracker": asdict(params)}
+                "full_every": args.full_every, "window": args.window, "input_range": args.input_range,
+                "tile": args.tile, "tile_overlap": args.tile_overlap, "tracker": asdict(params)}
     if args.resume:
         check_resume(out, **settings)
+    start_outputs(out, resume=args.resume, names=(MOT_NAME,))
     writer = RecordWriter(out / TRACKS_NAME, resume=args.resume)
     done = read_records(writer.path) if writer.done else []
     done = sorted({int(r["frame"]): r for r in done}.values(), key=lambda r: int(r["frame"]))
     if done:
         say(f"resuming: {len(done)} frame(s) already in {writer.path}")
-    overlay = TrackOverlayWriter(out, source) if args.overlay and not args.offline else None
-    interrupted = False
+    overlay = TrackOverlayWriter(out, source, fps=args.fps) if args.overlay and not args.offline else None
+    interrupted, stopped = False, None
     try:
         for step in track_frames(predictor, source, params=params, replay_records=done):
             if step.replayed:
                 if overlay is not None:
                     overlay.remember(step.record)
                 continue
-            writer.write(step.record)
             rec = step.record
+            try:  # the overlay first: a frame in the records has its overlay (a resumed run skips it)
+                if overlay is not None and step.detection is not None and step.detection.frame is not None:
+                    overlay.add(step.detection.frame, rec)
+                writer.write(rec)
+            except OSError as exc:  # the disk filled up or went read-only: keep what is written, say so
+                stopped = exc
+                break
             if "error" in rec:
                 say(skip_line(rec["file"], rec["error"]))
             if args.stream:
                 ids = ",".join(f"{c['id']}{'*' if c['predicted'] else ''}" for c in rec["confirmed"])
                 say(f"frame {rec['frame'] + 1}: {len(rec.get('targets', ()))} raw, confirmed [{ids}]")
-            if overlay is not None and step.detection is not None and step.detection.frame is not None:
-                overlay.add(step.detection.frame, rec)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         writer.close()
         if overlay is not None:
-            overlay.close()
-    return _finish(args, out, settings, interrupted)
+            try:
+                overlay.close()
+            except OSError as exc:
+                stopped = stopped or exc
+    if stopped is None:
+        try:
+            return _finish(args, out, settings, interrupted)
+        except OSError as exc:
+            stopped = exc
+    print(write_stopped_line(stopped, writer.kept, writer.path), file=sys.stderr)
+    return 1
 
 
 def _finish(args: argparse.Namespace, out: Path, settings: dict, interrupted: bool) -> int:
@@ -185,7 +217,7 @@ def _offline_overlay(args: argparse.Namespace, out: Path, records: list) -> None
 
     offline = offline_results(records)
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
-    overlay = TrackOverlayWriter(out, source)
+    overlay = TrackOverlayWriter(out, source, fps=args.fps)
     try:
         for frame in source.frames():
             if frame.index < len(records) and frame.image is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -9,22 +10,30 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from ..visualize import draw_tracks, upscale_factor
-from .sources import Frame, is_video_file
+from .sources import Frame, is_video_file, video_rate
 
-__all__ = ["TrackOverlayWriter"]
+__all__ = ["DEFAULT_FPS", "TrackOverlayWriter"]
+
+#: the overlay video's frame rate when neither the caller nor the source video gives one
+DEFAULT_FPS = 25
 
 
 class TrackOverlayWriter:
     """Overlay frames of a track run as they come (raw boxes red, confirmed green with ids, yellow trails):
     ``OUT/tracks_overlay.mp4`` through PyAV when the source is one video, else PNGs in ``OUT/overlay/``;
-    small frames are upscaled to at least 256 px on the short side."""
+    small frames are upscaled to at least 256 px on the short side. The video plays at ``fps`` when given,
+    else at the source video's own rate (exact, e.g. 30000/1001), else at :data:`DEFAULT_FPS`."""
 
     TRAIL = 12  # frames of trail per confirmed track
 
-    def __init__(self, out: Path, source: Any) -> None:
+    def __init__(self, out: Path, source: Any, fps: float | Fraction | None = None) -> None:
         files = getattr(source, "files", [])
         self.video = len(files) == 1 and is_video_file(files[0])
         self.out = out
+        self.fps: Fraction | None = None
+        if self.video:
+            given = Fraction(fps).limit_denominator(1001) if fps else None
+            self.fps = given or video_rate(files[0]) or Fraction(DEFAULT_FPS)
         self.trails: dict[int, list[tuple[float, float]]] = {}
         self._container = self._stream = None
         if not self.video:
@@ -75,7 +84,7 @@ class TrackOverlayWriter:
                 continue
             self.path = self.out / (name + ext)
             self._container = av.open(str(self.path), "w")
-            self._stream = self._container.add_stream(codec, rate=25)
+            self._stream = self._container.add_stream(codec, rate=self.fps)
             self._stream.width, self._stream.height = width + width % 2, height + height % 2
             self._stream.pix_fmt = "yuv420p"
             return

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -124,20 +124,39 @@ def _step(tracker: Tracker, motion: GlobalMotion | None, record: dict[str, Any],
     return tracker.update(det, motion=est)
 
 
-def replay(records: Sequence[dict[str, Any]], params: TrackerParams | None = None
+def replay(records: Sequence[dict[str, Any]], params: TrackerParams | None = None, *,
+           before: Callable[[Tracker, FrameResult | None, dict[str, Any]], None] | None = None,
            ) -> tuple[Tracker, GlobalMotion | None, list[FrameResult]]:
     """A tracker (and camera estimator) in the state it had after ``records`` (frames 0 … n-1, in order),
-    rebuilt from their raw targets and stored motion; and the results it gave."""
+    rebuilt from their raw targets and stored motion; and the results it gave. ``before(tracker, last
+    result, record)`` is called before each record is replayed (a caller that followed the live run)."""
     params = params or TrackerParams()
     tracker = Tracker(params)
     motion = GlobalMotion(params.downsample, params.cut_ratio, params.max_shift) if params.compensate else None
-    results = []
+    results: list[FrameResult] = []
     for i, rec in enumerate(records):
         if int(rec.get("frame", -1)) != i:
             raise DataError(f"finished records are not frames 0..{len(records) - 1} in order "
                             f"(record {i} is frame {rec.get('frame')}); cannot resume")
+        if before is not None:
+            before(tracker, results[-1] if results else None, rec)
         results.append(_step(tracker, motion, rec, None))
     return tracker, motion, results
+
+
+def _replay_predictor(predictor: Any) -> Callable[[Tracker, FrameResult | None, dict[str, Any]], None] | None:
+    """For a predictor with a schedule (``skip_frame``, e.g. :class:`~irstd.inference.WindowedPredictor`):
+    replay, frame by frame, the hints it had and the frames it ran, so a resumed run keeps its schedule."""
+    skip_frame = getattr(predictor, "skip_frame", None)
+    if not callable(skip_frame):
+        return None
+
+    def before(tracker: Tracker, last: FrameResult | None, rec: dict[str, Any]) -> None:
+        _hint(predictor, tracker, last)
+        if "error" not in rec:  # a frame that was not read never reached the predictor
+            skip_frame((int(rec["height"]), int(rec["width"])), _motion_of(rec))
+
+    return before
 
 
 class _Primed(FrameSource):
@@ -176,17 +195,21 @@ def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params
     frame is read, a predictor with ``set_hints(points)`` gets the expected image positions of all live tracks.
     """
     params = params or TrackerParams()
-    tracker, motion, done = replay(list(replay_records), params)
+    tracker, motion, done = replay(list(replay_records), params, before=_replay_predictor(predictor))
     for rec, res in zip(replay_records, done):
         yield TrackStep(rec, res)
     source = open_source(source, max_pixels=max_pixels)
     ok = [int(r["frame"]) for r in replay_records if "error" not in r]
-    if motion is not None and ok:
+    prime_predictor = getattr(predictor, "prime", None)  # a windowed predictor's scene-cut test
+    if (motion is not None or callable(prime_predictor)) and ok:
         def take(frame: Frame) -> None:
-            if frame.image is not None:
-                motion.prime(frame.image)
-            else:  # the frame read then cannot be read now: the next shift is measured from nothing
+            if frame.image is None:  # the frame read then cannot be read now: the next shift is measured from nothing
                 log.warning("%s: cannot re-read the last finished frame (%s)", frame.name, frame.error)
+                return
+            if motion is not None:
+                motion.prime(frame.image)
+            if callable(prime_predictor):
+                prime_predictor(frame.image)
         source = _Primed(source, ok[-1], take)
     last = done[-1] if done else None
     _hint(predictor, tracker, last)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..core.errors import ConfigError
-from ..tracking.motion import GlobalMotion
+from ..tracking.motion import GlobalMotion, MotionEstimate
 from .predictor import Prediction, Predictor
 from .targets import Target, extract_targets
 
@@ -177,14 +177,40 @@ class WindowedPredictor:
             self._hints = self._hints + [(x, y) for x, y, _ in kept]
 
     def _full_due(self, frame: np.ndarray) -> bool:
-        due = self._seen < self.warmup or not self._hints or self._since_full + 1 >= self.full_every
+        cut = False
         if self._motion is not None and np.ndim(frame) == 2:
             cut = self._motion.update(np.asarray(frame, dtype=np.float32)).cut  # every frame: the test needs the pair
             self.cuts += cut
-            if cut:
-                self._old = []
-            due = due or cut
-        return due
+        return self._due(cut)
+
+    def _due(self, cut: bool) -> bool:
+        """Whether the frame now due runs whole (the schedule, the hints, a scene cut)."""
+        if cut:
+            self._old = []
+        return cut or self._seen < self.warmup or not self._hints or self._since_full + 1 >= self.full_every
+
+    def _advance(self, full: bool) -> None:
+        self._since_full = 0 if full else self._since_full + 1
+        self._hints = None
+        self._seen += 1
+
+    def skip_frame(self, shape: tuple[int, int], motion: MotionEstimate | None = None) -> None:
+        """Advance the schedule over a frame of ``shape`` (H, W) that an earlier run did, as :meth:`predict`
+        did then, without its pixels: a resumed run (after the hints that frame had) then continues the
+        full-frame schedule where the interrupted one stopped instead of starting it afresh. ``motion``:
+        the camera estimate stored for that frame (its scene-cut test, the same as this class's with the
+        tracker's default camera parameters); None when the run stored none (compensation off), taken
+        as no cut. Call :meth:`prime` with the last finished frame before the next :meth:`predict`."""
+        cut = False
+        if self._motion is not None and motion is not None:
+            self._motion.replay(shape, motion)
+            cut = bool(motion.cut)
+        self._advance(self._due(cut))
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Take ``frame`` (the last frame an earlier run did) as the previous frame of the scene-cut test."""
+        if self._motion is not None and np.ndim(frame) == 2:
+            self._motion.prime(np.asarray(frame, dtype=np.float32))
 
     def predict(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[Prediction]:
         """One :class:`Prediction` per frame; the hints apply to the first frame of the call, later
@@ -193,17 +219,15 @@ class WindowedPredictor:
             frames = [frames]
         out = []
         for frame in frames:
-            if self._full_due(frame):
+            full = self._full_due(frame)
+            if full:
                 pred = self.predictor.predict([frame])[0]
-                self._since_full = 0
                 self.full_frames += 1
                 self.last_windows = []
             else:
                 pred = self._windowed(frame, self._hints or [])
-                self._since_full += 1
                 self.window_frames += 1
-            self._hints = None
-            self._seen += 1
+            self._advance(full)
             out.append(pred)
         return out
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from .files import FileSource, expand_inputs, is_image_file, natural_sorted
 from .frames import ArraySource, Frame, FrameSource, Want
-from .video import VIDEO_EXTENSIONS, is_video_file, read_video
+from .video import VIDEO_EXTENSIONS, is_video_file, read_video, video_rate
 
 __all__ = ["ArraySource", "FileSource", "Frame", "FrameSource", "VIDEO_EXTENSIONS", "Want", "expand_inputs",
-           "is_image_file", "is_video_file", "natural_sorted", "open_source", "read_video"]
+           "is_image_file", "is_video_file", "natural_sorted", "open_source", "read_video", "video_rate"]
 
 
 def open_source(inputs: FrameSource | str | os.PathLike | Iterable, *, max_pixels: int | None = None) -> FrameSource:

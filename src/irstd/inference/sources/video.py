@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Generator
 
@@ -19,7 +20,7 @@ import numpy as np
 from ...core.errors import ConfigError
 from .frames import Frame, Want
 
-__all__ = ["VIDEO_EXTENSIONS", "is_video_file", "require_av", "read_video"]
+__all__ = ["VIDEO_EXTENSIONS", "is_video_file", "require_av", "read_video", "video_rate"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,21 @@ def _grey(frame) -> np.ndarray:
     bits = max((c.bits for c in frame.format.components), default=8)
     arr = frame.to_ndarray(format="gray16le" if bits > 8 else "gray")
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def video_rate(path: Path) -> Fraction | None:
+    """The frame rate video ``path`` states (its stream's average rate, else FFmpeg's guess from the time
+    base), exact (e.g. 30000/1001); None when it states none or cannot be opened."""
+    av = require_av()
+    try:
+        with av.open(os.fsdecode(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+    except Exception:  # noqa: BLE001 — an unreadable file has no rate; reading it says why
+        return None
+    return Fraction(rate) if rate and rate > 0 else None
 
 
 def read_video(path: Path, start: int, want: Want = None) -> Generator[Frame, None, int]:
