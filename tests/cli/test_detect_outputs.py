@@ -255,6 +255,9 @@ def test_ctrl_c_in_the_first_seconds(tmp_path: Path, seq: Path) -> None:
         err = stderr.decode("utf-8", "replace")
         if proc.returncode == 0 and delay > 0.3:  # the run was over before the signal came (a fast machine)
             continue
-        assert proc.returncode == 130, (delay, err)
+        # -SIGINT: CPython ends a process by SIGINT when a KeyboardInterrupt passed through code that C++
+        # ran with PyRun_String (pybind11, inside torch's import), even though main caught it; a shell
+        # shows status 130 for both, and the one line is the same
+        assert proc.returncode in (130, -signal.SIGINT), (delay, err)
         assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, (delay, err)
         assert "interrupted" in err + stdout.decode("utf-8", "replace"), err

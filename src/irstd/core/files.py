@@ -8,6 +8,7 @@ which other users could not read).
 
 from __future__ import annotations
 
+import errno
 import glob
 import json
 import os
@@ -83,7 +84,12 @@ def check_writable(folder: str | Path, probe_bytes: int = 1 << 16) -> None:
         data = memoryview(b"\0" * probe_bytes)
         while data:
             data = data[os.write(fd, data):]
-        os.fsync(fd)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+                raise
+            # a file system that cannot sync (some FUSE mounts): the write above is what it can prove
     except OSError as exc:
         exc.filename = str(folder)
         raise
