@@ -62,7 +62,8 @@ def test_tile_and_input_range_reach_the_predictor(tmp_path: Path, folder: Path, 
     assert (seen["tile"], seen["tile_overlap"], seen["input_range"]) == (32, 8, "native")
     doc = json.loads((out / "detections.json").read_text())
     assert (doc["tile"], doc["tile_overlap"], doc["input_range"]) == (32, 8, "native")
-    assert main(["track", "tophat", str(folder), "--out", str(out), "--device", "cpu", "--resume"]) == 2  # other settings
+    # resuming without them: other settings, refused
+    assert main(["track", "tophat", str(folder), "--out", str(out), "--device", "cpu", "--resume"]) == 2
 
 
 def test_tile_options_are_defined_once(capsys) -> None:
