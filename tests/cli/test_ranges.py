@@ -133,7 +133,7 @@ def test_help_names_the_range(argv: list[str], text: str, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "--threads", "0"], "threads must be >= 1"),
+    (["train", "--threads", "0"], "threads must be a whole number >= 1"),
     (["train", "--num-workers", "-1"], "num_workers must be >= 0"),
 ])
 def test_train_counts_are_refused_before_training(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
