@@ -27,7 +27,7 @@ from irstd.data.synthetic_dataset import TEST_STREAM, open_synthetic
 from irstd.engine.evaluation import evaluate_model
 from irstd.inference import Predictor
 from irstd.models import load_model, read_checkpoint, split_name_tag
-from irstd.models.pretrained import WEIGHTS_DIR, PretrainedTag, file_sha256
+from irstd.models.pretrained import METRIC_DIGITS, WEIGHTS_DIR, PretrainedTag, file_sha256
 from irstd.models.publishing import convert_checkpoint, write_tag
 
 SYNTHETIC_TEST = 50  # = irstd evaluate's default synthetic test set
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     res = report.result.as_dict()
-    metrics = {k: round(100 * res[k], 2) if k != "fa" else round(res[k], 2) for k in METRIC_KEYS}
+    metrics = {k: round(100 * res[k] if k != "fa" else res[k], METRIC_DIGITS) for k in METRIC_KEYS}
     metrics.update(n_images=res["n_images"], n_targets=res["n_targets"])
     if args.data is None:
         cmd = f"irstd evaluate {args.name}"

@@ -82,3 +82,32 @@ def test_detect_on_a_video_and_a_frame(tmp_path: Path, seq: Path) -> None:
     assert frames[0]["targets"] == frames[3]["targets"]  # the lossless video's frame 0 is 1.png
     assert sorted(p.name for p in out.glob("*_overlay.png")) == [
         "1_overlay.png", "clip_000000_overlay.png", "clip_000001_overlay.png", "clip_000002_overlay.png"]
+
+
+def test_killed_run_resumes_from_its_records_alone(tmp_path: Path, seq: Path, monkeypatch, capsys) -> None:
+    """A run killed outright (no Ctrl-C handler ran): only the first half of its JSON Lines exist, no
+    detections.json. --resume runs the other half only and ends with the files of an uninterrupted run."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(["detect", "tophat", str(seq), "--out", str(full), "--device", "cpu"]) == 0
+    assert main(["detect", "tophat", str(seq), "--out", str(part), "--device", "cpu"]) == 0
+    lines = (part / JSONL_NAME).read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 10
+    records = [line for line in lines if b'"frame"' in line]
+    cut = lines.index(records[5])  # keep what precedes the sixth frame's record: frames 0-4 done
+    (part / JSONL_NAME).write_bytes(b"".join(lines[:cut]))
+    for name in ("detections.json", "detections.csv"):
+        (part / name).unlink()
+    capsys.readouterr()
+    calls = []
+    real = Predictor.predict
+
+    def predict(self, frames):
+        calls.append(len(frames))
+        return real(self, frames)
+
+    monkeypatch.setattr(Predictor, "predict", predict)
+    assert main(["detect", "tophat", str(seq), "--out", str(part), "--device", "cpu", "--resume"]) == 0
+    assert "resuming: 5 frame(s)" in capsys.readouterr().out
+    assert sum(calls) == 5  # the finished frames are not run again
+    for name in ("detections.json", "detections.csv", JSONL_NAME):
+        assert (part / name).read_bytes() == (full / name).read_bytes(), name

@@ -97,3 +97,55 @@ def test_unknown_bare_name_says_where_names_are() -> None:
 ])
 def test_other_ranged_options(argv: list[str], option: str, capsys: pytest.CaptureFixture) -> None:
     assert option in _error(argv, capsys)
+
+
+@pytest.mark.parametrize("argv,option,span", [
+    (["serve", "m", "--worker-nice", "20"], "--worker-nice", "[0, 19]"),
+    (["serve", "m", "--worker-nice", "-1"], "--worker-nice", "[0, 19]"),
+    (["serve", "m", "--decode-threads", "0"], "--decode-threads", "[1, ∞)"),
+    (["serve", "m", "--threads", "0"], "--threads", "[1, ∞)"),
+    (["export", "m", "--opset", "12"], "--opset", "[13, 20]"),
+    (["export", "m", "--opset", "21"], "--opset", "[13, 20]"),
+    (["operating-point", "m", "--max-fa", "0"], "--max-fa", "(0, ∞)"),
+    (["demo", "--seed", "-1"], "--seed", "[0, ∞)"),
+    (["data", "synth", "out", "--seed", "-1"], "--seed", "[0, ∞)"),
+    (["data", "synth", "out", "--size", "8"], "--size", "[16, ∞)"),
+    (["data", "synth", "out", "--area", "0,4"], "--area", "[1, ∞)"),
+    (["data", "synth", "out", "--targets", "5,1"], "--targets", "LOW <= HIGH"),
+])
+def test_remaining_ranges_exit_2_in_one_line(argv: list[str], option: str, span: str,
+                                              capsys: pytest.CaptureFixture) -> None:
+    err = _error(argv, capsys)
+    assert option in err and span in err
+
+
+@pytest.mark.parametrize("argv,text", [
+    (["serve", "--help"], "0..19"),
+    (["serve", "--help"], "decoded at once, >= 1"),
+    (["export", "--help"], "ONNX opset, 13-20"),
+    (["operating-point", "--help"], "> 0 (e.g. 50)"),
+    (["data", "synth", "--help"], "square frame size, >= 16"),
+])
+def test_help_names_the_range(argv: list[str], text: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert text in " ".join(capsys.readouterr().out.split())  # argparse wraps help lines
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--threads", "0"], "threads must be a whole number >= 1"),
+    (["train", "--num-workers", "-1"], "num_workers must be >= 0"),
+])
+def test_train_counts_are_refused_before_training(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_synth_pairs_parse() -> None:
+    from irstd.cli.data import _pair
+
+    assert _pair(int, 0)("2") == (2, 2) and _pair(float, 0)("2,12") == (2.0, 12.0)
+    for bad in ("1,2,3", "-1,2", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _pair(int, 0)(bad)

@@ -41,6 +41,16 @@ def test_all_problems_listed_in_one_error(broken_root: Path) -> None:
     assert "mismatch.png: size mismatch: mask is 64x48 (WxH) but image mismatch.png is 32x24" in msg
     assert "listed in" in msg and "ghost" in msg
     assert "skip_invalid=True" in msg and "--skip-invalid" in msg
+    assert "--mask-dir DIR" in msg  # a mask that does not fit can be replaced (SIRST's Misc_111)
+
+
+def test_mask_dir_is_named_only_for_mask_problems() -> None:
+    from irstd.data.validate import Problem, format_problems
+
+    unreadable = format_problems("D", [Problem("a.png", "not an image", "a", "unreadable")], 1, 2)
+    assert "--mask-dir" not in unreadable and "--skip-invalid" in unreadable
+    mismatch = format_problems("D", [Problem("m.png", "size mismatch", "m", "size_mismatch")], 1, 2)
+    assert "mask_dir=DIR (CLI: --mask-dir DIR" in mismatch
 
 
 def test_skip_invalid_keeps_the_rest(broken_root: Path, caplog: pytest.LogCaptureFixture) -> None:

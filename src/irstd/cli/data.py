@@ -16,17 +16,19 @@ from ..data.synthetic import BACKGROUNDS
 from ._common import positive_int, ranged
 
 
-def _pair(kind: type) -> Callable[[str], tuple]:
-    """argparse type for ``LOW,HIGH`` (or one value, meaning both), each parsed by ``kind``."""
+def _pair(kind: type, low: float) -> Callable[[str], tuple]:
+    """argparse type for ``LOW,HIGH`` (or one value, meaning both), each parsed by ``kind`` and at least
+    ``low``, with LOW <= HIGH."""
+    one = ranged(kind, low)
 
     def parse(text: str) -> tuple:
         parts = text.replace(",", " ").split()
-        if len(parts) == 1:
-            v = kind(parts[0])
-            return (v, v)
-        if len(parts) != 2:
+        if len(parts) not in (1, 2):
             raise argparse.ArgumentTypeError(f"expected 'LOW,HIGH' or one value, got {text!r}")
-        return (kind(parts[0]), kind(parts[1]))
+        lo, hi = one(parts[0]), one(parts[-1])
+        if lo > hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: LOW is above HIGH: give LOW,HIGH with LOW <= HIGH")
+        return (lo, hi)
 
     return parse
 
@@ -46,12 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ps.add_argument("out", help="output folder (created; must be empty unless --overwrite)")
     ps.add_argument("--n", type=positive_int, default=500, help="number of frames, >= 1 (default 500)")
     ps.add_argument("--test-fraction", type=ranged(float, 0, 1), default=0.2, help="share listed in test.txt, 0-1 (default 0.2)")
-    ps.add_argument("--seed", type=int, default=0)
-    ps.add_argument("--size", type=positive_int, default=256, help="square frame size, >= 1 (default 256)")
-    ps.add_argument("--targets", type=_pair(int), default=(1, 5), metavar="LO,HI", help="targets per frame")
-    ps.add_argument("--area", type=_pair(int), default=(1, 80), metavar="LO,HI", help="target area in pixels")
-    ps.add_argument("--scr", type=_pair(float), default=(2.0, 12.0), metavar="LO,HI",
-                    help="signal-to-clutter ratio range (default 2,12)")
+    ps.add_argument("--seed", type=ranged(int, 0), default=0, help="generator seed, >= 0 (default 0)")
+    ps.add_argument("--size", type=ranged(int, 16), default=256, help="square frame size, >= 16 (default 256)")
+    ps.add_argument("--targets", type=_pair(int, 0), default=(1, 5), metavar="LO,HI", help="targets per frame, >= 0 (default 1,5)")
+    ps.add_argument("--area", type=_pair(int, 1), default=(1, 80), metavar="LO,HI", help="target area in pixels, >= 1 (default 1,80)")
+    ps.add_argument("--scr", type=_pair(float, 0), default=(2.0, 12.0), metavar="LO,HI",
+                    help="signal-to-clutter ratio range, >= 0 (default 2,12)")
     ps.add_argument("--background", default="random", choices=("random", *BACKGROUNDS))
     ps.add_argument("--clutter", type=ranged(float, 0), default=1.0, help="scale of the non-target clutter count, >= 0 (0: none)")
     ps.add_argument("--bit-depth", type=int, default=8, choices=(8, 16))

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=positive_int, default=3, help="fresh frames to detect on, one table and overlay each, >= 1 (default 3)")
     p.add_argument("--track-frames", type=ranged(int, 0), default=32, metavar="N",
                    help="frames of the generated sequence the tracking part runs on (default 32; 0 skips it)")
-    p.add_argument("--seed", type=int, default=0, help="scene seed (and training seed with --train)")
+    p.add_argument("--seed", type=ranged(int, 0), default=0, help="scene seed, >= 0 (and training seed with --train)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads, >= 1 (default: torch's)")
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..export.defaults import ATOL, OPSET, RTOL
+from ..export.defaults import ATOL, MAX_OPSET, MIN_OPSET, OPSET, RTOL
 from ._common import MODEL_SPEC_HELP, add_calibration, calibration_spec, output_beside, parse_size, ranged, retains_memory
 
 
@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_calibration(p, "with --int8: ")
     p.add_argument("--full-range", action="store_true",
                    help="with --int8: 8-bit weights instead of 7-bit (only for CPUs with VNNI; docs/int8.md)")
-    p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.add_argument("--opset", type=ranged(int, MIN_OPSET, MAX_OPSET), default=OPSET,
+                   help=f"ONNX opset, {MIN_OPSET}-{MAX_OPSET} (default {OPSET})")
     p.add_argument("--check-sizes", nargs="+", default=["256", "320x480"], metavar="SIZE",
                    help="input sizes of the parity check, N or WxH (default: 256 320x480)")
     p.add_argument("--atol", type=ranged(float, 0), default=ATOL, help=f"parity tolerance, absolute part (default {ATOL:g})")

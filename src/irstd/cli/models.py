@@ -122,14 +122,14 @@ def run_table(pattern: str | None, live: bool = False) -> int:
 def run_pretrained(pattern: str | None) -> int:
     """Print the shipped weights: name, storage, test metrics and what they were measured on."""
     from ..models import get_pretrained, list_pretrained
+    from ..models.pretrained import metric_text
 
     names = list_pretrained(pattern)
-    print(f"{'weights':<20} {'MB':>5} {'IoU':>6} {'Pd':>6} {'Fa(1e-6)':>9}  sha256[:12]   test data")
+    print(f"{'weights':<24} {'MB':>5} {'IoU':>6} {'Pd':>6} {'Fa(1e-6)':>9}  sha256[:12]   test data")
     for name in names:
         row = get_pretrained(name)
-        m = row.metrics
-        print(f"{name:<20} {row.path.stat().st_size / 1e6:>5.1f} {m.get('iou', float('nan')):>6.2f} "
-              f"{m.get('pd', float('nan')):>6.2f} {m.get('fa', float('nan')):>9.1f}  {row.sha256[:12]}  {row.test_data}")
+        iou, pd, fa = (metric_text(row.metrics.get(k)) for k in ("iou", "pd", "fa"))
+        print(f"{name:<24} {row.path.stat().st_size / 1e6:>5.1f} {iou:>6} {pd:>6} {fa:>9}  {row.sha256[:12]}  {row.test_data}")
     print(f"{len(names)} shipped; load with create_model('model', pretrained='tag') or pass model.tag to "
           "detect/evaluate/export (docs/weights.md)")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ._common import MODEL_SPEC_HELP, positive_int
+from ._common import MODEL_SPEC_HELP, positive_int, ranged
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,8 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "false alarms stay within --max-fa, and write a checkpoint whose default threshold (0.5) "
                      "decides as that threshold did. The test split is refused.")
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP)
-    p.add_argument("--max-fa", type=float, required=True, metavar="FA",
-                   help="largest false-alarm rate allowed, in pixels per 10^6 (e.g. 50)")
+    p.add_argument("--max-fa", type=ranged(float, 0, open_low=True), required=True, metavar="FA",
+                   help="largest false-alarm rate allowed, in pixels per 10^6, > 0 (e.g. 50)")
     p.add_argument("--data", help="dataset root (default: generated scenes of --split)")
     p.add_argument("--split", default="val", help="split to choose on (default val; test is refused)")
     p.add_argument("--split-file", help="a list of validation image stems instead of --split")

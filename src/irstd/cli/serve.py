@@ -37,14 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body-mb", type=ranged(float, 0, open_low=True), default=32.0, help="request body limit in MB, > 0 (default 32)")
     p.add_argument("--max-pixels", type=positive_int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
     p.add_argument("--timeout", type=ranged(float, 0, open_low=True), default=30.0, help="seconds per request, > 0 (default 30)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads of the model (default: torch's, one per core; cores - 1 on a machine shared "
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads of the model, >= 1 (default: torch's, one per core; cores - 1 on a machine shared "
                         "with other CPU work, docs/serve.md)")
-    p.add_argument("--worker-nice", type=int, default=10,
+    p.add_argument("--worker-nice", type=ranged(int, 0, 19), default=10,
                    help="lower the model thread's OS priority by this much, 0..19 (default 10: health checks "
                         "and request handling win the CPU; docs/serve.md)")
-    p.add_argument("--decode-threads", type=int, default=None,
-                   help="frames decoded at once (default: one per core)")
+    p.add_argument("--decode-threads", type=positive_int, default=None,
+                   help="frames decoded at once, >= 1 (default: one per core)")
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")

@@ -167,6 +167,9 @@ def format_problems(where: str, problems: list[Problem], usable: int, listed: in
     n = len(problems)
     lines = [f"{where}: {n} problem{'s' if n != 1 else ''} ({usable} of {listed} items usable):"]
     lines += [f"  - {p}" for p in problems]
-    lines.append(f"Fix the files, or pass skip_invalid=True (CLI: --skip-invalid) to skip the {n} invalid "
+    # a mask that is missing or does not fit its frame can be replaced without touching the dataset
+    masks = any(p.kind in ("missing_mask", "size_mismatch") for p in problems)
+    fix = "Fix the files, give corrected masks with mask_dir=DIR (CLI: --mask-dir DIR; docs/data.md)," if masks else "Fix the files,"
+    lines.append(f"{fix} or pass skip_invalid=True (CLI: --skip-invalid) to skip the {n} invalid "
                  f"item{'s' if n != 1 else ''} and continue.")
     return "\n".join(lines)

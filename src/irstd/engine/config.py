@@ -134,6 +134,9 @@ class TrainConfig:
             (self.scheduler in SCHEDULERS, f"scheduler must be {names(SCHEDULERS)}"),
             (self.val_every >= 1, "val_every must be >= 1"),
             (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (self.threads is None or (type(self.threads) is int and self.threads >= 1),  # optional: YAML's type as given
+             "threads must be a whole number >= 1 (leave it out for torch's default)"),
+            (self.num_workers >= 0, "num_workers must be >= 0 (0: load in the main process)"),
             (self.dist_backend in ("auto", "nccl", "gloo"), "dist_backend must be auto, nccl or gloo"),
             (self.dist_timeout > 0, "dist_timeout must be > 0 seconds"),
             (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off (quote on/off in YAML)"),

@@ -49,6 +49,8 @@ __all__ = [
     "file_sha256",
     "get_pretrained",
     "list_pretrained",
+    "METRIC_DIGITS",
+    "metric_text",
     "pretrained_tags",
     "reload_table",
     "resolve_weights",
@@ -60,6 +62,15 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 TABLE_FILE = WEIGHTS_DIR / "tags.json"
 _CHUNK = 1 << 20  # download and hashing block (1 MiB)
+#: decimals of a tag's test figures, wherever they are shown: the table stores them so (publishing rounds
+#: to it), ``irstd evaluate`` prints them so, and ``irstd models --pretrained`` and the docs quote them so
+METRIC_DIGITS = 2
+
+
+def metric_text(value: float | None) -> str:
+    """A tag's test figure (``metrics``: % or Fa in 1e-6) as shown everywhere: :data:`METRIC_DIGITS`
+    decimals; ``-`` when the table has none."""
+    return "-" if value is None or value != value else f"{value:.{METRIC_DIGITS}f}"
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,8 @@ class PretrainedTag:
     data: str  #: training data, split and licence note
     train_command: str  #: the command that trained the source checkpoint
     train_config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)  #: test metrics of the shipped (fp16) file, in %
+    #: test metrics of the shipped (fp16) file: % (``fa``: per 10⁶ pixels), rounded to METRIC_DIGITS
+    metrics: dict[str, float] = field(default_factory=dict)
     metrics_command: str = ""  #: the command that re-measures ``metrics``
     test_data: str = ""
     agreement: dict[str, Any] = field(default_factory=dict)  #: fp16 → fp32 masks vs the fp32 source
