@@ -37,6 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body-mb", type=ranged(float, 0, open_low=True), default=32.0, help="request body limit in MB, > 0 (default 32)")
     p.add_argument("--max-pixels", type=positive_int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
     p.add_argument("--timeout", type=ranged(float, 0, open_low=True), default=30.0, help="seconds per request, > 0 (default 30)")
+    p.add_argument("--max-request-pixels", type=positive_int, default=4096 * 4096,
+                   help="pixels of all frames of one request, read from their headers before decoding, >= 1 "
+                        "(default 4096x4096; above: 413)")
+    p.add_argument("--max-inflight-mb", type=ranged(float, 0, open_low=True), default=None,
+                   help="estimated memory of all requests in flight in MB, > 0 (default: half the memory available "
+                        "at start-up; a request that does not fit now: 503 + Retry-After, one that never can: 413)")
+    p.add_argument("--header-timeout", type=ranged(float, 0, open_low=True), default=10.0,
+                   help="seconds a connection has to send its request line and headers, > 0 (default 10; then closed)")
+    p.add_argument("--body-timeout", type=ranged(float, 0, open_low=True), default=20.0,
+                   help="seconds a request has to send its whole body, > 0 (default 20; then 408)")
+    p.add_argument("--keep-alive", type=ranged(float, 0, open_low=True), default=5.0,
+                   help="seconds an idle kept-alive connection stays open, > 0 (default 5)")
+    p.add_argument("--max-header-kb", type=ranged(int, 1, 1024), default=16,
+                   help="request line and headers in KB, 1-1024 (default 16; above: 400)")
+    p.add_argument("--max-connections", type=ranged(int, 1, 100000), default=512,
+                   help="connections and requests at once, 1-100000 (default 512; above: 503)")
+    p.add_argument("--shutdown-timeout", type=ranged(float, 0, open_low=True), default=5.0,
+                   help="seconds requests may finish after Ctrl-C/SIGTERM before they are cancelled, > 0 (default 5)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of the model (default: torch's, one per core; cores - 1 on a machine shared "
                         "with other CPU work, docs/serve.md)")
@@ -71,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
                          max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_pixels=args.max_pixels,
                          timeout_s=args.timeout, threshold=args.threshold, api_key=api_key,
                          cors_origins=args.cors_origin, threads=args.threads, worker_nice=args.worker_nice,
-                         decode_threads=args.decode_threads, freeze_gc=args.freeze_gc)
+                         decode_threads=args.decode_threads, freeze_gc=args.freeze_gc,
+                         max_request_pixels=args.max_request_pixels, max_inflight_mb=args.max_inflight_mb,
+                         header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+                         keep_alive_s=args.keep_alive, max_header_bytes=args.max_header_kb * 1024,
+                         max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
                                           precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
                                           batch_size=args.max_batch)
