@@ -6,13 +6,15 @@ timeout, the size of a request head, the connection limit and the graceful-shutd
 byte at a time, or nothing, holds the connection for ever. The service's HTTP/1.1 protocol
 (:func:`header_timeout_protocol`, uvicorn's h11 protocol with one timer added) closes a connection whose
 request line and headers are not complete ``header_timeout_s`` after it opened or after its previous
-answer; the body has its own limit (``body_timeout_s``, 408, in the request handler).
+answer, and answers 431 to a head longer than ``max_header_bytes`` however it arrives; the body has its
+own limit (``body_timeout_s``, 408, in the request handler).
 """
 
 from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import socket
 import threading
 import time
@@ -28,16 +30,38 @@ from .config import ServeConfig
 __all__ = ["BackgroundServer", "header_timeout_protocol", "run_server", "uvicorn_config"]
 
 
-def header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol that closes a connection whose request head is incomplete after ``seconds``."""
+def _refusal(status: int, reason: str, message: str) -> bytes:
+    body = json.dumps({"error": message}).encode()
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+def header_timeout_protocol(seconds: float, max_head: int = 16 * 1024) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol that closes a connection whose request head is incomplete after ``seconds``
+    and answers 431 to a head (request line and headers) longer than ``max_head`` bytes. (h11's own
+    limit only applies to a head still incomplete after a read, and a read takes up to 256 kB.)"""
 
     class HeaderTimeoutH11(H11Protocol):
-        header_timeout = seconds
+        header_timeout, max_head_bytes = seconds, max_head
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._head_timer: asyncio.TimerHandle | None = None
+            self._head_len, self._head_tail = 0, b""  # bytes of the request head so far, its last 3 bytes
             self._arm()
+
+        def _head_too_long(self, data: bytes) -> bool:
+            """Count the head while it arrives (``data`` came while no head was complete); True once it is
+            longer than allowed. The blank line that ends it may straddle two reads: the last 3 bytes are kept."""
+            buf = self._head_tail + data
+            end = buf.find(b"\r\n\r\n")
+            before = self._head_len - len(self._head_tail)  # head bytes before ``buf``
+            if end < 0:
+                self._head_len += len(data)
+                self._head_tail = buf[-3:]
+                return self._head_len > self.max_head_bytes
+            self._head_len, self._head_tail = 0, b""  # complete: the next request's head starts afresh
+            return before + end + 4 > self.max_head_bytes
 
         def _arm(self) -> None:
             if self._head_timer is None:
@@ -56,6 +80,13 @@ def header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE and self._head_too_long(data):
+                self._disarm()
+                if not self.transport.is_closing():
+                    self.transport.write(_refusal(431, "Request Header Fields Too Large",
+                                                  f"request line and headers exceed {self.max_head_bytes} bytes"))
+                    self.transport.close()
+                return
             super().data_received(data)
             # IDLE: the head is not complete yet (the first bytes of a request, or of the next one on a
             # kept-alive connection): the clock runs from its first byte; otherwise the head is in
@@ -81,7 +112,7 @@ def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 8000, *, log_l
     cfg = config or getattr(getattr(app, "state", None), "config", None) or ServeConfig()
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, lifespan="on", server_header=False,
-        http=header_timeout_protocol(cfg.header_timeout_s),
+        http=header_timeout_protocol(cfg.header_timeout_s, cfg.max_header_bytes),
         timeout_keep_alive=cfg.keep_alive_s,  # type: ignore[arg-type]  (a float works: call_later)
         h11_max_incomplete_event_size=cfg.max_header_bytes,
         limit_concurrency=cfg.max_connections,
