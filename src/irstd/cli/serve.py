@@ -78,7 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.memory import single_malloc_arena
     from ..inference import Predictor
+
+    # before any other thread starts: after a burst of large frames the service hands memory back to the
+    # system when idle (malloc_trim), which only reaches the whole heap with one arena (docs/serve.md)
+    single_malloc_arena()
 
     try:
         from ..serve import ServeConfig, create_app, run_server

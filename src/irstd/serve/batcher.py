@@ -250,25 +250,29 @@ class MicroBatcher:
     async def _gather_loop(self) -> None:
         while True:
             batch = await self._gather()
-            if not batch:
-                continue
-            try:
-                results = await self.run_in_worker(self._run, batch)
-            except Exception as exc:  # never leave a client hanging; _run guards each frame already
-                log.exception("batch of %d failed", len(batch))
-                results = [exc] * len(batch)
-            finally:  # the model is done with these frames: their memory is free again
-                for job in batch:
-                    job.release()
-            skipped = sum(result is None for result in results)
-            if skipped:
-                self._count_dropped(skipped)
-            for job, result in zip(batch, results):
-                if result is not None and job.future is not None and not job.future.done():
-                    if isinstance(result, BaseException):
-                        job.future.set_exception(result)
-                    else:
-                        job.future.set_result(result)
+            if batch:
+                await self._run_batch(batch)
+            del batch  # an idle service must not keep the last batch's frames alive (up to 16 large arrays)
+
+    async def _run_batch(self, batch: list[Job]) -> None:
+        """Run one gathered batch on the model's thread and hand each job its result."""
+        try:
+            results = await self.run_in_worker(self._run, batch)
+        except Exception as exc:  # never leave a client hanging; _run guards each frame already
+            log.exception("batch of %d failed", len(batch))
+            results = [exc] * len(batch)
+        finally:  # the model is done with these frames: their memory is free again
+            for job in batch:
+                job.release()
+        skipped = sum(result is None for result in results)
+        if skipped:
+            self._count_dropped(skipped)
+        for job, result in zip(batch, results):
+            if result is not None and job.future is not None and not job.future.done():
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
 
     def _probabilities(self, frames: list[np.ndarray]) -> list[np.ndarray | Exception]:
         try:

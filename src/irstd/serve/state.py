@@ -64,8 +64,8 @@ class ServiceState:
         self.telemetry.frames.inc(size)
 
     def _trim_soon(self) -> None:
-        """Nothing in flight: in a second, if still so, hand freed heap memory back to the system (glibc's
-        malloc_trim, off the event loop). The model's large buffers come from the heap (the serve command
+        """Nothing in flight: in a second, if still so, collect cycles and hand freed heap memory back to the
+        system (glibc's malloc_trim, off the event loop). The model's large buffers come from the heap (the serve command
         keeps freed memory for speed), so without this the process would stay at its peak after a burst."""
         if self._trim is not None:
             return
@@ -74,6 +74,10 @@ class ServiceState:
         def trim() -> None:
             self._trim = None
             if self.budget.holds == 0:
+                # cycles first: a refused request's exception, its traceback and the frames' locals (bodies,
+                # decoded frames) form a cycle that lives until a full collection, rare by design (gc.freeze
+                # keeps it short: only what requests allocated is walked)
+                gc.collect()
                 loop.run_in_executor(None, malloc_trim)
 
         self._trim = loop.call_later(1.0, trim)
