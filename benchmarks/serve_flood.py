@@ -32,7 +32,27 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_load import _PROBE, REPO, Server  # noqa: E402
+from serve_load import REPO, Server  # noqa: E402
+
+#: the /healthz prober, its own process: a new connection every 100 ms until its stdin closes; prints
+#: [wall-clock time, latency in seconds or null when it failed] pairs as JSON
+_PROBE = r"""
+import http.client, json, select, sys, time
+port, out = int(sys.argv[1]), []
+while not select.select([sys.stdin], [], [], 0.1)[0]:
+    t0, w = time.perf_counter(), time.time()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        r.read()
+        out.append([w, time.perf_counter() - t0 if r.status == 200 else None])
+    except OSError:
+        out.append([w, None])
+    finally:
+        conn.close()
+print(json.dumps(out))
+"""
 
 #: the goals of issue 36 for the service
 HEALTHZ_P99_MS, RSS_SLACK, RECOVERY_S = 100.0, 0.20, 60.0
@@ -237,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         assert _ordinary(server.url, payloads.small, 20) == [200] * 20
         time.sleep(3.0)  # idle: the service trims the heap a second after its last request
         baseline, baseline_mappings = _rss_mb(pid), _largest_mappings(pid)
+        marks: dict[str, float] = {"probe_start": time.time()}
         prober = subprocess.Popen([sys.executable, "-c", _PROBE, str(port)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
 
@@ -245,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_rss(pid, stop, 0.5, flood_rss))
             t0 = time.monotonic()
+            marks["flood_start"] = time.time()
             results = await _flood(port, payloads, args.clients, args.duration)
+            marks["flood_end"] = time.time()
             flood_s = time.monotonic() - t0
             stop.set()
             await sampler
@@ -261,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         mappings = _largest_mappings(pid)
         ordinary_after = _ordinary(server.url, payloads.small, 5)
         probe_out, _ = prober.communicate(input="", timeout=60)
-        probes = json.loads(probe_out)
+        timed = json.loads(probe_out)
+        probes = [lat for _, lat in timed]
+        # the slowest answers and when they came, in seconds from the flood's start
+        slowest = sorted(((lat, round(w - marks["flood_start"], 2)) for w, lat in timed if lat is not None),
+                         reverse=True)[:5]
         import httpx
 
         metrics = httpx.get(server.url + "/metrics", timeout=10).text
@@ -281,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         "statuses": dict(statuses), "by_kind": {k: dict(v) for k, v in by_kind.items()},
         "server_500_answers": served_500,
         "healthz": {"probes": len(probes), "failed": len(probes) - len(ok_probes), "p50_ms": _pct(ok_probes, 50),
-                    "p99_ms": _pct(ok_probes, 99), "worst_ms": _pct(ok_probes, 100)},
+                    "p99_ms": _pct(ok_probes, 99), "worst_ms": _pct(ok_probes, 100),
+                    "slowest_ms_at_s": [[round(lat * 1000, 1), at] for lat, at in slowest],
+                    "flood_ended_at_s": round(marks["flood_end"] - marks["flood_start"], 2)},
         "rss_mb": {"warm_baseline": baseline, "flood_peak": max((r for _, r in flood_rss), default=None),
                    "limit": round(limit, 1) if limit else None, "back_within_limit_after_s": back_at,
                    "end": after[-1][1] if after else None, "flood": flood_rss, "after": after},
@@ -331,7 +360,8 @@ def _markdown(r: dict) -> str:
                   "closed by the header timeout, and refused connections)",
               f"- server's own count of 500 answers: {r['server_500_answers']}",
               f"- /healthz: {h['probes']} probes, {h['failed']} failed, p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, "
-              f"worst {h['worst_ms']} ms",
+              f"worst {h['worst_ms']} ms; the slowest [ms, seconds from the flood's start]: "
+              f"{h['slowest_ms_at_s']} (the flood ended at {h['flood_ended_at_s']} s)",
               f"- RSS: warm baseline {m['warm_baseline']:.0f} MB, flood peak {m['flood_peak']:.0f} MB, limit "
               f"{m['limit']:.0f} MB, back within it {m['back_within_limit_after_s']} s after the flood, "
               f"{m['end']:.0f} MB at the end",

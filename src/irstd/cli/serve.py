@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..inference.precisions import RUN_PRECISIONS
-from ._common import add_device, positive_int, probability, ranged, retains_memory
+from ._common import add_device, positive_int, probability, ranged
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        f"or ${API_KEY_ENV}")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from ORIGIN (repeatable; CORS is off by default)")
-    retains_memory(p)
+    # unlike detect/evaluate/bench, the service does not keep freed memory for reuse (retains_memory): it
+    # faces frames of any size from anyone and must come back to its footprint after a burst, and the
+    # idle trim of a retained multi-GB heap stalled /healthz for 0.7-0.9 s (docs/serve.md, "Memory")
     p.set_defaults(func=run)
 
 
