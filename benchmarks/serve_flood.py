@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -140,7 +141,7 @@ async def _exchange(port: int, chunks: list[bytes], *, gap: float = 0.0, leave_a
 _BAD_MULTIPART = b"--x\r\nContent-Disposition: form-data\r\n\r\nno end"
 
 
-def _kinds(p: Payloads, port: int) -> dict[str, callable]:
+def _kinds(p: Payloads, port: int) -> dict[str, Callable[[], Awaitable[int | None]]]:
     """Each hostile request: a coroutine factory returning the status (None: no answer, by design or not)."""
     img = "image/png"
     return {

@@ -50,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-alive", type=ranged(float, 0, open_low=True), default=5.0,
                    help="seconds an idle kept-alive connection stays open, > 0 (default 5)")
     p.add_argument("--max-header-kb", type=ranged(int, 1, 1024), default=16,
-                   help="request line and headers in KB, 1-1024 (default 16; above: 400)")
+                   help="request line and headers in KB, 1-1024 (default 16; above: 431)")
     p.add_argument("--max-connections", type=ranged(int, 1, 100000), default=512,
                    help="connections and requests at once, 1-100000 (default 512; above: 503)")
     p.add_argument("--shutdown-timeout", type=ranged(float, 0, open_low=True), default=5.0,

@@ -44,6 +44,7 @@ from ..inference import Predictor
 from ..inference.pipeline import frame_failure
 from ..inference.schema import frame_record
 from ..visualize import draw_overlay
+from .budget import Hold
 
 __all__ = ["FrameError", "Job", "JobResult", "MicroBatcher", "QueueFullError"]
 
@@ -78,7 +79,7 @@ class Job:
     mask: bool = False
     enqueued: float = field(default_factory=time.perf_counter)
     future: asyncio.Future | None = None
-    hold: Any = None  #: the frame's share of the memory budget (a budget Hold), released once it is done
+    hold: Hold | None = None  #: the frame's share of the memory budget, released once the model is done with it
 
     def release(self) -> None:
         if self.hold is not None:

@@ -40,7 +40,7 @@ class ServeConfig:
     header_timeout_s: float = 10.0  #: a connection must send a complete request head within this (closed)
     body_timeout_s: float = 20.0  #: a request must deliver its whole body within this (408)
     keep_alive_s: float = 5.0  #: an idle keep-alive connection is closed after this
-    max_header_bytes: int = 16 * 1024  #: request line and headers together (400 beyond)
+    max_header_bytes: int = 16 * 1024  #: request line and headers together (431 beyond)
     max_connections: int = 512  #: connections and requests at once; beyond, uvicorn answers 503
     shutdown_timeout_s: float = 5.0  #: on Ctrl-C/SIGTERM, requests still running after this are cancelled
 
