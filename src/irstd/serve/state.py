@@ -65,8 +65,8 @@ class ServiceState:
 
     def _trim_soon(self) -> None:
         """Nothing in flight: in a second, if still so, collect cycles and hand freed heap memory back to the
-        system (glibc's malloc_trim, off the event loop). The model's large buffers come from the heap (the serve command
-        keeps freed memory for speed), so without this the process would stay at its peak after a burst."""
+        system (glibc's malloc_trim, off the event loop): after a burst of large frames, freed memory inside the
+        heap stays resident until trimmed (docs/serve.md, "Memory")."""
         if self._trim is not None:
             return
         loop = asyncio.get_running_loop()
@@ -181,7 +181,6 @@ class ServiceState:
         """The answer to a detect request: the ``irstd detect`` JSON schema, with the request's timing (ms)."""
         return detections_document(records, checkpoint=self.name, threshold=threshold,
                                    precision=self.predictor.label(), timing={k: round(v, 3) for k, v in timing.items()})
-
 
 
 async def _disconnected(request: Request) -> None:
