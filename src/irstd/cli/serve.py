@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..inference.precisions import RUN_PRECISIONS
-from ._common import add_device, positive_int, probability, ranged, retains_memory
+from ._common import add_device, positive_int, probability, ranged
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body-mb", type=ranged(float, 0, open_low=True), default=32.0, help="request body limit in MB, > 0 (default 32)")
     p.add_argument("--max-pixels", type=positive_int, default=4096 * 4096, help="pixels per frame (default 4096x4096)")
     p.add_argument("--timeout", type=ranged(float, 0, open_low=True), default=30.0, help="seconds per request, > 0 (default 30)")
+    p.add_argument("--max-request-pixels", type=positive_int, default=4096 * 4096,
+                   help="pixels of all frames of one request, read from their headers before decoding, >= 1 "
+                        "(default 4096x4096; above: 413)")
+    p.add_argument("--max-inflight-mb", type=ranged(float, 0, open_low=True), default=None,
+                   help="estimated memory of all requests in flight in MB, > 0 (default: half the memory available "
+                        "at start-up; a request that does not fit now: 503 + Retry-After, one that never can: 413)")
+    p.add_argument("--header-timeout", type=ranged(float, 0, open_low=True), default=10.0,
+                   help="seconds a connection has to send its request line and headers, > 0 (default 10; then closed)")
+    p.add_argument("--body-timeout", type=ranged(float, 0, open_low=True), default=20.0,
+                   help="seconds a request has to send its whole body, > 0 (default 20; then 408)")
+    p.add_argument("--keep-alive", type=ranged(float, 0, open_low=True), default=5.0,
+                   help="seconds an idle kept-alive connection stays open, > 0 (default 5)")
+    p.add_argument("--max-header-kb", type=ranged(int, 1, 1024), default=16,
+                   help="request line and headers in KB, 1-1024 (default 16; above: 431)")
+    p.add_argument("--max-connections", type=ranged(int, 1, 100000), default=512,
+                   help="connections and requests at once, 1-100000 (default 512; above: 503)")
+    p.add_argument("--shutdown-timeout", type=ranged(float, 0, open_low=True), default=5.0,
+                   help="seconds requests may finish after Ctrl-C/SIGTERM before they are cancelled, > 0 (default 5)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads of the model, >= 1 (default: torch's, one per core; cores - 1 on a machine shared "
                         "with other CPU work, docs/serve.md)")
@@ -55,12 +73,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                        f"or ${API_KEY_ENV}")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from ORIGIN (repeatable; CORS is off by default)")
-    retains_memory(p)
+    # unlike detect/evaluate/bench, the service does not keep freed memory for reuse (retains_memory): it
+    # faces frames of any size from anyone and must come back to its footprint after a burst, and the
+    # idle trim of a retained multi-GB heap stalled /healthz for 0.7-0.9 s (docs/serve.md, "Memory")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.memory import single_malloc_arena
     from ..inference import Predictor
+
+    # before any other thread starts: after a burst of large frames the service hands memory back to the
+    # system when idle (malloc_trim), which only reaches the whole heap with one arena (docs/serve.md)
+    single_malloc_arena()
 
     try:
         from ..serve import ServeConfig, create_app, run_server
@@ -71,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
                          max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_pixels=args.max_pixels,
                          timeout_s=args.timeout, threshold=args.threshold, api_key=api_key,
                          cors_origins=args.cors_origin, threads=args.threads, worker_nice=args.worker_nice,
-                         decode_threads=args.decode_threads, freeze_gc=args.freeze_gc)
+                         decode_threads=args.decode_threads, freeze_gc=args.freeze_gc,
+                         max_request_pixels=args.max_request_pixels, max_inflight_mb=args.max_inflight_mb,
+                         header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+                         keep_alive_s=args.keep_alive, max_header_bytes=args.max_header_kb * 1024,
+                         max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
                                           precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
                                           batch_size=args.max_batch)

@@ -12,12 +12,12 @@ import functools
 import logging
 import os
 
-__all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim"]
+__all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim", "single_malloc_arena"]
 
 log = logging.getLogger(__name__)
 
 # glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 _retained = False
 
 
@@ -71,3 +71,22 @@ def malloc_trim() -> None:
     libc = libc_malloc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def single_malloc_arena() -> bool:
+    """Let every thread allocate from glibc's main arena (glibc only; returns whether set). Call it before
+    other threads start.
+
+    By default each thread that allocates while another holds the lock gets its own arena, and
+    :func:`malloc_trim` cannot shrink the top of those (only freed chunks inside them): a long-running
+    service whose decoding and model threads once held large frames keeps that memory resident. With one
+    arena the whole heap can be trimmed. Small allocations go through glibc's per-thread caches without
+    the lock, so the cost is contention on large ones only. Process-wide: applications opt in (``irstd
+    serve`` does, docs/serve.md). Same effect from outside: ``MALLOC_ARENA_MAX=1``.
+    """
+    libc = libc_malloc()
+    if libc is None:
+        return False
+    ok = libc.mallopt(_M_ARENA_MAX, 1) == 1
+    log.debug("one malloc arena: %s", ok)
+    return ok

@@ -48,6 +48,7 @@ __all__ = [
     "lossy_container_reason",
     "multi_page_reason",
     "read_header",
+    "read_header_bytes",
     "read_split_file",
     "save_image",
     "save_mask",
@@ -278,6 +279,13 @@ def read_header(path: str | Path) -> ImageHeader:
     """Size, mode and page count from the header only: cheap enough to validate a whole dataset."""
     with _open(path) as im:
         return ImageHeader(Path(path), (im.height, im.width), im.mode, _page_count(path, im), im.format or "")
+
+
+def read_header_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> ImageHeader:
+    """:func:`read_header` of an image in memory (``name`` names it in messages); the size is checked
+    against ``max_pixels`` as :func:`load_image_bytes` would, before any pixel is decoded."""
+    with _open(name, max_pixels, data) as im:
+        return ImageHeader(Path(name), (im.height, im.width), im.mode, _page_count(name, im), im.format or "")
 
 
 def _page_count(path: str | Path, im: Image.Image) -> int:

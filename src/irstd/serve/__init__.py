@@ -8,7 +8,7 @@ uvicorn and :class:`BackgroundServer` runs one on a free loopback port (tests, b
 from .app import ApiError, create_app, model_card
 from .batcher import Job, JobResult, MicroBatcher, QueueFullError
 from .config import ServeConfig
-from .server import BackgroundServer, run_server
+from .server import BackgroundServer, run_server, uvicorn_config
 
 __all__ = ["ApiError", "BackgroundServer", "Job", "JobResult", "MicroBatcher", "QueueFullError", "ServeConfig",
-           "create_app", "model_card", "run_server"]
+           "create_app", "model_card", "run_server", "uvicorn_config"]

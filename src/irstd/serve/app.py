@@ -62,6 +62,7 @@ def create_app(predictor: Predictor, config: ServeConfig | None = None, *, name:
     app = FastAPI(title="irstd", version=__version__, lifespan=state.lifespan,
                   description="Infrared small target detection. Answers use the `irstd detect` JSON schema.")
     app.state.batcher, app.state.telemetry, app.state.config = state.batcher, state.telemetry, cfg
+    app.state.budget = state.budget
     add_error_handlers(app, state)
     add_detect_routes(app, state)
     add_info_routes(app, state)

@@ -10,7 +10,12 @@ so every frame gets exactly the answer it would get alone.
 
 A frame the model fails on follows the per-frame error policy of ``irstd detect``
 (:func:`irstd.inference.pipeline.frame_failure`): a refused frame or one that runs out of memory becomes
-a :class:`FrameError` for that frame alone, the service goes on. The service cannot run
+a :class:`FrameError` for that frame alone, the service goes on; after an allocation failure the
+worker collects garbage and trims the heap, so the frames after it start from free memory.
+
+A job whose future is cancelled (its request timed out or its client left) is dropped unrun: when the
+next batch is gathered, and again on the worker just before the model call. Each job's memory
+:class:`~irstd.serve.budget.Hold` is released when the model is done with it or it is dropped. The service cannot run
 :func:`~irstd.inference.pipeline.detect_frames` itself: that loop runs one source's frames in order,
 while this batcher gathers frames from concurrent requests into one model call.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import logging
 import os
@@ -33,14 +39,20 @@ import torch
 from PIL import Image
 
 from ..core.errors import DataError
+from ..core.memory import malloc_trim
 from ..inference import Predictor
 from ..inference.pipeline import frame_failure
 from ..inference.schema import frame_record
 from ..visualize import draw_overlay
+from .budget import Hold
 
 __all__ = ["FrameError", "Job", "JobResult", "MicroBatcher", "QueueFullError"]
 
 log = logging.getLogger(__name__)
+
+#: oneDNN's words when it cannot allocate a primitive's memory (torch re-raises them as RuntimeError):
+#: an allocation failure like "can't allocate memory", which the pipeline's policy does not name
+_ALLOCATION_WORDS = ("could not create a primitive",)
 
 
 class QueueFullError(Exception):
@@ -67,6 +79,16 @@ class Job:
     mask: bool = False
     enqueued: float = field(default_factory=time.perf_counter)
     future: asyncio.Future | None = None
+    hold: Hold | None = None  #: the frame's share of the memory budget, released once the model is done with it
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
+
+    @property
+    def cancelled(self) -> bool:
+        """Its request gave up (timed out or its client left): nobody waits for the answer."""
+        return self.future is not None and self.future.done()
 
 
 @dataclass
@@ -139,6 +161,8 @@ class MicroBatcher:
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.on_drop: Callable[[int], None] | None = None  #: called with the count of jobs dropped unrun
+        self.dropped = 0  #: jobs dropped unrun so far
         self._queue: asyncio.Queue[Job] | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irstd-model",
@@ -169,9 +193,11 @@ class MicroBatcher:
                 pass
         while self._queue is not None and not self._queue.empty():
             job = self._queue.get_nowait()
+            job.release()
             if job.future is not None and not job.future.done():
                 job.future.set_exception(RuntimeError("server is shutting down"))
-        self._executor.shutdown(wait=True)
+        # the batch in flight (if any) finishes; nothing queued after it runs
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def run_in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn`` on the model's thread (warm-up, anything that touches the predictor)."""
@@ -205,24 +231,49 @@ class MicroBatcher:
                 break
             # polling, not wait_for(queue.get()): a get cancelled by its timeout can lose an item
             await asyncio.sleep(min(remaining, 0.0005))
-        return [job for job in batch if job.future is not None and not job.future.done()]  # drop timed-out ones
+        return self._drop_cancelled(batch)
+
+    def _drop_cancelled(self, batch: list[Job]) -> list[Job]:
+        """The jobs someone still waits for; the others are released and counted (event loop only)."""
+        live = [job for job in batch if not job.cancelled]
+        if len(live) < len(batch):
+            for job in batch:
+                if job.cancelled:
+                    job.release()
+            self._count_dropped(len(batch) - len(live))
+        return live
+
+    def _count_dropped(self, n: int) -> None:
+        self.dropped += n
+        if self.on_drop is not None:
+            self.on_drop(n)
 
     async def _gather_loop(self) -> None:
         while True:
             batch = await self._gather()
-            if not batch:
-                continue
-            try:
-                results = await self.run_in_worker(self._run, batch)
-            except Exception as exc:  # never leave a client hanging; _run guards each frame already
-                log.exception("batch of %d failed", len(batch))
-                results = [exc] * len(batch)
-            for job, result in zip(batch, results):
-                if job.future is not None and not job.future.done():
-                    if isinstance(result, BaseException):
-                        job.future.set_exception(result)
-                    else:
-                        job.future.set_result(result)
+            if batch:
+                await self._run_batch(batch)
+            del batch  # an idle service must not keep the last batch's frames alive (up to 16 large arrays)
+
+    async def _run_batch(self, batch: list[Job]) -> None:
+        """Run one gathered batch on the model's thread and hand each job its result."""
+        try:
+            results = await self.run_in_worker(self._run, batch)
+        except Exception as exc:  # never leave a client hanging; _run guards each frame already
+            log.exception("batch of %d failed", len(batch))
+            results = [exc] * len(batch)
+        finally:  # the model is done with these frames: their memory is free again
+            for job in batch:
+                job.release()
+        skipped = sum(result is None for result in results)
+        if skipped:
+            self._count_dropped(skipped)
+        for job, result in zip(batch, results):
+            if result is not None and job.future is not None and not job.future.done():
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
 
     def _probabilities(self, frames: list[np.ndarray]) -> list[np.ndarray | Exception]:
         try:
@@ -239,28 +290,50 @@ class MicroBatcher:
                     out.append(exc)
             return out
 
-    def _run(self, batch: list[Job]) -> list[JobResult | Exception]:
-        """Worker thread: one model call for the batch, then each frame's targets and pictures."""
+    def _run(self, batch: list[Job]) -> list[JobResult | Exception | None]:
+        """Worker thread: one model call for the batch, then each frame's targets and pictures; None for a
+        job cancelled by the time the worker reached it (not run)."""
+        out: list[JobResult | Exception | None] = [None] * len(batch)
+        # its request may have given up while this batch waited for the worker: do not run it
+        live = [i for i, job in enumerate(batch) if not job.cancelled]
+        if not live:
+            return out
         start = time.perf_counter()
         try:
-            probs = self._probabilities([job.frame for job in batch])
+            probs = self._probabilities([batch[i].frame for i in live])
         except Exception as exc:
             log.exception("model failed on a frame")
             probs = [exc]
         seconds = time.perf_counter() - start
         if self.on_batch is not None:
-            self.on_batch(len(batch), seconds)
-        results: list[JobResult | Exception] = []
-        for job, prob in zip(batch, probs):
+            self.on_batch(len(live), seconds)
+        allocation_failed = False
+        for i, prob in zip(live, probs):
+            job = batch[i]
             if isinstance(prob, Exception):
                 reason = frame_failure(prob, job.name)  # in this thread: it frees the failed frame's CUDA blocks
-                results.append(prob if reason is None else FrameError(reason, isinstance(prob, DataError)))
+                if reason is None and _allocation_failure(prob):
+                    reason = f"{job.name}: out of memory (the model could not allocate its buffers; retry later)"
+                allocation_failed |= reason is not None and not isinstance(prob, DataError)
+                out[i] = prob if reason is None else FrameError(reason, isinstance(prob, DataError))
+                continue
+            if job.cancelled:  # nobody waits for its targets and pictures (it ran: not counted as dropped)
+                out[i] = RuntimeError("cancelled")
                 continue
             try:
                 record = _finish(self.predictor, job, prob)
             except Exception as exc:
                 log.exception("post-processing failed for %s", job.name)
-                results.append(exc)
+                out[i] = exc
                 continue
-            results.append(JobResult(record, (start - job.enqueued) * 1000, seconds * 1000, len(batch), start))
-        return results
+            out[i] = JobResult(record, (start - job.enqueued) * 1000, seconds * 1000, len(live), start)
+        if allocation_failed:
+            del probs  # the failed call's buffers, then the heap back to the system: the next frames start clean
+            gc.collect()
+            malloc_trim()
+        return out
+
+
+def _allocation_failure(exc: BaseException) -> bool:
+    """A RuntimeError of an allocation the pipeline's policy does not name (oneDNN's words)."""
+    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _ALLOCATION_WORDS)

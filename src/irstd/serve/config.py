@@ -32,9 +32,21 @@ class ServeConfig:
     worker_nice: int = 10  #: lower the model thread's OS priority by this much (0..19; 0: as the server)
     decode_threads: int | None = None  #: frames decoded at once (None: one per core)
     freeze_gc: bool = True  #: after warm-up, exempt what is loaded from full GC passes (gc.freeze): no GC stalls
+    # memory: what a request may ask and what all requests in flight may hold (serve/budget.py estimates it)
+    max_request_pixels: int = 4096 * 4096  #: pixels of all frames of one request, from their headers (413)
+    max_inflight_mb: float | None = None  #: estimated memory of all requests in flight (503); None: half the
+    #: memory available at start-up
+    # connections (uvicorn's settings and the service's own header timeout, serve/server.py)
+    header_timeout_s: float = 10.0  #: a connection must send a complete request head within this (closed)
+    body_timeout_s: float = 20.0  #: a request must deliver its whole body within this (408)
+    keep_alive_s: float = 5.0  #: an idle keep-alive connection is closed after this
+    max_header_bytes: int = 16 * 1024  #: request line and headers together (431 beyond)
+    max_connections: int = 512  #: connections and requests at once; beyond, uvicorn answers 503
+    shutdown_timeout_s: float = 5.0  #: on Ctrl-C/SIGTERM, requests still running after this are cancelled
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_queue", "max_body_bytes", "max_pixels", "max_batch_frames", "retry_after_s"):
+        for name in ("max_batch", "max_queue", "max_body_bytes", "max_pixels", "max_batch_frames", "retry_after_s",
+                     "max_request_pixels", "max_header_bytes", "max_connections"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
@@ -42,6 +54,11 @@ class ServeConfig:
         for name in ("threads", "decode_threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("header_timeout_s", "body_timeout_s", "keep_alive_s", "shutdown_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_inflight_mb is not None and self.max_inflight_mb <= 0:
+            raise ConfigError(f"max_inflight_mb must be > 0, got {self.max_inflight_mb}")
         if not 0 <= self.worker_nice <= 19:
             raise ConfigError(f"worker_nice must be in 0..19, got {self.worker_nice}")
         if not 0.0 <= self.threshold <= 1.0:

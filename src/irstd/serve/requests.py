@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import AsyncIterator
 
@@ -12,11 +13,18 @@ from anyio import CapacityLimiter
 from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from ..core.errors import DataError
-from ..data.io import ImageTooLargeError, UnsupportedImageError, load_image_bytes
+from ..data.io import ImageTooLargeError, UnsupportedImageError, load_image_bytes, read_header_bytes
+from .budget import BODY_FACTOR, BudgetBusy, BudgetTooLarge, Hold
 
-__all__ = ["ApiError", "check_api_key", "decode_frame", "multipart_files", "read_body"]
+__all__ = ["ApiError", "CLIENT_GONE", "budget_error", "check_api_key", "client_gone", "decode_frame", "frame_pixels",
+           "multipart_files", "read_body"]
+
+#: the status recorded for a request whose client left before its answer (nginx's convention; nobody
+#: receives it, the metrics and the log show it)
+CLIENT_GONE = 499
 
 
 class ApiError(Exception):
@@ -40,17 +48,47 @@ def check_api_key(request: Request, api_key: str | None) -> None:
                        "unauthorized", {"WWW-Authenticate": "Bearer"})
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it exceeds ``limit`` bytes, announced or not."""
+def client_gone() -> ApiError:
+    """The refusal of a request whose client closed the connection."""
+    return ApiError(CLIENT_GONE, "the client closed the connection before the answer", "client_gone")
+
+
+def budget_error(exc: BudgetTooLarge | BudgetBusy, retry_after_s: int) -> ApiError:
+    """A memory-budget refusal: 413 when the request can never fit, else 503 with ``Retry-After``."""
+    if isinstance(exc, BudgetTooLarge):
+        return ApiError(413, str(exc), "too_much_memory")
+    return ApiError(503, f"server busy: {exc}; retry later", "memory_busy", {"Retry-After": str(retry_after_s)})
+
+
+async def read_body(request: Request, limit: int, hold: Hold | None = None, timeout: float | None = None,
+                    retry_after_s: int = 1) -> bytes:
+    """The whole body, refusing (413) as soon as it exceeds ``limit`` bytes, announced or not; charged to
+    ``hold`` (:data:`BODY_FACTOR` per byte: 413/503 when the memory budget cannot take it) and delivered
+    within ``timeout`` seconds (408: a client that trickles its body cannot hold the server)."""
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise ApiError(413, f"request body of {int(announced)} bytes exceeds the limit of {limit}", "too_large")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body exceeds the limit of {limit} bytes", "too_large")
-        chunks.append(chunk)
+    try:
+        if hold is not None and announced is not None and announced.isdigit():
+            hold.grow(int(announced) * BODY_FACTOR, f"a body of {int(announced)} bytes")  # before reading it
+        charged = hold.nbytes if hold is not None else 0
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes", "too_large")
+                if hold is not None and size * BODY_FACTOR > charged:  # a chunked body: charged as it comes
+                    hold.grow(size * BODY_FACTOR - charged, f"a body of {size}+ bytes")
+                    charged = hold.nbytes
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s ({size} bytes came)",
+                       "body_timeout") from None
+    except ClientDisconnect:
+        raise client_gone() from None
+    except (BudgetTooLarge, BudgetBusy) as exc:
+        raise budget_error(exc, retry_after_s) from None
     return b"".join(chunks)
 
 
@@ -76,6 +114,26 @@ async def multipart_files(request: Request, body: bytes, max_files: int) -> list
     return files
 
 
+def _header_error(exc: DataError) -> ApiError:
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(413, str(exc), "too_many_pixels")
+    if isinstance(exc, UnsupportedImageError):
+        return ApiError(415, str(exc), "unsupported")
+    return ApiError(422, str(exc), "undecodable")
+
+
+def frame_pixels(data: bytes, name: str, max_pixels: int) -> int:
+    """Pixels of an encoded frame from its header alone (nothing decoded), or the :class:`ApiError` of
+    its defect (empty, not an image, above ``max_pixels``)."""
+    if not data:
+        raise ApiError(422, f"{name}: empty body; send an image as the body or as a multipart file", "bad_request")
+    try:
+        h, w = read_header_bytes(data, name, max_pixels=max_pixels).size
+    except DataError as exc:
+        raise _header_error(exc) from None
+    return h * w
+
+
 async def decode_frame(data: bytes, name: str, max_pixels: int, limiter: CapacityLimiter | None = None) -> np.ndarray:
     """Decode off the event loop, at most ``limiter`` frames at once, mapping each defect to its status."""
     if not data:
@@ -83,9 +141,5 @@ async def decode_frame(data: bytes, name: str, max_pixels: int, limiter: Capacit
     try:
         return await anyio.to_thread.run_sync(lambda: load_image_bytes(data, name, max_pixels=max_pixels),
                                               limiter=limiter)
-    except ImageTooLargeError as exc:
-        raise ApiError(413, str(exc), "too_many_pixels") from None
-    except UnsupportedImageError as exc:
-        raise ApiError(415, str(exc), "unsupported") from None
     except DataError as exc:
-        raise ApiError(422, str(exc), "undecodable") from None
+        raise _header_error(exc) from None

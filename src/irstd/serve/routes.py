@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import anyio.to_thread
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +21,7 @@ from ..core.version import __version__
 from ..inference import Predictor
 from ..inference.schema import error_record
 from .batcher import FrameError, Job, JobResult
-from .requests import ApiError, decode_frame, multipart_files, read_body
+from .requests import ApiError, decode_frame, frame_pixels, multipart_files, read_body
 from .state import DetectOptions, ServiceState
 from .telemetry import CONTENT_TYPE_LATEST
 
@@ -100,25 +103,62 @@ def _record(name: str, result: JobResult | Exception) -> dict:
     return result.record
 
 
+@contextmanager
+def _holds(state: ServiceState) -> Iterator[list]:
+    """A request's memory holds (its body, its frames until they are queued), all given back when it ends:
+    answered, refused, timed out or left by its client. Queued frames' holds pass to the batcher."""
+    holds: list = [state.budget.take(0, "the request body")]
+    try:
+        yield holds
+    finally:
+        for hold in holds:
+            hold.release()
+
+
+async def _body(state: ServiceState, request: Request, holds: list) -> bytes:
+    cfg = state.config
+    return await read_body(request, cfg.max_body_bytes, holds[0], cfg.body_timeout_s, cfg.retry_after_s)
+
+
+async def _pixels(state: ServiceState, files: list[tuple[str, bytes]]) -> list[int | ApiError]:
+    """Each file's pixels from its header (or the ApiError of its defect), read off the event loop."""
+    def read() -> list[int | ApiError]:
+        out: list[int | ApiError] = []
+        for name, data in files:
+            try:
+                out.append(frame_pixels(data, name, state.config.max_pixels))
+            except ApiError as exc:
+                out.append(exc)
+        return out
+
+    return await anyio.to_thread.run_sync(read, limiter=state.decoders)
+
+
 async def detect_one(state: ServiceState, request: Request, opts: DetectOptions, name: str) -> JSONResponse:
     """``POST /v1/detect``: one frame, as the raw body or as the one file of a multipart body."""
     cfg = state.config
     start = time.perf_counter()
-    body = await read_body(request, cfg.max_body_bytes)
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        files = await multipart_files(request, body, 2)
-        if len(files) != 1:
-            raise ApiError(422, f"send exactly one file to /v1/detect (got {len(files)}); "
-                                "use /v1/detect/batch for several", "bad_request")
-        name, data = files[0]
-    else:
-        data = body
-    frame = await decode_frame(data, name, cfg.max_pixels, state.decoders)
-    decoded = time.perf_counter()
-    (result,) = await state.run_jobs([Job(name, frame, opts.threshold, opts.overlay, opts.mask, enqueued=decoded)])
+    with _holds(state) as holds:
+        body = await _body(state, request, holds)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            files = await multipart_files(request, body, 2)
+            if len(files) != 1:
+                raise ApiError(422, f"send exactly one file to /v1/detect (got {len(files)}); "
+                                    "use /v1/detect/batch for several", "bad_request")
+            name, data = files[0]
+        else:
+            data = body
+        (pixels,) = await _pixels(state, [(name, data)])
+        if isinstance(pixels, ApiError):
+            raise pixels
+        (hold,) = state.charge_frames([(name, pixels)], holds)
+        frame = await decode_frame(data, name, cfg.max_pixels, state.decoders)
+        decoded = time.perf_counter()
+        job = Job(name, frame, opts.threshold, opts.overlay, opts.mask, enqueued=decoded, hold=hold)
+        (result,) = await state.run_jobs([job], request, holds)
     if isinstance(result, FrameError):  # refused (422) or out of memory now (503): this frame only
         raise ApiError(422, result.message, "refused") if result.refused else \
-            ApiError(503, result.message, "out_of_memory")
+            ApiError(503, result.message, "out_of_memory", {"Retry-After": str(cfg.retry_after_s)})
     if isinstance(result, Exception):
         log.error("%s: %s", name, result)
         raise ApiError(500, f"{name}: the model failed on this frame", "internal")
@@ -129,29 +169,44 @@ async def detect_one(state: ServiceState, request: Request, opts: DetectOptions,
 
 
 async def detect_many(state: ServiceState, request: Request, opts: DetectOptions) -> JSONResponse:
-    """``POST /v1/detect/batch``: the files of a multipart body; an unreadable one gets an error record."""
+    """``POST /v1/detect/batch``: the files of a multipart body; an unreadable one gets an error record.
+    The request's frames are charged together from their headers (413/503 before any is decoded)."""
     cfg = state.config
     start = time.perf_counter()
-    body = await read_body(request, cfg.max_body_bytes)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "send the frames as multipart/form-data files", "unsupported")
-    files = await multipart_files(request, body, cfg.max_batch_frames)
-    if not files:
-        raise ApiError(422, "no file in the multipart body", "bad_request")
-    if len(files) > cfg.max_batch_frames:
-        raise ApiError(413, f"{len(files)} files, more than the limit of {cfg.max_batch_frames}", "too_large")
-    records: list[dict | None] = [None] * len(files)
-    jobs, slots = [], []
-    for i, (fname, data) in enumerate(files):
-        try:
-            frame = await decode_frame(data, fname, cfg.max_pixels, state.decoders)
-            jobs.append(Job(fname, frame, opts.threshold, opts.overlay, opts.mask))
+    with _holds(state) as holds:
+        body = await _body(state, request, holds)
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ApiError(415, "send the frames as multipart/form-data files", "unsupported")
+        files = await multipart_files(request, body, cfg.max_batch_frames)
+        if not files:
+            raise ApiError(422, "no file in the multipart body", "bad_request")
+        if len(files) > cfg.max_batch_frames:
+            raise ApiError(413, f"{len(files)} files, more than the limit of {cfg.max_batch_frames}", "too_large")
+        records: list[dict | None] = [None] * len(files)
+        sizes = await _pixels(state, files)
+        readable = []
+        for i, ((fname, _), px) in enumerate(zip(files, sizes)):
+            if isinstance(px, ApiError):  # one bad frame: an error record, as `irstd detect` writes it
+                state.telemetry.errors.labels(px.reason).inc()
+                records[i] = error_record(fname, px.message)
+            else:
+                readable.append(i)
+        frame_holds = state.charge_frames([(files[i][0], sizes[i]) for i in readable], holds)  # type: ignore[misc]
+        jobs, slots = [], []
+        for i, hold in zip(readable, frame_holds):
+            fname, data = files[i]
+            try:
+                frame = await decode_frame(data, fname, cfg.max_pixels, state.decoders)
+            except ApiError as exc:
+                hold.release()
+                state.telemetry.errors.labels(exc.reason).inc()
+                records[i] = error_record(fname, exc.message)
+                continue
+            jobs.append(Job(fname, frame, opts.threshold, opts.overlay, opts.mask, hold=hold))
             slots.append(i)
-        except ApiError as exc:  # one bad frame: an error record, as `irstd detect` writes it
-            state.telemetry.errors.labels(exc.reason).inc()
-            records[i] = error_record(fname, exc.message)
-    decoded = time.perf_counter()
-    results = await state.run_jobs(jobs) if jobs else []
+        del files, body  # the encoded bytes are not needed any more
+        decoded = time.perf_counter()
+        results = await state.run_jobs(jobs, request, holds) if jobs else []
     for i, job, result in zip(slots, jobs, results):
         records[i] = _record(job.name, result)
     ok = [r for r in results if isinstance(r, JobResult)]

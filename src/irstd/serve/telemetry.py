@@ -30,6 +30,10 @@ class Telemetry:
         self.frames = Counter("irstd_frames", "frames run through the model", registry=r)
         self.errors = Counter("irstd_errors", "rejected or failed requests by reason", ["reason"], registry=r)
         self.queue_depth = Gauge("irstd_queue_depth", "frames waiting for the model", registry=r)
+        self.dropped = Counter("irstd_frames_dropped", "queued frames dropped unrun: their request timed out "
+                               "or its client left", registry=r)
+        self.inflight_bytes = Gauge("irstd_inflight_bytes", "estimated memory held by the requests in flight",
+                                    registry=r)
         # a collection holds the GIL: every thread (health checks included) waits for it
         self.gc_pause = Histogram("irstd_gc_pause_seconds", "garbage-collection pauses by generation",
                                   ["generation"], buckets=_GC_BUCKETS, registry=r)

@@ -1,0 +1,117 @@
+"""The service's memory budget: what one request may ask and what all requests in flight may hold.
+
+Memory is estimated, not measured: pixels (read from the image headers before any pixel is decoded)
+times :data:`BYTES_PER_PIXEL`, plus body bytes times :data:`BODY_FACTOR`. A request is charged before
+it decodes anything and pays back each frame's share when the model is done with it (or drops it), so
+the estimate follows the frames into the model thread: a request that timed out or whose client left
+keeps its frame in the budget while that frame's batch still runs. Every use is on the event loop, so
+no lock is needed.
+
+The factor is one conservative constant for every model and mode (one place, here); a per-model
+estimate would replace :func:`frame_bytes`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+__all__ = ["BODY_FACTOR", "BYTES_PER_PIXEL", "Budget", "BudgetBusy", "BudgetTooLarge", "Hold", "available_memory",
+           "frame_bytes", "human_bytes"]
+
+#: Peak memory of the predictor per input pixel. Measured for ``irstd detect`` on SGEM-UNet (issue 36):
+#: about 320 bytes per pixel, a 16.7 MP frame 5.4 GB (the float32 frame, normalised copy, activations of
+#: the encoder and decoder at full resolution, probabilities, mask and target labels). Classical detectors
+#: need far less; the one constant errs on the safe side for them.
+BYTES_PER_PIXEL = 320
+#: Memory per body byte while a request is decoded: the body, the multipart parser's copy of each part
+#: and the decoder's buffer.
+BODY_FACTOR = 3
+
+
+def frame_bytes(pixels: int) -> int:
+    """Estimated peak memory of running a frame of ``pixels`` pixels."""
+    return int(pixels) * BYTES_PER_PIXEL
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as ``1.2 GB`` / ``340 MB`` / ``12 kB``."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new allocation can get without swapping (``MemAvailable``), else free pages."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class BudgetTooLarge(Exception):
+    """A charge larger than the whole budget: it can never fit (413)."""
+
+
+class BudgetBusy(Exception):
+    """A charge that does not fit beside what is in flight now (503, retry later)."""
+
+
+class Budget:
+    """Estimated bytes held by the requests in flight, at most ``limit``; ``on_idle()`` runs whenever the
+    last hold is released (the service hands freed memory back to the system then)."""
+
+    def __init__(self, limit: int, on_idle: Callable[[], None] | None = None) -> None:
+        self.limit, self.on_idle = int(limit), on_idle
+        self.used = 0
+        self.holds = 0  #: holds not yet released
+
+    def check(self, nbytes: int, what: str, whole: int | None = None) -> None:
+        """Raise unless ``nbytes`` more fit now: :class:`BudgetTooLarge` if the ``whole`` charge they belong to
+        (default ``nbytes``) never can, :class:`BudgetBusy` if they do not beside what is in flight."""
+        whole = nbytes if whole is None else whole
+        if whole > self.limit:
+            raise BudgetTooLarge(f"{what} needs about {human_bytes(whole)}, more than the service's memory budget "
+                                 f"of {human_bytes(self.limit)}")
+        if self.used + nbytes > self.limit:
+            raise BudgetBusy(f"{what} needs about {human_bytes(whole)} and requests in flight hold "
+                             f"{human_bytes(self.used)} of {human_bytes(self.limit)}")
+
+    def take(self, nbytes: int, what: str) -> "Hold":
+        """Charge ``nbytes`` (or raise, charging nothing); the hold gives them back once."""
+        self.check(nbytes, what)
+        return Hold(self, nbytes)
+
+    def _give_back(self, nbytes: int) -> None:
+        self.used -= nbytes
+        self.holds -= 1
+        if self.holds == 0 and self.on_idle is not None:
+            self.on_idle()
+
+
+class Hold:
+    """Bytes charged to a :class:`Budget`; :meth:`grow` adds to them, :meth:`release` gives all back once."""
+
+    def __init__(self, budget: Budget, nbytes: int) -> None:
+        self.budget, self.nbytes, self.released = budget, int(nbytes), False
+        budget.used += self.nbytes
+        budget.holds += 1
+
+    def grow(self, nbytes: int, what: str) -> None:
+        """Charge ``nbytes`` more (a body arriving chunk by chunk), or raise as :meth:`Budget.check`."""
+        self.budget.check(nbytes, what, whole=self.nbytes + nbytes)
+        self.nbytes += nbytes
+        self.budget.used += nbytes
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.budget._give_back(self.nbytes)
