@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
-                      probability, ranged, retains_memory, say)
+from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_max_memory, add_precision,
+                      positive_int, probability, ranged, retains_memory, say)
 
 
 #: the command's one-line help
@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
     p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
+    add_max_memory(p)
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
     retains_memory(p)
@@ -64,9 +65,9 @@ def _detect(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap,
+        tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
     )
-    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels, admit=predictor.admit)
     out = Path(args.out)
     main_rank = is_main_process()
     writer = None

@@ -179,7 +179,7 @@ def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params
     tracker, motion, done = replay(list(replay_records), params)
     for rec, res in zip(replay_records, done):
         yield TrackStep(rec, res)
-    source = open_source(source, max_pixels=max_pixels)
+    source = open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None))
     ok = [int(r["frame"]) for r in replay_records if "error" not in r]
     if motion is not None and ok:
         def take(frame: Frame) -> None:
