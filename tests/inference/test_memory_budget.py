@@ -174,3 +174,21 @@ def test_other_runtime_errors_still_end_the_run(small_unet: torch.nn.Module) -> 
     p.runner = broken
     with pytest.raises(RuntimeError, match="expected input"):
         list(detect_frames(p, [np.zeros((32, 32), np.float32)]))
+
+
+def test_evaluate_refuses_frames_above_the_budget_whole(plain_dataset, capsys: pytest.CaptureFixture) -> None:
+    """An evaluation runs whole frames: one that does not fit is named before any scoring, or skipped."""
+    from irstd.core.errors import DataError
+    from irstd.engine.evaluation import evaluate_checkpoint
+
+    root, names = plain_dataset  # 40x52, 64x64, 37x70, 50x33 frames; tophat: 40 B/px
+    with pytest.raises(DataError, match=r"1 frame\(s\) need more than the memory budget") as exc:
+        evaluate_checkpoint("tophat", root, max_memory=200_000, batch_size=4)
+    assert "f1.png (64x64" in str(exc.value) and "\n" not in str(exc.value)
+    report = evaluate_checkpoint("tophat", root, max_memory=200_000, batch_size=4, skip_invalid=True)
+    assert [r["name"] for r in report.per_image] == ["f0", "f2", "f3"] and report.n_skipped == 1
+    whole = evaluate_checkpoint("tophat", root, max_memory="1G")
+    assert len(whole.per_image) == 4 and whole.n_skipped == 0
+    with pytest.raises(SystemExit):
+        main(["evaluate", "tophat", "--data", str(root), "--max-memory", "lots"])
+    assert "--max-memory" in capsys.readouterr().err
