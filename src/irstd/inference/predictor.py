@@ -280,7 +280,7 @@ class Predictor:
         """How ``frame`` runs: whole (``tile`` None, ``per_call`` frames a call) or in tiles; raises
         :class:`~irstd.inference.memory_budget.FrameTooLargeError` when it cannot fit the budget."""
         shape = np.shape(frame)
-        if self.memory is None or len(shape) != 2:  # (a frame of another rank fails in _normalise)
+        if self.memory is None or len(shape) != 2:  # (a frame that is not 2-D fails in _normalise, one line)
             if self.tile is not None and max(shape) > self.tile:
                 return TilePlan(self.tile, self.tile_overlap or 0, self.batch_size, 0)
             return TilePlan(None, 0, self.batch_size, 0)
