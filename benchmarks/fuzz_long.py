@@ -10,6 +10,14 @@ exit 0 or 1 (never a traceback), list every file in ``detections.json`` and keep
 the long run whose figures ``docs/reliability.md`` reports::
 
     PYTHONPATH=src python benchmarks/fuzz_long.py --examples 4000 --out benchmarks/results/fuzz-long.json
+
+``--disk-files N`` adds (``--examples 0``: runs alone) one folder of N hostile files on disk under every image
+name ending, among good frames: mutated seeds, header bombs (a JPEG header claiming 9000x9000, PNG headers
+claiming 60000x60000 and 2³¹x1), 4096² PNGs of zeros, multi-page TIFFs, names with spaces and accents.
+``irstd detect`` runs over it as a child process (its peak RSS from ``os.wait4``); the oracle: exit 0 or 1, no
+traceback, every file at least one record, every frame exactly one, every good frame a result::
+
+    PYTHONPATH=src python benchmarks/fuzz_long.py --examples 0 --disk-files 1000 --out benchmarks/results/fuzz-disk.json
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -206,16 +216,94 @@ def _draw_bytes(rng: random.Random) -> bytes:
     return bytes(data)
 
 
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A tiny JPEG whose SOF0 header claims ``width`` x ``height``."""
+    data = bytearray(_encode(np.zeros((8, 8), np.uint8), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+_ENDINGS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".PNG")
+
+
+def disk_files(n: int, seed: int) -> tuple[dict[str, bytes], set[str]]:
+    """``n`` hostile files (name → bytes) and the names of the good frames among them."""
+    rng = random.Random(seed)
+    zeros = io.BytesIO()
+    Image.new("L", (4096, 4096)).save(zeros, format="PNG")
+    specials = [_jpeg_claiming(9000, 9000), _png_header(60000, 60000), _png_header(2**31 - 1, 1), zeros.getvalue(),
+                SEEDS["tif_multipage"]]
+    files: dict[str, bytes] = {}
+    good: set[str] = set()
+    for i in range(n):
+        if i % 10 == 0:
+            name = f"good {i:04d}.png" if i % 20 else f"gööd_{i:04d}.png"
+            files[name] = SEEDS["png8"]
+            good.add(name)
+        elif i % 50 == 1:
+            special = specials[(i // 50) % len(specials)]
+            ending = {0: ".jpg", 4: ".tif"}.get((i // 50) % len(specials), ".png")
+            files[f"special_{i:04d}{ending}"] = special
+        else:
+            files[f"m{i:04d}{rng.choice(_ENDINGS)}"] = _draw_bytes(rng)
+    return files, good
+
+
+def run_disk_folder(n: int, seed: int, work: Path) -> dict:
+    """``irstd detect tophat`` as a child process over :func:`disk_files` written to ``work``: counts, 0 lost."""
+    folder, out = work / "disk", work / "disk-out"
+    folder.mkdir()
+    files, good = disk_files(n, seed)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "irstd", "detect", "tophat", str(folder), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = proc.stdout.read() if proc.stdout is not None else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    assert code in (0, 1), (code, output[-2000:])
+    assert "Traceback" not in output, output[-2000:]
+    records = json.loads((out / "detections.json").read_text())["frames"]
+    per_file: Counter = Counter()
+    frames = [int(r["frame"]) for r in records]
+    for r in records:
+        path = Path(r["file"]) if Path(r["file"]).name in files else Path(r["file"].rsplit("#", 1)[0])
+        per_file[path.name] += 1
+    lost = sorted(set(files) - set(per_file))
+    unknown = sorted(set(per_file) - set(files))
+    duplicates = len(frames) - len(set(frames))
+    bad_good = [r["file"] for r in records if Path(r["file"]).name in good and "error" in r]
+    assert not lost and not unknown and not duplicates and not bad_good, (lost[:5], unknown[:5], duplicates, bad_good[:5])
+    assert sorted(frames) == list(range(len(frames)))
+    reasons = Counter()
+    for r in records:
+        if "error" in r:
+            why = r["error"].split(": ", 1)[-1]
+            reasons["header claims too much (memory budget)" if "memory budget" in why else
+                    "above the pixel limit" if "above the limit" in why else why.split(" (")[0][:48]] += 1
+    return {"files": len(files), "good_frames": len(good), "records": len(records),
+            "results": sum("error" not in r for r in records), "errors": sum("error" in r for r in records),
+            "files_with_several_records": sum(v > 1 for v in per_file.values()), "lost": len(lost),
+            "duplicates": duplicates, "exit_code": code, "peak_rss_bytes": usage.ru_maxrss * 1024,
+            "detect_seconds": round(seconds, 1), "error_reasons": dict(reasons.most_common(12))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=4000, help="examples per reader target (default 4000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--detect-batches", type=int, default=5)
+    parser.add_argument("--disk-files", type=int, default=0, help="also run detect over a folder of this many files")
     parser.add_argument("--out", help="write the counts as JSON here")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        report = fuzz(args.examples, args.seed, Path(tmp), args.detect_batches)
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        report = fuzz(args.examples, args.seed, Path(tmp), args.detect_batches) if args.examples > 0 else {}
+        if args.disk_files:
+            report["disk_folder"] = run_disk_folder(args.disk_files, args.seed, Path(tmp))
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["crashes"] = 0  # any crash raised above and ended the run
     report["command"] = "PYTHONPATH=src python benchmarks/fuzz_long.py " + " ".join(sys.argv[1:] if argv is None else argv)

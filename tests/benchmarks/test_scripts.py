@@ -136,3 +136,13 @@ def test_stream_memory_runs_and_writes(tmp_path: Path) -> None:
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["frames"] == 30 and [s[0] for s in report["samples"]] == [10, 20, 30]
     assert report["growth_mb"] >= 0 and "peak rss growth" in out.with_suffix(".md").read_text().lower()
+
+
+def test_fuzz_disk_folder_gives_every_file_a_record(tmp_path: Path) -> None:
+    """``fuzz_long.py --disk-files``: ``irstd detect`` as a child process over hostile files on disk (a JPEG
+    header claiming 9000x9000 among them) loses nothing."""
+    pytest.importorskip("hypothesis")
+    report = _load("fuzz_long").run_disk_folder(24, 0, tmp_path)
+    assert report["files"] == 24 and report["lost"] == 0 and report["duplicates"] == 0
+    assert report["records"] >= 24 and report["results"] >= report["good_frames"] == 3
+    assert report["error_reasons"].get("header claims too much (memory budget)") == 1

@@ -127,6 +127,17 @@ def add_frame_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
 
 
+def add_max_memory(p: argparse.ArgumentParser) -> None:
+    """``--max-memory SIZE``: the predictor's memory budget per frame (:mod:`irstd.inference.memory_budget`),
+    parsed at parse time."""
+    from ..inference.memory_budget import DEFAULT_CAP, DEFAULT_FRACTION, memory_size
+
+    p.add_argument("--max-memory", type=memory_size, default="auto", metavar="SIZE",
+                   help="memory budget per frame, e.g. 4G or 500M: a frame whose estimated peak is above it runs in "
+                        "tiles that fit, or is refused before decoding when even tiles cannot fit (default auto: "
+                        f"{DEFAULT_FRACTION:g} of the available memory, at most {DEFAULT_CAP >> 30} GiB; none: no budget)")
+
+
 def retains_memory(p: argparse.ArgumentParser) -> None:
     """Mark a command that runs networks on large tensors: ``main`` lets its process keep freed
     memory (:func:`irstd.core.memory.retain_freed_memory`; ``IRSTD_RETAIN_MEMORY=0`` turns it off)."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_precision,
-                      positive_int, probability, retains_memory, say)
+from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_max_memory,
+                      add_precision, positive_int, probability, retains_memory, say)
 
 
 #: the command's one-line help
@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_frame_options(p)
     p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
+    add_max_memory(p)
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
     retains_memory(p)
@@ -62,9 +63,9 @@ def _detect(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap,
+        tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
     )
-    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels, admit=predictor.admit)
     writer = None
     if main_rank:  # only rank 0 writes the records; the others' reach it gathered
         if args.resume:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (MODEL_SPEC_HELP, RUNS_DIR, THRESHOLD_HELP, add_device, add_precision, int8_model, output_beside,
-                      positive_int, probability, retains_memory)
+from ._common import (MODEL_SPEC_HELP, RUNS_DIR, THRESHOLD_HELP, add_device, add_max_memory, add_precision, int8_model,
+                      output_beside, positive_int, probability, retains_memory)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device(p)
     add_precision(p, "autocast dtype: with fp32, run the model under it (default none); with fast, the fast mode's dtype")
     p.add_argument("--batch-size", type=positive_int, default=1, help="frames per model call, >= 1 (default 1)")
+    add_max_memory(p)
     p.add_argument("--out", help="folder for metrics.json/.md (default: eval-<split> beside the checkpoint)")
     p.add_argument("--save-masks", metavar="DIR", help="write predicted masks as PNG")
     p.add_argument("--sweep", action="store_true",
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(
         data=EvalData(args.data, args.split, args.split_file, args.mask_dir, args.skip_invalid,
                       batch_size=args.batch_size),
-        run=RunMode(args.device, args.amp, args.precision, progress=True),
+        run=RunMode(args.device, args.amp, args.precision, progress=True, max_memory=args.max_memory),
         threshold=args.threshold,
         sweep=SweepOptions(args.sweep),
         masks=MaskOutput(args.save_masks),

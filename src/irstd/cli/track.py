@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_precision, positive_int,
-                      probability, ranged, retains_memory, say)
+from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_max_memory, add_precision,
+                      positive_int, probability, ranged, retains_memory, say)
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
@@ -85,6 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", metavar="FILE",
                    help="score the run at the end against one labelled point per frame (as irstd evaluate-track)")
     p.add_argument("--max-pixels", type=positive_int, default=None, help="refuse frames whose header claims more pixels")
+    add_max_memory(p)
     p.add_argument("--full-every", type=ranged(int, 1, 100000), default=1, metavar="N",
                    help="run the whole frame every N-th frame and, between, only windows around the live tracks "
                         "(a new target is seen at most N-1 frames late; 1, the default: every frame whole; "
@@ -128,12 +129,14 @@ def _track(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap)
+        tile=args.tile, tile_overlap=args.tile_overlap,
+        max_memory=args.max_memory)
+    admit = predictor.admit
     if args.full_every > 1:
         from ..inference import WindowedPredictor
 
         predictor = WindowedPredictor(predictor, full_every=args.full_every, window=args.window)
-    source = open_source(list(args.inputs), max_pixels=args.max_pixels)
+    source = open_source(list(args.inputs), max_pixels=args.max_pixels, admit=admit)
     settings = {"checkpoint": str(args.checkpoint), "threshold": args.threshold, "precision": predictor.label(),
                 "full_every": args.full_every, "window": args.window, "input_range": args.input_range,
                 "tile": args.tile, "tile_overlap": args.tile_overlap, "tracker": asdict(params)}

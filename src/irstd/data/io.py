@@ -8,7 +8,8 @@ the bit depth its file *declares* (``frame.bit_depth``; :func:`declared_bit_dept
 input range at inference, never the values (a dark 16-bit frame is still a 16-bit frame).
 
 Decoding is defensive: a header claiming more than :data:`MAX_PIXELS` pixels (a decompression bomb, or
-simply a frame too large for memory) is refused before any pixel is decoded, and *every* decoder
+simply a frame too large for memory), or one that a caller's ``admit`` check refuses (the predictor's
+memory budget: ``irstd.inference.memory_budget``), is refused before any pixel is decoded, and *every* decoder
 failure (truncated data, corrupt chunks, odd modes, PIL's own bomb guard, running out of memory)
 becomes a :class:`~irstd.core.errors.DataError` naming the file, so one bad file never ends a run.
 """
@@ -30,6 +31,7 @@ from ..core.errors import DataError
 from .native_log import reading, route_libtiff_messages
 
 __all__ = [
+    "Admit",
     "DepthFrame",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
@@ -229,6 +231,10 @@ def max_pixels(limit: int | None = None) -> int:
 
 _pixel_limit = max_pixels  # for functions whose ``max_pixels`` argument hides the function
 
+#: a check of a header before decoding: ``admit(name, height, width, mode)`` raises a :class:`DataError`
+#: naming ``name`` to refuse the file (e.g. a memory budget: a small file whose header claims 9000x9000)
+Admit = Callable[[str, int, int, str], None]
+
 
 def _log_warnings(path: str | Path, caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
@@ -236,10 +242,10 @@ def _log_warnings(path: str | Path, caught: list[warnings.WarningMessage]) -> No
             log.debug("%s: %s", path, w.message)
 
 
-def _open(path: str | Path, limit: int | None = None, data: bytes | None = None) -> Image.Image:
+def _open(path: str | Path, limit: int | None = None, data: bytes | None = None, admit: Admit | None = None) -> Image.Image:
     """Open lazily (header only) with errors turned into :class:`DataError` naming the file.
 
-    The header's size is checked against the pixel limit here, before any pixel is decoded.
+    The header's size is checked against the pixel limit and ``admit`` here, before any pixel is decoded.
     """
     route_libtiff_messages()  # once: libtiff's own lines go to the debug log, not to fd 2
     if data is None:  # a file on disk; else ``path`` only names the in-memory ``data`` in messages
@@ -272,6 +278,12 @@ def _open(path: str | Path, limit: int | None = None, data: bytes | None = None)
     if h < 1 or w < 1:
         im.close()
         raise DataError(f"{path}: empty image ({w}x{h} pixels)")
+    if admit is not None:
+        try:
+            admit(str(path), h, w, im.mode)
+        except DataError:
+            im.close()
+            raise
     return im
 
 
@@ -305,9 +317,10 @@ def multi_page_reason(frames: int) -> str:
     return f"multi-page file ({frames} pages); expected a single frame"
 
 
-def _decode(path: str | Path, limit: int | None = None, data: bytes | None = None) -> Image.Image:
+def _decode(path: str | Path, limit: int | None = None, data: bytes | None = None,
+            admit: Admit | None = None) -> Image.Image:
     """Open and fully decode one single-page image (a file, or ``data`` named ``path``), or raise :class:`DataError`."""
-    im = _open(path, limit, data)
+    im = _open(path, limit, data, admit)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -374,32 +387,34 @@ def _channels_to_gray(arr: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ _LUMA
 
 
-def load_image(path: str | Path, *, max_pixels: int | None = None) -> DepthFrame:
+def load_image(path: str | Path, *, max_pixels: int | None = None, admit: Admit | None = None) -> DepthFrame:
     """One frame as float32 (H, W) in its native range (8-bit 0..255, 16-bit 0..65535, float as is),
     a :class:`DepthFrame` carrying the bit depth its file declares.
 
     Any PIL mode is accepted; colour is reduced to luminance, alpha is ignored. Raises
     :class:`DataError` naming the file for a missing, unreadable, truncated, multi-page or empty file,
     one whose header claims more than ``max_pixels`` (default :func:`max_pixels`;
-    :class:`ImageTooLargeError`), a file that is no image (:class:`UnsupportedImageError`), and any
-    decoder error.
+    :class:`ImageTooLargeError`), a file that is no image (:class:`UnsupportedImageError`), one that
+    ``admit`` (:data:`Admit`) refuses from its header, and any decoder error.
     """
-    return _frame(path, _decode(path, max_pixels))
+    return _frame(path, _decode(path, max_pixels, admit=admit))
 
 
-def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> DepthFrame:
+def load_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None,
+                     admit: Admit | None = None) -> DepthFrame:
     """:func:`load_image` for an encoded image held in memory (an upload): same modes, same checks,
     same output; ``name`` stands for the file in error messages."""
-    return _frame(name, _decode(name, max_pixels, data), data)
+    return _frame(name, _decode(name, max_pixels, data, admit), data)
 
 
 def iter_pages(path: str | Path, *, want: Callable[[int], bool] | None = None,
-               max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+               max_pixels: int | None = None, admit: Admit | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(page, frame) for each page of a multi-page image (a TIFF stack), each frame as :func:`load_image`
     gives one; pages ``want`` refuses are skipped without converting their pixels.
 
     A page that cannot be read raises :class:`DataError` naming the file and the page; the pages before
-    it have been yielded. Only the current page is held in memory.
+    it have been yielded. Only the current page is held in memory. ``admit`` checks each page's size
+    before it is decoded.
     """
     im = _open(path, max_pixels)
     top = _pixel_limit(max_pixels)
@@ -415,6 +430,8 @@ def iter_pages(path: str | Path, *, want: Callable[[int], bool] | None = None,
                     if im.height * im.width > top:  # pages of one stack may differ in size
                         raise ImageTooLargeError(f"{path}: page {page} claims {im.width}x{im.height} pixels, "
                                                  f"above the limit of {top:,}")
+                    if admit is not None:
+                        admit(f"{path} page {page}", im.height, im.width, im.mode)
                     im.load()
                 _log_warnings(path, caught)
             except DataError:

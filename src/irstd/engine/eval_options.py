@@ -41,6 +41,9 @@ class RunMode:
     amp: str | None = None
     precision: str = "fp32"
     progress: bool = False
+    #: memory budget per frame (bytes, "4G", "auto"; None: none): frames above it whole are refused
+    #: (:mod:`irstd.engine.eval_memory`)
+    max_memory: int | str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from ..core.errors import ConfigError, DataError
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
 from ..inference import ModelRunner, OnnxRunner, load_predictor_model, resolve_mode
-from ..inference.predictor import check_int8_runner
+from ..inference.predictor import check_int8_runner, model_name
 from ..metrics import PixelScores, SegMetrics, ThresholdSweep
 from ..models import resolve_model_spec
 from .eval_loop import run_evaluation
+from .eval_memory import fit_evaluation_budget
 from .eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
 from .eval_report import EvalReport
 from .false_alarm_report import FalseAlarmReport, false_alarm_report
@@ -88,6 +89,13 @@ def evaluate_model(model: Scorable, data: str | Path | None = None, *, options: 
     dev = torch.device("cpu") if onnx else rank_device(resolve_device(opts.run.device))
     model = model if onnx else model.to(dev).eval()
     scored = _open_eval_data(opts.data, getattr(model, "normalization", None))
+    batch, over = fit_evaluation_budget(scored.dataset, model_name(model), opts.run.precision, model.stride,
+                                        opts.run.max_memory, opts.data.batch_size, opts.data.skip_invalid)
+    if over:
+        scored = dataclasses.replace(scored, skipped=scored.skipped + over)
+        if len(scored.dataset) == 0:
+            raise DataError(f"{scored.name} [{scored.split}]: no images to evaluate within the memory budget")
+    opts = opts.replace(data=dataclasses.replace(opts.data, batch_size=batch))
     net, amp_dtype, label = (model, None, model.label()) if onnx else _network(model, dev, opts.run)
     per_image = _PerImage(opts.sweep, opts.masks, opts.threshold)
     metrics = _score(net, scored.dataset, model.stride, dev, amp_dtype, opts, per_image)

@@ -6,8 +6,9 @@ requests, shares its per-frame error policy (:func:`frame_failure`, ``irstd.serv
 predictor on it and yields a :class:`Detection` (the record of :mod:`irstd.inference.schema` with
 ``frame`` and ``time``, and the frame and the prediction for a consumer that needs pixels, e.g. a
 tracker or an overlay). The per-frame error policy: a frame that cannot be read, is refused
-(:class:`DataError`), or runs out of memory (``MemoryError``, torch's "out of memory" and allocation
-failures) becomes that frame's error record; the run goes on. Under torchrun each rank runs every
+(:class:`DataError`: also a frame above the predictor's memory budget), or runs out of memory
+(``MemoryError``, torch's allocation failures: :data:`OOM_MESSAGES`) becomes that frame's error record; the
+run goes on. Under torchrun each rank runs every
 ``world``-th frame and the records are gathered frame by frame, so every rank yields all records in
 source order (pixels only for its own frames).
 """
@@ -22,17 +23,20 @@ from typing import Any, Container, Iterator, Protocol, Sequence
 import numpy as np
 
 from ..core.distributed import all_gather_object, rank, world_size
-from ..core.errors import DataError
+from ..core.errors import DataError, first_line
 from .predictor import Prediction
 from .schema import error_record, frame_record
 from .sources import Frame, FrameSource, open_source
 
-__all__ = ["Detection", "FramePredictor", "detect_frames", "frame_failure"]
+__all__ = ["Detection", "FramePredictor", "OOM_MESSAGES", "detect_frames", "frame_failure"]
 
 log = logging.getLogger(__name__)
 
-#: what an out-of-memory error of torch says (CPU allocator, CUDA caching allocator, MPS)
-_OOM_WORDS = ("out of memory", "can't allocate memory", "failed to allocate", "not enough memory")
+#: what torch's allocation failures say, lower case: the CPU allocator ("DefaultCPUAllocator: can't allocate
+#: memory"), the CUDA caching allocator and MPS ("… out of memory"), oneDNN when it cannot get the memory for a
+#: convolution ("could not create a primitive", seen under a memory cap), Windows ("not enough memory")
+OOM_MESSAGES = ("out of memory", "can't allocate memory", "failed to allocate", "not enough memory",
+                "could not create a primitive")
 
 
 class FramePredictor(Protocol):
@@ -62,13 +66,15 @@ def frame_failure(exc: BaseException, name: str) -> str | None:
         text = str(exc)
         return text if name in text else f"{name}: {text}"
     oom = isinstance(exc, MemoryError) or (
-        isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _OOM_WORDS))
+        isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in OOM_MESSAGES))
     if not oom:
         return None
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()  # give the failed frame's blocks back before the next frame
-    return f"{name}: out of memory (run large frames in tiles: --tile 512, or Predictor(tile=512))"
+    said = f" ({first_line(exc, 120)})" if str(exc).strip() else ""
+    return (f"{name}: out of memory{said}; give a smaller --max-memory (Predictor(max_memory=...)) so that such frames "
+            "run in tiles")
 
 
 def _run(predictor: FramePredictor, frame: Frame) -> Detection:
@@ -95,9 +101,10 @@ def detect_frames(predictor: FramePredictor, source: FrameSource | Any, *, skip:
     (names of files, folders, globs, videos; an iterable of arrays). ``skip`` lists frame indices not to
     run (e.g. those a previous run wrote: ``RecordWriter(resume=True).done``); they are not decoded where
     the format allows. ``shard``: under torchrun, each rank runs its share and every rank yields all
-    records (set False to run everything here, e.g. a tracker that needs every frame's pixels).
+    records (set False to run everything here, e.g. a tracker that needs every frame's pixels). Files that
+    ``source`` names are checked against the predictor's memory budget from their headers (``predictor.admit``).
     """
-    source = open_source(source, max_pixels=max_pixels)
+    source = open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None))
     world = world_size() if shard else 1
     if world == 1:
         for frame in source.frames(None if not skip else (lambda i: i not in skip)):

@@ -4,7 +4,9 @@
 Frames are 2-D arrays in their native range (8-bit, 16-bit, float); the model's normalisation (from
 its checkpoint) is applied here, so callers never normalise by hand, after the input-range policy
 (:mod:`irstd.inference.input_range`) has brought a frame of another bit depth into the training range.
-Frames larger than ``tile`` run in overlapping tiles (:mod:`irstd.inference.tiling`).
+Frames larger than ``tile`` run in overlapping tiles (:mod:`irstd.inference.tiling`); with a memory budget
+(``max_memory``; :mod:`irstd.inference.memory_budget`) a frame whose estimated peak exceeds it runs in the
+largest tiles that fit, or is refused (:class:`~irstd.inference.memory_budget.FrameTooLargeError`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from ..data.items import frame_normalization, normalize
 from ..models import create_model, load_model, pretrained_tags, resolve_model_spec
 from .backends.onnx import OnnxRunner, require_onnxruntime
 from .input_range import adapt_range, check_policy, estimate_range
+from .memory_budget import DEFAULT_FRACTION, MemoryBudget, TilePlan, bytes_per_pixel, resolve_budget
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
 from .targets import Target, extract_targets
 from .tiling import check_tiling, run_tiled
 
-__all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model"]
+__all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model", "model_name"]
 
 #: how to get an int8 model: a quantised ONNX file (int8 runs in ONNX Runtime only; docs/int8.md)
 INT8_HINT = ("precision 'int8' runs a quantised ONNX file: make one with `irstd export CKPT --int8 --calib DATA` "
@@ -70,8 +73,17 @@ def load_predictor_model(spec: str | Path, device: str | torch.device = "cpu") -
         hint = f" or its shipped weights ({', '.join(tags)})" if tags else ""
         raise CheckpointError(f"{spec!r} is a trainable model: pass a checkpoint file{hint}, not its name")
     if parsed.kind == "classical":
-        return create_model(parsed.text).to(device).eval()
+        model = create_model(parsed.text).to(device).eval()
+        model.model_name = parsed.model  # the registered name: the memory budget's factor is looked up by it
+        return model
     return load_model(spec, device)
+
+
+def model_name(model: nn.Module | Runner) -> str | None:
+    """The registered model name of a network or runner (checkpoint or ONNX metadata), None if unknown."""
+    meta = getattr(model, "checkpoint_meta", None) or getattr(model, "metadata", None) or {}
+    name = meta.get("model_name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else getattr(model, "model_name", None)
 
 
 class Predictor:
@@ -97,6 +109,11 @@ class Predictor:
             of the stride); None: whole frames.
         tile_overlap: pixels each tile extends past its core on every inner side (default ``tile // 4``
             rounded to the stride).
+        max_memory: a budget in bytes (or ``"4G"``) for one frame's estimated peak memory, or ``"auto"`` (half
+            the available memory, at most 3 GiB; on CUDA also half the device's free memory): a frame above it
+            runs in the largest tiles that fit, and one that cannot fit even in small tiles raises
+            :class:`~irstd.inference.memory_budget.FrameTooLargeError` (a ``DataError``) before any network
+            call; :meth:`admit` checks a file's header against it before decoding. None (default): no budget.
     """
 
     def __init__(
@@ -114,6 +131,7 @@ class Predictor:
         input_range: str = "auto",
         tile: int | None = None,
         tile_overlap: int | None = None,
+        max_memory: int | str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -142,11 +160,32 @@ class Predictor:
         self.training_range: dict | None = recorded
         self.range_actions: Counter[str] = Counter()  # frames per input-range action, for reports
         self.tile = tile
+        self.tile_overlap: int | None = None
         if tile is not None:
             overlap = tile_overlap if tile_overlap is not None else (tile // 4) // self.stride * self.stride
             check_tiling(tile, overlap, self.stride)
             self.tile_overlap = overlap
-        log.debug("predictor on %s, %s", self.device, runner.label())
+        self.memory = self._budget(max_memory, model_name(model if self.model is None else self.model))
+        self._budget_tiles_logged = False
+        log.debug("predictor on %s, %s, memory budget %s", self.device, runner.label(), self.memory)
+
+    def _budget(self, max_memory: int | str | None, name: str | None) -> MemoryBudget | None:
+        """The :class:`MemoryBudget` of ``max_memory`` for this model and run mode (None: no budget)."""
+        limit = resolve_budget(max_memory)
+        if limit is None:
+            return None
+        if max_memory == "auto" and self.device.type == "cuda":  # activations live on the device
+            free, _ = torch.cuda.mem_get_info(self.device)
+            limit = min(limit, int(free * DEFAULT_FRACTION))
+        precision = self.mode.precision if self.mode is not None else "fp32"
+        what = f"{name or 'an unknown model'} ({precision})"
+        return MemoryBudget(limit, bytes_per_pixel(name, precision), self.stride, what)
+
+    def admit(self, name: str, height: int, width: int, mode: str) -> None:
+        """Refuse a file from its header, before decoding, when it cannot fit the memory budget (the ``admit``
+        hook of :func:`~irstd.data.io.load_image` and :func:`~irstd.inference.sources.open_source`)."""
+        if self.memory is not None:
+            self.memory.check_header(name, height, width, mode)
 
     @property
     def mode(self) -> RunMode | None:
@@ -237,8 +276,20 @@ class Predictor:
         logits = self.runner(x)  # (B, 1, H', W') float32
         return list(torch.sigmoid(crop_to(logits, size))[:, 0].cpu().numpy())
 
-    def _tiled(self, frame: np.ndarray) -> bool:
-        return self.tile is not None and max(np.shape(frame)) > self.tile
+    def _plan(self, frame: np.ndarray) -> TilePlan:
+        """How ``frame`` runs: whole (``tile`` None, ``per_call`` frames a call) or in tiles; raises
+        :class:`~irstd.inference.memory_budget.FrameTooLargeError` when it cannot fit the budget."""
+        shape = np.shape(frame)
+        if self.memory is None or len(shape) != 2:  # (a frame that is not 2-D fails in _normalise, one line)
+            if self.tile is not None and max(shape) > self.tile:
+                return TilePlan(self.tile, self.tile_overlap or 0, self.batch_size, 0)
+            return TilePlan(None, 0, self.batch_size, 0)
+        plan = self.memory.plan(shape[0], shape[1], batch=self.batch_size, tile=self.tile, overlap=self.tile_overlap)
+        if plan.tile is not None and plan.tile != self.tile and not self._budget_tiles_logged:
+            self._budget_tiles_logged = True
+            log.info("a %dx%d frame would exceed the memory budget of %d MiB whole: running it in tiles of %d "
+                     "(later frames are not reported)", shape[1], shape[0], self.memory.limit >> 20, plan.tile)
+        return plan
 
     def _run_shapes(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         """:meth:`_run` on arrays of mixed shapes (tiles at the frame's edge are smaller)."""
@@ -255,16 +306,17 @@ class Predictor:
     def probabilities(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Probability maps (H, W) float32, one per frame, each at its frame's size."""
         out: list[np.ndarray | None] = [None] * len(frames)
+        plans = [self._plan(frame) for frame in frames]  # every frame checked against the budget before any work
         by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, frame in enumerate(frames):
-            if self._tiled(frame):  # whole-frame normalisation and range policy, then tiles
-                out[i] = run_tiled(self._normalise(frame), self._run_shapes, self.tile, self.tile_overlap,
-                                   self.batch_size)
+        for i, (frame, plan) in enumerate(zip(frames, plans)):
+            if plan.tile is not None:  # whole-frame normalisation and range policy, then tiles
+                out[i] = run_tiled(self._normalise(frame), self._run_shapes, plan.tile, plan.overlap, plan.per_call)
                 continue
             by_shape.setdefault(np.shape(frame), []).append(i)
         for indices in by_shape.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
+            step = plans[indices[0]].per_call  # frames of one shape share a plan
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
                 for i, p in zip(chunk, self._run([self._normalise(frames[i]) for i in chunk])):
                     out[i] = p
         return out  # type: ignore[return-value]

@@ -198,7 +198,7 @@ def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params
     tracker, motion, done = replay(list(replay_records), params, before=_replay_predictor(predictor))
     for rec, res in zip(replay_records, done):
         yield TrackStep(rec, res)
-    source = open_source(source, max_pixels=max_pixels)
+    source = open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None))
     ok = [int(r["frame"]) for r in replay_records if "error" not in r]
     prime_predictor = getattr(predictor, "prime", None)  # a windowed predictor's scene-cut test
     if (motion is not None or callable(prime_predictor)) and ok:

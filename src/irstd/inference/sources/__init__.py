@@ -14,6 +14,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ...data.io import Admit
+
 from .files import FileSource, expand_inputs, is_image_file, natural_sorted
 from .frames import ArraySource, Frame, FrameSource, Want
 from .video import VIDEO_EXTENSIONS, is_video_file, read_video, video_rate
@@ -22,17 +24,19 @@ __all__ = ["ArraySource", "FileSource", "Frame", "FrameSource", "VIDEO_EXTENSION
            "is_image_file", "is_video_file", "natural_sorted", "open_source", "read_video", "video_rate"]
 
 
-def open_source(inputs: FrameSource | str | os.PathLike | Iterable, *, max_pixels: int | None = None) -> FrameSource:
+def open_source(inputs: FrameSource | str | os.PathLike | Iterable, *, max_pixels: int | None = None,
+                admit: Admit | None = None) -> FrameSource:
     """A :class:`FrameSource` for ``inputs``: a source as is; a name, or a list or tuple of names (files,
     folders, glob patterns; see :func:`expand_inputs`) as a :class:`FileSource`; any other iterable (of
     arrays or :class:`Frame` items) as an :class:`ArraySource`. Names are checked here: one that does
-    not exist raises :class:`~irstd.core.errors.DataError`."""
+    not exist raises :class:`~irstd.core.errors.DataError`. ``max_pixels`` and ``admit`` (a header check before
+    decoding, e.g. :meth:`~irstd.inference.Predictor.admit`) apply to image files."""
     if isinstance(inputs, FrameSource):
         return inputs
     if isinstance(inputs, (str, bytes, os.PathLike)):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, (str, bytes, os.PathLike)) for i in inputs):
-        return FileSource(expand_inputs(inputs), max_pixels=max_pixels)
+        return FileSource(expand_inputs(inputs), max_pixels=max_pixels, admit=admit)
     if isinstance(inputs, np.ndarray) and inputs.ndim == 2:
         inputs = [inputs]
     return ArraySource(inputs)

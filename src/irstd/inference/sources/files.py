@@ -14,7 +14,7 @@ from typing import Generator, Iterable, Iterator
 from natsort import natsorted, ns
 
 from ...core.errors import DataError
-from ...data.io import IMAGE_EXTENSIONS, iter_pages, load_image, read_header
+from ...data.io import IMAGE_EXTENSIONS, Admit, iter_pages, load_image, read_header
 from .frames import Frame, FrameSource, Want
 from .video import is_video_file, read_video, require_av
 
@@ -146,9 +146,11 @@ class FileSource(FrameSource):
     """The frames of a list of files: an image is one frame, a multi-page TIFF one per page, a video one
     per decoded frame. A file that cannot be read costs one error frame; the next file goes on."""
 
-    def __init__(self, files: Iterable[str | os.PathLike], *, max_pixels: int | None = None) -> None:
+    def __init__(self, files: Iterable[str | os.PathLike], *, max_pixels: int | None = None,
+                 admit: Admit | None = None) -> None:
         self.files = [Path(os.fsdecode(f)) for f in files]
         self.max_pixels = max_pixels
+        self.admit = admit  # a header check before decoding (a predictor's memory budget: Predictor.admit)
         self.stems = unique_stems(self.files)  # overlays of a/f.png and b/f.png must not overwrite each other
         if any(is_video_file(f) for f in self.files):
             require_av()  # one clear line before any work, not one per video
@@ -174,7 +176,7 @@ class FileSource(FrameSource):
 
     def _image(self, path: Path, index: int) -> Frame:
         try:
-            return Frame(index, str(path), load_image(path, max_pixels=self.max_pixels), path=path)
+            return Frame(index, str(path), load_image(path, max_pixels=self.max_pixels, admit=self.admit), path=path)
         except DataError as exc:
             return Frame(index, str(path), None, path=path, error=str(exc))
 
@@ -196,7 +198,7 @@ class FileSource(FrameSource):
 
         n = self._pages(path)
         try:
-            for page, image in iter_pages(path, want=wanted, max_pixels=self.max_pixels):
+            for page, image in iter_pages(path, want=wanted, max_pixels=self.max_pixels, admit=self.admit):
                 yield Frame(start + page, f"{path}#{page}", image, path=path, stem=f"{path.stem}_{page:04d}")
         except DataError as exc:
             page = asked[0]
