@@ -262,6 +262,8 @@ class MemoryBudget:
             side = min(side, tile)
         side = min(side, _padded(max(height, width), self.stride))
         smallest = self._min_tile(overlap)
+        if tile is not None:  # a caller's own tile below MIN_TILE is its choice (tiling checked it has a core)
+            smallest = min(smallest, tile)
         if side < smallest:
             need = self.estimate(height, width, tile=smallest)
             raise FrameTooLargeError(
