@@ -87,11 +87,12 @@ def test_eight_4096_frames_are_refused_before_any_is_decoded(make_app, monkeypat
 
 
 def test_requests_beyond_the_inflight_budget_get_503_until_it_frees() -> None:
+    from irstd.inference.memory_budget import frame_bytes_per_pixel
     from irstd.serve.budget import frame_bytes
 
     model = _Counting(seconds=0.6)
     frame = encode(scene(3, size=96)[0])
-    one = frame_bytes(96 * 96) / 2**20  # MB of one frame; the budget holds one and a half
+    one = frame_bytes(96 * 96, frame_bytes_per_pixel(None)) / 2**20  # MB of one frame; the budget holds one and a half
     with TestClient(_app(model, max_inflight_mb=one * 1.5)) as c:
         budget = c.app.state.budget
         first: list = []

@@ -26,7 +26,7 @@ from ..core.errors import DataError
 __all__ = [
     "BYTES_PER_PIXEL", "DECODE_BYTES_PER_PIXEL", "DEFAULT_CAP", "DEFAULT_FRACTION", "FRAME_BYTES_PER_PIXEL",
     "FrameTooLargeError", "MARGIN", "MemoryBudget", "POST_BYTES_PER_PIXEL", "TilePlan", "UNKNOWN_BYTES_PER_PIXEL",
-    "available_memory", "bytes_per_pixel", "decode_bytes", "default_budget", "estimate_peak_bytes",
+    "available_memory", "bytes_per_pixel", "frame_bytes_per_pixel", "decode_bytes", "default_budget", "estimate_peak_bytes",
     "format_bytes", "memory_size", "parse_memory_size", "resolve_budget",
 ]
 
@@ -195,6 +195,13 @@ def estimate_peak_bytes(height: int, width: int, *, model: str | None = None, pr
         padded = _padded(height, stride) * _padded(width, stride)
         need = batch * (FRAME_BYTES_PER_PIXEL * pixels + max(bpp * padded, POST_BYTES_PER_PIXEL * pixels))
     return int(math.ceil(need * MARGIN))
+
+
+def frame_bytes_per_pixel(model: str | None, precision: str = "fp32") -> float:
+    """Estimated peak bytes per pixel of one whole frame (the frame, the network, what follows it; :data:`MARGIN`
+    applied): the per-pixel form of :func:`estimate_peak_bytes`, for a budget that counts pixels before it
+    knows shapes (the service charges requests with it)."""
+    return MARGIN * (FRAME_BYTES_PER_PIXEL + max(bytes_per_pixel(model, precision), POST_BYTES_PER_PIXEL))
 
 
 def decode_bytes(height: int, width: int, mode: str) -> int:

@@ -29,7 +29,8 @@ from ..data.items import frame_normalization, normalize
 from ..models import create_model, load_model, pretrained_tags, resolve_model_spec
 from .backends.onnx import OnnxRunner, require_onnxruntime
 from .input_range import adapt_range, check_policy, estimate_range
-from .memory_budget import DEFAULT_FRACTION, MemoryBudget, TilePlan, bytes_per_pixel, resolve_budget
+from .memory_budget import (DEFAULT_FRACTION, MemoryBudget, TilePlan, bytes_per_pixel, frame_bytes_per_pixel,
+                            resolve_budget)
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
 from .targets import Target, extract_targets
@@ -165,9 +166,15 @@ class Predictor:
             overlap = tile_overlap if tile_overlap is not None else (tile // 4) // self.stride * self.stride
             check_tiling(tile, overlap, self.stride)
             self.tile_overlap = overlap
-        self.memory = self._budget(max_memory, model_name(model if self.model is None else self.model))
+        self.model_name = model_name(model if self.model is None else self.model)
+        self.memory = self._budget(max_memory, self.model_name)
         self._budget_tiles_logged = False
         log.debug("predictor on %s, %s, memory budget %s", self.device, runner.label(), self.memory)
+
+    def frame_bytes_per_pixel(self) -> float:
+        """Estimated peak bytes per pixel of one whole frame with this model and run mode (the service's
+        request budget charges frames with it before decoding them)."""
+        return frame_bytes_per_pixel(self.model_name, self.mode.precision if self.mode is not None else "fp32")
 
     def _budget(self, max_memory: int | str | None, name: str | None) -> MemoryBudget | None:
         """The :class:`MemoryBudget` of ``max_memory`` for this model and run mode (None: no budget)."""

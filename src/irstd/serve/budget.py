@@ -1,37 +1,29 @@
 """The service's memory budget: what one request may ask and what all requests in flight may hold.
 
 Memory is estimated, not measured: pixels (read from the image headers before any pixel is decoded)
-times :data:`BYTES_PER_PIXEL`, plus body bytes times :data:`BODY_FACTOR`. A request is charged before
+times the served model's bytes per pixel (``Predictor.frame_bytes_per_pixel``, from the measured factors of
+:mod:`irstd.inference.memory_budget`), plus body bytes times :data:`BODY_FACTOR`. A request is charged before
 it decodes anything and pays back each frame's share when the model is done with it (or drops it), so
 the estimate follows the frames into the model thread: a request that timed out or whose client left
 keeps its frame in the budget while that frame's batch still runs. Every use is on the event loop, so
 no lock is needed.
-
-The factor is one conservative constant for every model and mode (one place, here); a per-model
-estimate would replace :func:`frame_bytes`.
 """
 
 from __future__ import annotations
 
-import os
+import math
 from typing import Callable
 
-__all__ = ["BODY_FACTOR", "BYTES_PER_PIXEL", "Budget", "BudgetBusy", "BudgetTooLarge", "Hold", "available_memory",
-           "frame_bytes", "human_bytes"]
+__all__ = ["BODY_FACTOR", "Budget", "BudgetBusy", "BudgetTooLarge", "Hold", "frame_bytes", "human_bytes"]
 
-#: Peak memory of the predictor per input pixel. Measured for ``irstd detect`` on SGEM-UNet (issue 36):
-#: about 320 bytes per pixel, a 16.7 MP frame 5.4 GB (the float32 frame, normalised copy, activations of
-#: the encoder and decoder at full resolution, probabilities, mask and target labels). Classical detectors
-#: need far less; the one constant errs on the safe side for them.
-BYTES_PER_PIXEL = 320
 #: Memory per body byte while a request is decoded: the body, the multipart parser's copy of each part
 #: and the decoder's buffer.
 BODY_FACTOR = 3
 
 
-def frame_bytes(pixels: int) -> int:
-    """Estimated peak memory of running a frame of ``pixels`` pixels."""
-    return int(pixels) * BYTES_PER_PIXEL
+def frame_bytes(pixels: int, per_pixel: float) -> int:
+    """Estimated peak memory of running a frame of ``pixels`` pixels at ``per_pixel`` bytes each."""
+    return int(math.ceil(int(pixels) * per_pixel))
 
 
 def human_bytes(n: float) -> str:
@@ -40,21 +32,6 @@ def human_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"
-
-
-def available_memory() -> int | None:
-    """Bytes the kernel says a new allocation can get without swapping (``MemAvailable``), else free pages."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 class BudgetTooLarge(Exception):

@@ -21,7 +21,8 @@ from ..core.memory import malloc_trim
 from ..inference import Predictor
 from ..inference.schema import detections_document
 from .batcher import Job, JobResult, MicroBatcher, QueueFullError
-from .budget import Budget, BudgetBusy, BudgetTooLarge, Hold, available_memory, frame_bytes, human_bytes
+from ..inference.memory_budget import available_memory
+from .budget import Budget, BudgetBusy, BudgetTooLarge, Hold, frame_bytes, human_bytes
 from .config import ServeConfig
 from .requests import ApiError, budget_error, check_api_key, client_gone
 from .telemetry import Telemetry
@@ -53,6 +54,7 @@ class ServiceState:
         self.batcher.on_drop = self.telemetry.dropped.inc
         self.telemetry.queue_depth.set_function(self.batcher.depth)
         self.budget = Budget(inflight_limit(config), on_idle=self._trim_soon)
+        self.frame_bpp = predictor.frame_bytes_per_pixel()  # bytes a frame's pixel is charged
         self.telemetry.inflight_bytes.set_function(lambda: self.budget.used)
         self._trim: asyncio.TimerHandle | None = None
         self.ready = False
@@ -139,10 +141,10 @@ class ServiceState:
             raise ApiError(413, f"{what}, above the per-request limit of {cfg.max_request_pixels:,} pixels "
                                 "(send fewer or smaller frames per request)", "too_many_pixels")
         try:
-            self.budget.check(frame_bytes(total), what)
+            self.budget.check(frame_bytes(total, self.frame_bpp), what)
         except (BudgetTooLarge, BudgetBusy) as exc:
             raise budget_error(exc, cfg.retry_after_s) from None
-        taken = [self.budget.take(frame_bytes(px), name) for name, px in frames]
+        taken = [self.budget.take(frame_bytes(px, self.frame_bpp), name) for name, px in frames]
         holds.extend(taken)
         return taken
 
