@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
+from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, add_verify, positive_int,
                       probability, ranged, retains_memory, say)
 
 
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
+    add_verify(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     p.add_argument("--overlay", action="store_true", help="write overlay PNGs OUT/<stem>_overlay.png: targets boxed with their scores, small frames "
                         "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
@@ -59,12 +60,12 @@ def _detect(args: argparse.Namespace) -> int:
     from ..inference.pipeline import detect_frames
     from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections
     from ..inference.sources import open_source
-    from ._common import int8_model, skip_line
+    from ._common import int8_model, skip_line, verifier_of
 
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap,
+        tile=args.tile, tile_overlap=args.tile_overlap, verifier=verifier_of(args),
     )
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
     out = Path(args.out)

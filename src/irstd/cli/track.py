@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int, probability, ranged,
+from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, add_verify, positive_int, probability, ranged,
                       retains_memory, say)
 
 #: default output folder of ``irstd track``
@@ -69,6 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=TRACKS_DIR, help=f"output folder (default ./{TRACKS_DIR})")
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
+    add_verify(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/tracks.jsonl already holds (an interrupted run), rebuild the tracker "
@@ -103,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.track_outputs import TRACKS_NAME
     from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_frames
-    from ._common import int8_model, skip_line
+    from ._common import int8_model, skip_line, verifier_of
 
     params = tracker_params(args)
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(resolve_device(args.device)), threshold=args.threshold,
-        precision=args.precision, amp=None if args.precision == "fp32" else args.amp)
+        precision=args.precision, amp=None if args.precision == "fp32" else args.amp, verifier=verifier_of(args))
     if args.full_every > 1:
         from ..inference import WindowedPredictor
 
