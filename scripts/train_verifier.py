@@ -3,7 +3,7 @@
     PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet_t.sirst   # once per detector
     PYTHONPATH=src python scripts/train_verifier.py mine --model tophat
     PYTHONPATH=src python scripts/train_verifier.py mine --model mask                 # mask + synthetic only
-    PYTHONPATH=src python scripts/train_verifier.py train --out src/irstd/verify/weights/verifier-sirst.safetensors
+    PYTHONPATH=src python scripts/train_verifier.py train --name verifier.sirst   # → src/irstd/weights/
 
 ``mine`` runs a detector (CPU, fp32, threshold 0.5) over the training data only and caches the labelled
 patches under ``runs/verify/cache/`` (an ignored folder): the SIRST 50_50 *train* list (Misc_111 with its
@@ -30,6 +30,11 @@ import numpy as np
 
 DATASETS = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 CACHE = Path("runs/verify/cache")
+DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list (Misc_111 with its corrected mask): mask "
+             "components and detector candidates; false alarms of sgem_unet_t.sirst, sgem_unet.sirst and tophat on "
+             "those frames and on the train scene groups of SIRST-V2 background; generated scenes (targets, "
+             "clutter blobs/streaks, tophat candidates). Never the test list, the held-out groups or ISTD-sequences. "
+             "Research datasets: research use only, see their releases")
 CACHE_SIZE = 48  #: cached patch side: room for ±8 px jitter around a 32 px patch
 
 
@@ -111,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--synthetic", type=int, default=400, help="generated scenes with --model mask")
     m.add_argument("--threads", type=int, default=1)
     t = sub.add_parser("train")
-    t.add_argument("--out", required=True)
+    t.add_argument("--name", help="ship as this name: src/irstd/weights/<name with - for .>.safetensors and its row "
+                                   "in src/irstd/weights/verifiers.json")
+    t.add_argument("--out", help="write the weights here instead (not shipped)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
@@ -133,17 +140,28 @@ def train(args: argparse.Namespace) -> None:
 
     sets = load_cache(sorted(CACHE.glob("*.npz")))
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep)
+    from irstd.verify.verifier import VERIFIER_TABLE
+
+    out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"
     t0 = time.time()
-    card = train_verifier(sets, settings, args.out)
+    card = train_verifier(sets, settings, out)
     card.update({
         "train_command": "PYTHONPATH=src python " + shlex.join(["scripts/train_verifier.py", *sys.argv[1:]]),
         "train_seconds": round(time.time() - t0, 1),
         "machine": f"{platform.machine()} {platform.processor() or ''} CPU, {args.threads} thread(s), "
                    f"torch {torch_version()}".replace("  ", " "),
         "cache_files": [p.name for p in sorted(CACHE.glob("*.npz"))],
+        "data": DATA_NOTE,
     })
-    Path(args.out).with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     print(json.dumps({k: v for k, v in card.items() if k != "history"}, indent=1))
+    if args.name:
+        import hashlib
+
+        table = json.loads(VERIFIER_TABLE.read_text()) if VERIFIER_TABLE.is_file() else {"verifiers": {}}
+        table["verifiers"][args.name] = {"file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+                                         **{k: v for k, v in card.items() if k != "history"}}
+        VERIFIER_TABLE.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"shipped {args.name}: {out} and its row in {VERIFIER_TABLE}")
 
 
 def torch_version() -> str:
