@@ -30,7 +30,7 @@ import numpy as np
 
 DATASETS = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 CACHE = Path("runs/verify/cache")
-DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list (Misc_111 with its corrected mask): mask "
+DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list: mask "
              "components and detector candidates; false alarms of sgem_unet_t.sirst, sgem_unet.sirst and tophat on "
              "those frames and on the train scene groups of SIRST-V2 background; generated scenes (targets, "
              "clutter blobs/streaks, tophat candidates). Never the test list, the held-out groups or ISTD-sequences. "
@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--patch-size", type=int, default=32)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--jitter", type=int, default=3)
     t.add_argument("--keep", type=float, default=0.99, help="share of validation targets the threshold keeps")
     args = p.parse_args(argv)
     import torch
@@ -139,7 +142,8 @@ def train(args: argparse.Namespace) -> None:
     from irstd.verify.training import TrainSettings, load_cache, train_verifier
 
     sets = load_cache(sorted(CACHE.glob("*.npz")))
-    settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep)
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep, patch_size=args.patch_size,
+                             width=args.width, jitter=args.jitter)
     from irstd.verify.verifier import VERIFIER_TABLE
 
     out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"

@@ -53,3 +53,23 @@ def test_normalisation_ignores_gain_and_offset() -> None:
     a, b = normalise_patches(p), normalise_patches(p * 257.0 + 1000.0)
     np.testing.assert_allclose(a, b, atol=1e-4)
     assert np.isfinite(normalise_patches(np.zeros((1, 4, 4), np.float32))).all()  # a flat patch: no division by 0
+
+
+def test_apply_verifier_removes_the_rejected_component_whatever_the_order() -> None:
+    from irstd.inference import extract_targets
+    from irstd.inference.verifier_protocol import apply_verifier
+
+    mask = np.zeros((10, 12), bool)
+    mask[1:3, 1:3] = True  # component A (4 px)
+    mask[6, 8:11] = True  # component B (3 px)
+    targets = extract_targets(mask.astype(np.float32), mask)[::-1]  # B first: windows give any order
+
+    class KeepBig:
+        def keep(self, frame, ts):
+            return np.asarray([t.area == 4 for t in ts])
+
+    kept_mask, kept = apply_verifier(KeepBig(), np.zeros((10, 12)), mask, targets)
+    assert [t.area for t in kept] == [4]
+    expected = np.zeros_like(mask)
+    expected[1:3, 1:3] = True
+    np.testing.assert_array_equal(kept_mask, expected)
