@@ -32,7 +32,7 @@ DATASETS = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().par
 CACHE = Path("runs/verify/cache")
 DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list: mask "
              "components and detector candidates; false alarms of sgem_unet_t.sirst, sgem_unet.sirst and tophat on "
-             "those frames and on the train scene groups of SIRST-V2 background; generated scenes (targets, "
+             "those frames, of sgem_unet_t.sirst and tophat on the train scene groups of SIRST-V2 background; generated scenes (targets, "
              "clutter blobs/streaks, tophat candidates). Never the test list, the held-out groups or ISTD-sequences. "
              "Research datasets: research use only, see their releases")
 CACHE_SIZE = 48  #: cached patch side: room for ±8 px jitter around a 32 px patch

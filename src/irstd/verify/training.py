@@ -4,8 +4,9 @@ Each cache file holds raw patches larger than the verifier's (e.g. 48 px for 32)
 ``patch_size`` window at a random offset (jitter: the detector's centroid is not the target's), flips and
 rotates it by multiples of 90°, and sometimes bends its contrast (a gamma on the min–max scaled patch) or
 adds noise; then the same per-patch normalisation as inference. Every epoch draws a fixed number of
-patches, half targets and half clutter, the clutter split between the detectors' false alarms, tophat's
-candidates and generated clutter, so the many easy candidates of one source do not drown the rest.
+patches, half targets and half clutter, the clutter split between the learned detectors' false alarms,
+tophat's candidates and generated clutter (``pool_share``), so the tens of thousands of tophat candidates
+on real backgrounds do not drown the learned detectors' false alarms.
 
 Patches of a fixed fifth of the frames (by a hash of the frame name) are kept apart: the threshold is
 the highest that keeps ``keep`` of the real (SIRST) target patches among them, and at most 0.5.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,6 +61,9 @@ class TrainSettings:
     jitter: int = 3  #: ± pixels of the random crop offset
     keep: float = 0.99  #: share of validation targets the threshold keeps
     seed: int = 0
+    #: share of the clutter half of each epoch per pool (renormalised over the pools present)
+    pool_share: dict[str, float] = field(default_factory=lambda: {"false_alarm": 0.5, "tophat": 0.25,
+                                                                   "generated": 0.25})
 
 
 def load_cache(paths: Sequence[str | Path]) -> list[PatchSet]:
@@ -82,10 +86,6 @@ def _group(set_name: str, source: str, label: int) -> str:
     if set_name.startswith("synthetic"):
         return "generated"
     return "tophat" if "tophat" in set_name else "false_alarm"
-
-
-#: share of the clutter half of each epoch per pool (renormalised over the pools present)
-_POOL_SHARE = {"false_alarm": 0.5, "tophat": 0.25, "generated": 0.25}
 
 
 def _pools(sets: list[PatchSet], val: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -128,10 +128,11 @@ def _centre(raw: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(raw[:, o : o + size, o : o + size])
 
 
-def _epoch_indices(rng: np.random.Generator, pools: dict[str, np.ndarray], n: int) -> np.ndarray:
+def _epoch_indices(rng: np.random.Generator, pools: dict[str, np.ndarray], n: int,
+                   shares: dict[str, float]) -> np.ndarray:
     half = n // 2
     picks = [rng.choice(pools["target"], half)]
-    present = {k: v for k, v in _POOL_SHARE.items() if k in pools and len(pools[k])}
+    present = {k: v for k, v in shares.items() if k in pools and len(pools[k])}
     total = sum(present.values())
     for k, share in present.items():
         picks.append(rng.choice(pools[k], int(round(half * share / total))))
@@ -166,7 +167,7 @@ def train_verifier(sets: list[PatchSet], settings: TrainSettings, out: str | Pat
     for epoch in range(settings.epochs):
         t0 = time.time()
         net.train()
-        idx = _epoch_indices(rng, pools, settings.per_epoch)
+        idx = _epoch_indices(rng, pools, settings.per_epoch, settings.pool_share)
         losses = []
         for s in range(0, len(idx) - settings.batch_size + 1, settings.batch_size):
             b = idx[s : s + settings.batch_size]
