@@ -34,12 +34,14 @@ class Examples:
 
     @classmethod
     def empty(cls, size: int) -> "Examples":
+        """No patch yet, of side ``size``."""
         return cls(np.zeros((0, size, size), np.float32), np.zeros(0, np.uint8), [])
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def extend(self, other: "Examples") -> None:
+        """Append ``other``'s patches."""
         self.patches = np.concatenate([self.patches, other.patches])
         self.labels = np.concatenate([self.labels, other.labels])
         self.source += other.source

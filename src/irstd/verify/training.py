@@ -51,6 +51,8 @@ class PatchSet:
 
 @dataclass
 class TrainSettings:
+    """How :func:`train_verifier` trains (the shipped verifier: these defaults with 20 epochs)."""
+
     epochs: int = 30
     per_epoch: int = 8000  #: patches drawn per epoch (half targets)
     batch_size: int = 128
