@@ -21,6 +21,7 @@ LAYERS = {
     "models": 1,
     "data": 2, "metrics": 2, "losses": 2, "visualize": 2, "tracking": 2,
     "inference": 3,
+    "verify": 3.5,  # between inference and engine: imports inference and below only
     "engine": 4,
     "export": 5,
     "bench": 6,

@@ -66,6 +66,25 @@ def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
 
 
+def add_verify(p: argparse.ArgumentParser) -> None:
+    """``--verify [NAME|FILE]``: a candidate verifier after the detector (docs/verify.md); alone, the shipped one."""
+    from ..verify.defaults import DEFAULT_VERIFIER
+
+    p.add_argument("--verify", nargs="?", const=DEFAULT_VERIFIER, metavar="NAME|FILE",
+                   help=f"check each target with a candidate verifier and drop the clutter it rejects (alone: the "
+                        f"shipped {DEFAULT_VERIFIER}; a name or a .safetensors file of scripts/train_verifier.py; "
+                        "put it after the positional arguments or write --verify=NAME)")
+
+
+def verifier_of(args: argparse.Namespace) -> Any:
+    """The verifier ``--verify`` names (None without the option)."""
+    if not getattr(args, "verify", None):
+        return None
+    from ..verify import load_verifier
+
+    return load_verifier(args.verify)
+
+
 def add_precision(p: argparse.ArgumentParser, amp_help: str) -> None:
     """``--precision fp32|fast|int8`` (fp32 by default everywhere, as in the library), ``--amp`` and the
     calibration options int8 needs for a checkpoint."""

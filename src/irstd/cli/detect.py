@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_max_memory,
-                      add_precision, positive_int, probability, retains_memory, say)
+                      add_precision, add_verify, positive_int, probability, retains_memory, say)
 
 
 #: the command's one-line help
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=DETECTIONS_DIR, help=f"output folder (default ./{DETECTIONS_DIR})")
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
+    add_verify(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     p.add_argument("--overlay", action="store_true", help="write overlay PNGs OUT/<stem>_overlay.png: targets boxed with their scores, small frames "
                         "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
@@ -56,14 +57,14 @@ def _detect(args: argparse.Namespace) -> int:
     from ..inference.pipeline import detect_frames
     from ..inference.records import JSONL_NAME, RecordWriter, check_resume, finish_detections, start_outputs
     from ..inference.sources import open_source
-    from ._common import check_out, int8_model, skip_line, write_stopped_line
+    from ._common import check_out, int8_model, skip_line, verifier_of, write_stopped_line
 
     main_rank = is_main_process()
     out = check_out(args.out) if main_rank else Path(args.out)  # a read-only or full --out: one line, before the model
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
+        tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory, verifier=verifier_of(args),
     )
     source = open_source(list(args.inputs), max_pixels=args.max_pixels, admit=predictor.admit)
     writer = None

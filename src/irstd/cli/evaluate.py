@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (MODEL_SPEC_HELP, RUNS_DIR, THRESHOLD_HELP, add_device, add_max_memory, add_precision, int8_model,
-                      output_beside, positive_int, probability, retains_memory)
+from ..core.errors import ConfigError
+from ._common import (MODEL_SPEC_HELP, RUNS_DIR, THRESHOLD_HELP, add_device, add_max_memory, add_precision, add_verify,
+                      int8_model, output_beside, positive_int, probability, retains_memory, verifier_of)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-invalid", action="store_true", help="skip unusable image/mask pairs (reported)")
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
+    add_verify(p)
     add_precision(p, "autocast dtype: with fp32, run the model under it (default none); with fast, the fast mode's dtype")
     p.add_argument("--batch-size", type=positive_int, default=1, help="frames per model call, >= 1 (default 1)")
     add_max_memory(p)
@@ -29,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also count false alarms on a folder of target-free frames (alone when --data is not given)")
     p.add_argument("--negatives-split", choices=("heldout", "train", "all"), default="heldout",
                    help="which scene groups of --negatives to score (default heldout: never trained on)")
+    p.add_argument("--sequence", action="append", default=[], metavar="DIR",
+                   help="with --verify: a folder of frames with point labels (../labels/<name>.txt) scored per frame "
+                        "(Pd, false targets; a label found within 4 px); repeatable")
     retains_memory(p)
     p.set_defaults(func=run)
 
@@ -37,10 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from ..core.distributed import is_main_process, process_group
     from ..engine.eval_options import EvalData, EvalOptions, MaskOutput, NegativesOptions, RunMode, SweepOptions
     from ..engine.evaluation import evaluate_checkpoint
-    from ..models import resolve_model_spec
 
+    if args.sequence and not args.verify:
+        raise ConfigError("--sequence scores a detector with and without a verifier: add --verify")
+    if args.verify and (args.sweep or args.save_masks):
+        raise ConfigError("--verify writes the side-by-side figures only: run --sweep / --save-masks without it")
     neg_split = None if args.negatives_split == "all" else args.negatives_split
-    targets = not (args.negatives and args.data is None)  # --negatives alone scores the negatives only
+    # --negatives (or --sequence) without --data scores those alone
+    targets = not ((args.negatives or args.sequence) and args.data is None)
     options = EvalOptions(
         data=EvalData(args.data, args.split, args.split_file, args.mask_dir, args.skip_invalid,
                       batch_size=args.batch_size),
@@ -50,20 +59,31 @@ def run(args: argparse.Namespace) -> int:
         masks=MaskOutput(args.save_masks),
         negatives=NegativesOptions(args.negatives, neg_split, targets),
     )
-    with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
-        report = evaluate_checkpoint(int8_model(args), options=options)
-        if not is_main_process():
-            return 0
     tag = Path(args.split_file).stem if args.split_file else args.split
     if not targets:
-        tag = f"negatives-{args.negatives_split}"
-    if args.out:
-        out = Path(args.out)
-    elif resolve_model_spec(args.checkpoint).is_local_file:  # scored above, so it exists
-        out = output_beside(args.checkpoint, f"eval-{tag}")
+        tag = f"negatives-{args.negatives_split}" if args.negatives else "sequences"
+    if args.verify:
+        from ..engine.verify_report import verify_checkpoint
+
+        report = verify_checkpoint(int8_model(args), verifier_of(args), options, args.sequence, args.verify)
+        written = report.save(_output(args, tag + "-verify"))
     else:
-        out = Path(RUNS_DIR) / f"eval-{args.checkpoint}-{tag}"
-    written = report.save(out)
+        with process_group(device=args.device):  # under torchrun: each rank scores a block, rank 0 writes
+            report = evaluate_checkpoint(int8_model(args), options=options)
+            if not is_main_process():
+                return 0
+        written = report.save(_output(args, tag))
     print(report.to_markdown())
     print("written: " + ", ".join(str(p) for p in written if p.exists()))
     return 0
+
+
+def _output(args: argparse.Namespace, tag: str) -> Path:
+    """``--out``, else ``eval-<tag>`` beside a checkpoint file, else under the runs folder."""
+    from ..models import resolve_model_spec
+
+    if args.out:
+        return Path(args.out)
+    if resolve_model_spec(args.checkpoint).is_local_file:  # scored, so it exists
+        return output_beside(args.checkpoint, f"eval-{tag}")
+    return Path(RUNS_DIR) / f"eval-{args.checkpoint}-{tag}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..core.amp import AMP_CHOICES
 from ..core.errors import ConfigError
 from ..inference.precisions import RUN_PRECISIONS
-from ._common import add_device, positive_int, probability, ranged
+from ._common import add_device, add_verify, positive_int, probability, ranged, verifier_of
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=ranged(int, 0, 65535), default=8000, help="TCP port, 0-65535 (default 8000)")
     add_device(p)
+    add_verify(p)
     # a service runs the device's fast mode by default (every other command defaults to fp32)
     p.add_argument("--precision", default="fast", choices=RUN_PRECISIONS,
                    help="fast (default: the device's fast mode, docs/speed.md) or fp32")
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                          max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
                                           precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
-                                          batch_size=args.max_batch)
+                                          batch_size=args.max_batch, verifier=verifier_of(args))
     try:
         public = not ipaddress.ip_address(args.host).is_loopback
     except ValueError:

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from ._common import (MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_max_memory, add_precision,
-                      positive_int, probability, ranged, retains_memory, say)
+                      add_verify, positive_int, probability, ranged, retains_memory, say)
 
 #: default output folder of ``irstd track``
 TRACKS_DIR = "tracks"
@@ -69,6 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=TRACKS_DIR, help=f"output folder (default ./{TRACKS_DIR})")
     p.add_argument("--threshold", type=probability, default=0.5, help=THRESHOLD_HELP)
     add_device(p)
+    add_verify(p)
     add_precision(p, "dtype of the fast mode (default: the device's best)")
     add_frame_options(p)
     p.add_argument("--resume", action="store_true",
@@ -122,7 +123,7 @@ def _track(args: argparse.Namespace) -> int:
     from ..inference.track_outputs import MOT_NAME, TRACKS_NAME
     from ..inference.track_overlay import TrackOverlayWriter
     from ..inference.tracking_run import track_frames
-    from ._common import check_out, int8_model, skip_line, write_stopped_line
+    from ._common import check_out, int8_model, skip_line, verifier_of, write_stopped_line
 
     params = tracker_params(args)
     out = check_out(args.out)  # a read-only or full --out: one line, before the model loads
@@ -130,7 +131,7 @@ def _track(args: argparse.Namespace) -> int:
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
         tile=args.tile, tile_overlap=args.tile_overlap,
-        max_memory=args.max_memory)
+        max_memory=args.max_memory, verifier=verifier_of(args))
     admit = predictor.admit
     if args.full_every > 1:
         from ..inference import WindowedPredictor

@@ -165,7 +165,7 @@ def _worst_grid(negatives, predictor: Predictor, worst: list[NegativeRow]) -> Im
     cells = []
     for r in worst:
         frame = negatives.load(index[r.name])
-        pred = predictor.prediction(predictor.probabilities([frame])[0])
+        pred = predictor.prediction(predictor.probabilities([frame])[0], frame=frame)
         img = draw_overlay(frame, pred.targets[:200], mask=pred.mask)  # boxes capped: a noisy map can hold thousands
         img.thumbnail((_CELL, _CELL))
         cell = Image.new("RGB", (_CELL, _CELL + 14), (0, 0, 0))

@@ -35,6 +35,7 @@ from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
 from .targets import Target, extract_targets
 from .tiling import check_tiling, run_tiled
+from .verifier_protocol import TargetVerifier, apply_verifier
 
 __all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model", "model_name"]
 
@@ -115,6 +116,9 @@ class Predictor:
             runs in the largest tiles that fit, and one that cannot fit even in small tiles raises
             :class:`~irstd.inference.memory_budget.FrameTooLargeError` (a ``DataError``) before any network
             call; :meth:`admit` checks a file's header against it before decoding. None (default): no budget.
+        verifier: a candidate verifier (:class:`~irstd.inference.verifier_protocol.TargetVerifier`, e.g.
+            ``irstd.verify.load_verifier()``): targets it rejects leave the targets and the mask (the
+            probability map stays the network's); None: every target is kept.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class Predictor:
         tile: int | None = None,
         tile_overlap: int | None = None,
         max_memory: int | str | None = None,
+        verifier: TargetVerifier | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -160,6 +165,7 @@ class Predictor:
             recorded = estimate_range(self.normalization)
         self.training_range: dict | None = recorded
         self.range_actions: Counter[str] = Counter()  # frames per input-range action, for reports
+        self.verifier = verifier
         self.tile = tile
         self.tile_overlap: int | None = None
         if tile is not None:
@@ -332,9 +338,14 @@ class Predictor:
         """Probabilities, masks and targets for one frame (H, W) or a sequence of frames."""
         if isinstance(frames, np.ndarray) and frames.ndim == 2:
             frames = [frames]
-        return [self.prediction(prob) for prob in self.probabilities(list(frames))]
+        frames = list(frames)
+        return [self.prediction(prob, frame=f) for prob, f in zip(self.probabilities(frames), frames)]
 
-    def prediction(self, prob: np.ndarray, threshold: float | None = None) -> Prediction:
-        """Mask and targets of one probability map (H, W) at ``threshold`` (default: the predictor's)."""
+    def prediction(self, prob: np.ndarray, threshold: float | None = None, frame: np.ndarray | None = None) -> Prediction:
+        """Mask and targets of one probability map (H, W) at ``threshold`` (default: the predictor's); with a
+        verifier and the raw ``frame`` the map came from, the targets it rejects are dropped."""
         mask = prob > (self.threshold if threshold is None else threshold)
-        return Prediction(prob, mask, extract_targets(prob, mask, self.connectivity))
+        targets = extract_targets(prob, mask, self.connectivity)
+        if self.verifier is not None and frame is not None:
+            mask, targets = apply_verifier(self.verifier, np.asarray(frame), mask, targets, self.connectivity)
+        return Prediction(prob, mask, targets)

@@ -40,6 +40,7 @@ from ..core.errors import ConfigError
 from ..tracking.motion import GlobalMotion, MotionEstimate
 from .predictor import Prediction, Predictor
 from .targets import Target, extract_targets
+from .verifier_protocol import apply_verifier
 
 __all__ = ["WindowedPredictor", "plan_windows"]
 
@@ -238,7 +239,7 @@ class WindowedPredictor:
         boxes = plan_windows(hints, x.shape, self.window, int(p.stride))
         if not boxes or (self.max_windows is not None and len(boxes) > self.max_windows):
             self.last_windows = []
-            return p.prediction(p.probabilities([frame])[0])
+            return p.prediction(p.probabilities([frame])[0], frame=frame)
         self.last_windows = boxes
         crops = [np.ascontiguousarray(x[b[0]:b[2], b[1]:b[3]]) for b in boxes]
         maps: list[np.ndarray | None] = [None] * len(crops)
@@ -260,4 +261,6 @@ class WindowedPredictor:
             for t in extract_targets(m, win_mask, p.connectivity):  # windows are disjoint: no target twice
                 bx0, by0, bx1, by1 = t.bbox
                 targets.append(Target(t.x + x0, t.y + y0, t.area, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), t.peak))
+        if p.verifier is not None:
+            mask, targets = apply_verifier(p.verifier, np.asarray(frame), mask, targets, p.connectivity)
         return Prediction(prob, mask, targets)

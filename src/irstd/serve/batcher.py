@@ -110,7 +110,7 @@ def _png_data_url(image: Image.Image) -> str:
 
 def _finish(predictor: Predictor, job: Job, prob: np.ndarray) -> dict[str, Any]:
     """Threshold, targets and the optional pictures of one frame."""
-    pred = predictor.prediction(prob, job.threshold)
+    pred = predictor.prediction(prob, job.threshold, frame=job.frame)
     extra = {}
     if job.overlay:
         extra["overlay"] = _png_data_url(draw_overlay(job.frame, pred.targets, pred.mask))

@@ -1,0 +1,178 @@
+"""Train the candidate verifier shipped as ``verifier.sirst`` (docs/verify.md), in two stages.
+
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet_t.sirst   # once per detector
+    PYTHONPATH=src python scripts/train_verifier.py mine --model tophat
+    PYTHONPATH=src python scripts/train_verifier.py mine --model mask                 # mask + synthetic only
+    PYTHONPATH=src python scripts/train_verifier.py train --name verifier.sirst   # → src/irstd/weights/
+
+``mine`` runs a detector (CPU, fp32, threshold 0.5) over the training data only and caches the labelled
+patches under ``runs/verify/cache/`` (an ignored folder): the SIRST 50_50 *train* list (Misc_111 with its
+corrected mask), the SIRST-V2 background *train* scene groups, and (``--model mask``) the train masks'
+own components and generated scenes (targets and clutter blobs/streaks). The test list, the held-out
+background groups and ISTD-sequences are never read. ``train`` trains on every cached file, with
+the SIRST frames of a fixed 20 % of the train list (and of the generated scenes) kept apart to choose the
+threshold, and writes the weights and their model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+CACHE = Path("runs/verify/cache")
+DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list: mask "
+             "components and detector candidates; false alarms of sgem_unet_t.sirst, sgem_unet.sirst and tophat on "
+             "those frames, of sgem_unet_t.sirst and tophat on the train scene groups of SIRST-V2 background; generated scenes (targets, "
+             "clutter blobs/streaks, tophat candidates). Never the test list, the held-out groups or ISTD-sequences. "
+             "Research datasets: research use only, see their releases")
+CACHE_SIZE = 48  #: cached patch side: room for ±8 px jitter around a 32 px patch
+
+
+def sirst_train():
+    from irstd.data import open_dataset
+
+    return open_dataset(DATASETS / "SIRST", split_file=DATASETS / "splits/NUAA-SIRST_50_50/train.txt",
+                        mask_dir=DATASETS / "SIRST-corrections/masks", normalization=(0.0, 1.0))
+
+
+def mine(model: str, n_synthetic: int) -> None:
+    from irstd.data import open_negatives
+    from irstd.inference import Predictor
+    from irstd.verify.mining import Examples, examples_of_frame
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    data = sirst_train()
+    if model == "mask":
+        ex = Examples.empty(CACHE_SIZE)
+        for i, name in enumerate(data.names):
+            frame, mask = data.load_raw(i)
+            ex.extend(examples_of_frame(name, frame, [], mask, CACHE_SIZE))
+        save(ex, "sirst-train", "mask")
+        save(synthetic_examples(n_synthetic), "synthetic", "scenes")
+        return
+    predictor = Predictor.from_checkpoint(model, device="cpu", threshold=0.5)
+    ex = Examples.empty(CACHE_SIZE)
+    t0 = time.time()
+    for i, name in enumerate(data.names):
+        frame, mask = data.load_raw(i)
+        ex.extend(examples_of_frame(name, frame, predictor.predict(frame)[0].targets, mask, CACHE_SIZE))
+    print(f"{model} sirst-train: {len(ex)} patches ({int(ex.labels.sum())} targets), {time.time() - t0:.0f} s", flush=True)
+    save(ex, "sirst-train", model)
+    neg = open_negatives(DATASETS / "SIRST-V2-background", "train")
+    ex = Examples.empty(CACHE_SIZE)
+    t0 = time.time()
+    for i, f in enumerate(neg):
+        frame = neg.load(i)
+        targets = predictor.predict(frame)[0].targets[:200]  # a noisy map can hold thousands: 200 per frame
+        ex.extend(examples_of_frame(f.stem, frame, targets, None, CACHE_SIZE))
+    print(f"{model} v2-train: {len(ex)} false alarms, {time.time() - t0:.0f} s", flush=True)
+    save(ex, "v2-train", model)
+
+
+def synthetic_examples(n: int):
+    """Generated scenes (their own random stream): each target a positive, each clutter blob/streak a negative,
+    plus tophat's candidates labelled against the mask."""
+    from irstd.data.synthetic import generate_scene
+    from irstd.data.synthetic_dataset import TRAIN_STREAM
+    from irstd.inference import Predictor
+    from irstd.models import create_model
+    from irstd.verify.mining import Examples, examples_of_frame
+    from irstd.verify.patches import extract_patches
+
+    tophat = Predictor(create_model("tophat"), device="cpu")
+    ex = Examples.empty(CACHE_SIZE)
+    for i in range(n):
+        img, mask, info = generate_scene(np.random.SeedSequence([TRAIN_STREAM, 77, i]), size=(256, 256))
+        ex.extend(examples_of_frame(f"synth{i}", img, tophat.predict(img)[0].targets[:50], mask, CACHE_SIZE, "tophat"))
+        clutter = [(c["center"][1], c["center"][0]) for c in info["clutter"]
+                   if not mask[min(c["center"][0], 255), min(c["center"][1], 255)]]
+        if clutter:
+            ex.extend(Examples(extract_patches(img, clutter, CACHE_SIZE), np.zeros(len(clutter), np.uint8),
+                               [f"synth{i}:clutter-"] * len(clutter)))
+    return ex
+
+
+def save(ex, source: str, model: str) -> None:
+    path = CACHE / f"{source}-{model}.npz"
+    np.savez_compressed(path, patches=ex.patches.astype(np.float32), labels=ex.labels, source=np.asarray(ex.source))
+    print(f"wrote {path}: {len(ex)} patches, {int(ex.labels.sum())} targets", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+    m = sub.add_parser("mine")
+    m.add_argument("--model", required=True, help="detector (model spec) or 'mask' (masks and generated scenes)")
+    m.add_argument("--synthetic", type=int, default=400, help="generated scenes with --model mask")
+    m.add_argument("--threads", type=int, default=1)
+    t = sub.add_parser("train")
+    t.add_argument("--name", help="ship as this name: src/irstd/weights/<name with - for .>.safetensors and its row "
+                                   "in src/irstd/weights/verifiers.json")
+    t.add_argument("--out", help="write the weights here instead (not shipped)")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--patch-size", type=int, default=32)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--jitter", type=int, default=3)
+    t.add_argument("--keep", type=float, default=0.99, help="share of validation targets the threshold keeps")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.stage == "mine":
+        mine(args.model, args.synthetic)
+    else:
+        train(args)
+    return 0
+
+
+def train(args: argparse.Namespace) -> None:
+    from irstd.verify.training import TrainSettings, load_cache, train_verifier
+
+    sets = load_cache(sorted(CACHE.glob("*.npz")))
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep, patch_size=args.patch_size,
+                             width=args.width, jitter=args.jitter)
+    from irstd.verify.verifier import VERIFIER_TABLE
+
+    out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"
+    t0 = time.time()
+    card = train_verifier(sets, settings, out)
+    card.update({
+        "train_command": "PYTHONPATH=src python " + shlex.join(["scripts/train_verifier.py", *sys.argv[1:]]),
+        "train_seconds": round(time.time() - t0, 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''} CPU, {args.threads} thread(s), "
+                   f"torch {torch_version()}".replace("  ", " "),
+        "cache_files": [p.name for p in sorted(CACHE.glob("*.npz"))],
+        "data": DATA_NOTE,
+    })
+    print(json.dumps({k: v for k, v in card.items() if k != "history"}, indent=1))
+    if args.name:
+        import hashlib
+
+        table = json.loads(VERIFIER_TABLE.read_text()) if VERIFIER_TABLE.is_file() else {"verifiers": {}}
+        table["verifiers"][args.name] = {"file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+                                         **{k: v for k, v in card.items() if k != "history"}}
+        VERIFIER_TABLE.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"shipped {args.name}: {out} and its row in {VERIFIER_TABLE}")
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

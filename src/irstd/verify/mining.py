@@ -1,0 +1,86 @@
+"""Training examples for the verifier: candidate centres labelled against a mask, and their patches.
+
+Positives are the components of a target mask (their centroids) and a detector's candidates that overlap
+one; negatives are a detector's candidates farther than ``margin`` pixels from every target pixel (its
+false alarms). A candidate that touches no target but lies within ``margin`` of one is left out: its label
+is not clear-cut. Target-free frames give negatives only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from ..core.components import connected_components
+from ..inference.targets import Target
+from .patches import extract_patches
+
+__all__ = ["Examples", "label_candidates", "mask_centres", "examples_of_frame"]
+
+#: pixels around the targets where a candidate is neither a hit nor a false alarm
+MARGIN = 6
+
+
+@dataclass
+class Examples:
+    """Raw patches (N, S, S) float32 with labels (N,) uint8 (1 target, 0 clutter) and their origin."""
+
+    patches: np.ndarray
+    labels: np.ndarray
+    source: list[str] = field(default_factory=list)  #: ``<frame>:<kind>`` per patch
+
+    @classmethod
+    def empty(cls, size: int) -> "Examples":
+        """No patch yet, of side ``size``."""
+        return cls(np.zeros((0, size, size), np.float32), np.zeros(0, np.uint8), [])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def extend(self, other: "Examples") -> None:
+        """Append ``other``'s patches."""
+        self.patches = np.concatenate([self.patches, other.patches])
+        self.labels = np.concatenate([self.labels, other.labels])
+        self.source += other.source
+
+
+def mask_centres(mask: np.ndarray) -> list[tuple[float, float]]:
+    """(x, y) centroids of the components of a target mask (8-connected, as the metrics)."""
+    cc = connected_components(np.asarray(mask, dtype=bool), 8)
+    return [(float(c), float(r)) for r, c in cc.centroids]
+
+
+def label_candidates(targets: Sequence[Target], mask: np.ndarray | None, margin: int = MARGIN) -> np.ndarray:
+    """(N,) int8 per candidate: 1 its box holds a target pixel, 0 none within ``margin`` px, -1 in between."""
+    if mask is None or not np.any(mask):
+        return np.zeros(len(targets), np.int8)
+    mask = np.asarray(mask, dtype=bool)
+    near = ndimage.binary_dilation(mask, iterations=margin)
+    out = np.empty(len(targets), np.int8)
+    for i, t in enumerate(targets):
+        x0, y0, x1, y1 = t.bbox
+        if mask[y0 : y1 + 1, x0 : x1 + 1].any():
+            out[i] = 1
+        else:
+            out[i] = -1 if near[y0 : y1 + 1, x0 : x1 + 1].any() else 0
+    return out
+
+
+def examples_of_frame(name: str, frame: np.ndarray, targets: Sequence[Target], mask: np.ndarray | None,
+                      size: int, kind: str = "det") -> Examples:
+    """The labelled patches of one frame: its mask's components (when a mask is given) and the clear-cut
+    candidates of ``targets`` (hits and false alarms), each ``size`` pixels a side."""
+    labels = label_candidates(targets, mask)
+    keep = [i for i in range(len(targets)) if labels[i] >= 0]
+    centres = [(targets[i].x, targets[i].y) for i in keep]
+    lab = [int(labels[i]) for i in keep]
+    src = [f"{name}:{kind}{'+' if labels[i] else '-'}" for i in keep]
+    if mask is not None:
+        gt = mask_centres(mask)
+        centres += gt
+        lab += [1] * len(gt)
+        src += [f"{name}:mask+"] * len(gt)
+    return Examples(extract_patches(frame, centres, size), np.asarray(lab, np.uint8), src)
