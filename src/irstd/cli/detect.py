@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_precision, positive_int,
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""
     from ..data.io import MAX_PIXELS
     from ..inference.input_range import INPUT_RANGE_POLICIES
+    from ..inference.targets import MERGE_DISTANCE
 
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -37,12 +39,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
                    help="run frames larger than this in overlapping tiles of this size, >= 1 (a multiple of the stride)")
     p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
+    p.add_argument("--merge-distance", type=_distance, default=MERGE_DISTANCE, metavar="PIXELS",
+                   help="mask pieces whose pixels come this close are one target, >= 0 (default "
+                        f"{MERGE_DISTANCE:g}; 0: every piece is a target; Pd/Fa metrics do not merge)")
     p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
     p.add_argument("--resume", action="store_true",
                    help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
     retains_memory(p)
     p.set_defaults(func=run)
+
+
+def _distance(text: str) -> float:
+    """``--merge-distance``: a finite number >= 0, checked at parse time."""
+    v = _non_negative(text)
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: give a number in [0, ∞)")
+    return v
+
+
+_non_negative = ranged(float, 0.0)
+_distance.__name__ = "float"  # argparse names the type in "invalid <name> value"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +81,7 @@ def _detect(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap,
+        tile=args.tile, tile_overlap=args.tile_overlap, merge_distance=args.merge_distance,
     )
     source = open_source(list(args.inputs), max_pixels=args.max_pixels)
     out = Path(args.out)

@@ -29,7 +29,7 @@ from .backends.onnx import OnnxRunner, require_onnxruntime
 from .input_range import adapt_range, check_policy, estimate_range
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
-from .targets import Target, extract_targets
+from .targets import MERGE_DISTANCE, Target, check_merge_distance, extract_targets
 from .tiling import check_tiling, run_tiled
 
 __all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model"]
@@ -97,6 +97,8 @@ class Predictor:
             of the stride); None: whole frames.
         tile_overlap: pixels each tile extends past its core on every inner side (default ``tile // 4``
             rounded to the stride).
+        merge_distance: mask components whose pixels come within this many pixels are one target
+            (fragments of one object; :mod:`irstd.inference.targets`); 0: every component is a target.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class Predictor:
         input_range: str = "auto",
         tile: int | None = None,
         tile_overlap: int | None = None,
+        merge_distance: float = MERGE_DISTANCE,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -135,6 +138,7 @@ class Predictor:
         self.threshold = threshold
         self.batch_size = batch_size
         self.connectivity = connectivity
+        self.merge_distance = check_merge_distance(merge_distance)
         self.input_range = check_policy(input_range)
         recorded = getattr(model, "input_range", None) or getattr(runner, "metadata", {}).get("input_range")
         if recorded is None and input_range in ("scale", "stretch"):
@@ -278,4 +282,4 @@ class Predictor:
     def prediction(self, prob: np.ndarray, threshold: float | None = None) -> Prediction:
         """Mask and targets of one probability map (H, W) at ``threshold`` (default: the predictor's)."""
         mask = prob > (self.threshold if threshold is None else threshold)
-        return Prediction(prob, mask, extract_targets(prob, mask, self.connectivity))
+        return Prediction(prob, mask, extract_targets(prob, mask, self.connectivity, self.merge_distance))

@@ -233,7 +233,7 @@ class WindowedPredictor:
             win_mask = m > p.threshold
             prob[y0:y1, x0:x1] = m
             mask[y0:y1, x0:x1] = win_mask
-            for t in extract_targets(m, win_mask, p.connectivity):  # windows are disjoint: no target twice
+            for t in extract_targets(m, win_mask, p.connectivity, p.merge_distance):  # disjoint windows: no target twice
                 bx0, by0, bx1, by1 = t.bbox
                 targets.append(Target(t.x + x0, t.y + y0, t.area, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), t.peak))
         return Prediction(prob, mask, targets)
