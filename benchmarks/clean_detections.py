@@ -1,26 +1,26 @@
 """Clean detections, before and after: border artefacts per stride-pad mode, and fragments per merge distance.
 
-    python benchmarks/clean_detections.py --threads 2 --out benchmarks/results/clean-detections
+    python benchmarks/clean_detections.py --datasets ../shared/datasets --out benchmarks/results/clean-detections
 
 For each shipped model (default ``sgem_unet_t.sirst`` and ``sgem_unet.sirst``) and each way of padding a
 frame to the model's stride (``constant`` = zeros, the training mean, the pad before; ``reflect``;
-``replicate``, :data:`irstd.core.padding.STRIDE_PAD_MODE` now):
+``replicate``, :data:`irstd.core.padding.STRIDE_PAD_MODE` now), the parts (``--parts``, all by default):
 
-* **border** — on the NUAA-SIRST 50/50 *train* list and on the SIRST-V2 background *train* scene groups
-  (``src/irstd/data/negatives_split.json``): detections (mask components, threshold 0.5, no merging), those
-  touching the frame border (per side), frames with one; on SIRST train also IoU, Pd and false targets.
-  A frame whose size is already a multiple of the stride is not padded: it is run once for every mode.
+* **sirst** — on the NUAA-SIRST 50/50 *train* list: detections (mask components, threshold 0.5, no
+  merging), those touching the frame border (per side), frames with one; IoU, Pd and false targets.
+* **negatives** — the same border counts on the SIRST-V2 background *train* scene groups
+  (``src/irstd/data/negatives_split.json``). A frame whose size is already a multiple of the stride is
+  not padded: it is run once and counted for every mode.
 * **fragments** — on SIRST train with the new pad: every pair of predicted components closer than 20 px
-  (Euclidean distance between their nearest pixel centres), as pieces of one ground-truth target, a
-  target and something else, or two pieces of clutter; and for each candidate merge distance the targets
-  still in pieces and the merges that would join a target with something else. This chooses
-  :data:`irstd.inference.targets.MERGE_DISTANCE`.
-* **test** (``--test``) — IoU, nIoU, Pd and Fa on the 50/50 *test* list (corrected masks) per pad mode,
-  only to check that the chosen pad costs nothing there (never used to choose), and the frames the issue
-  names: border detections of ``Misc_87`` and ``Misc_126``, detections of ``Misc_314`` with and without
-  merging.
+  (Euclidean distance between their nearest pixel centres) as pieces of one annotated target, of two
+  targets, a target and clutter, or clutter; and for each candidate merge distance the targets still in
+  pieces and what the merged detections join. This chose :data:`irstd.inference.targets.MERGE_DISTANCE`.
+* **test** — IoU, nIoU, Pd and Fa on the 50/50 *test* list (corrected masks) per pad mode, only to check
+  that the chosen pad costs nothing there (never used to choose), and the frames the issue names: border
+  detections of ``Misc_87`` and ``Misc_126``, detections of ``Misc_314`` with and without merging.
 
-Writes ``OUT.json`` (every figure) and ``OUT.md`` (the tables, headed by this command).
+Writes ``OUT.json`` (every figure; a run adds its parts to an existing file, so parts can run in
+separate sittings) and ``OUT.md`` (the tables, headed by the commands that made them).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ MODES = ("constant", "reflect", "replicate")
 SIDES = ("top", "left", "bottom", "right")
 PAIR_RANGE = 20.0  # pairs of components closer than this are listed
 CANDIDATES = (0.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+PARTS = ("sirst", "negatives", "fragments", "test")
 NAMED = {"border": ("Misc_87", "Misc_126"), "merge": ("Misc_314",)}
 
 
@@ -93,20 +94,28 @@ def needs_pad(shape: tuple[int, int], stride: int) -> bool:
     return shape[0] % stride != 0 or shape[1] % stride != 0
 
 
-def run_border(p: PaddedPredictor, modes: list[str], sirst, negatives) -> dict:
-    """Border counts per mode on SIRST train and the background train groups; metrics on SIRST train."""
-    out: dict = {"sirst_train": {m: {} for m in modes}, "negatives_train": {m: {} for m in modes}}
+def run_sirst_border(p: PaddedPredictor, modes: list[str], sirst) -> dict:
+    """Border counts, IoU, Pd and false targets per pad mode on the SIRST train list."""
+    out: dict = {m: {} for m in modes}
     metrics = {m: SegMetrics(inputs="probs") for m in modes}
+    padded = 0
     for i in range(len(sirst)):
         image, gt = sirst.load_raw(i)
+        padded += needs_pad(image.shape, p.stride)
         for m in modes:
             prob = probability(p, image, m)
-            add(out["sirst_train"][m], border_counts(prob > p.threshold))
+            add(out[m], border_counts(prob > p.threshold))
             metrics[m].update(torch.from_numpy(prob)[None, None], torch.from_numpy(gt)[None, None])
     for m in modes:
         r = metrics[m].compute()
-        out["sirst_train"][m].update(iou=r.iou, pd=r.pd, fa=r.fa, false_targets=int(
-            sum(c.n_pred_components - c.n_matched_preds for c in metrics[m].per_image)))
+        out[m].update(iou=r.iou, pd=r.pd, fa=r.fa, false_targets=int(
+            sum(c.n_pred_components - c.n_matched_preds for c in metrics[m].per_image)), padded=padded)
+    return out
+
+
+def run_negatives_border(p: PaddedPredictor, modes: list[str], negatives) -> dict:
+    """Border counts per pad mode on the background train groups (a frame needing no pad is run once)."""
+    out: dict = {m: {} for m in modes}
     padded = 0
     for i in range(len(negatives)):
         frame = negatives.load(i)
@@ -116,9 +125,9 @@ def run_border(p: PaddedPredictor, modes: list[str], sirst, negatives) -> dict:
             key = m if needs_pad(frame.shape, p.stride) else "none"
             if key not in cache:
                 cache[key] = border_counts(probability(p, frame, m) > p.threshold)
-            add(out["negatives_train"][m], cache[key])
-    out["negatives_frames_padded"] = padded
-    out["sirst_frames_padded"] = sum(needs_pad(sirst.load_raw(i)[0].shape, p.stride) for i in range(len(sirst)))
+            add(out[m], cache[key])
+    for m in modes:
+        out[m]["padded"] = padded
     return out
 
 
@@ -217,23 +226,21 @@ def run_test(p: PaddedPredictor, modes: list[str], test) -> dict:
 
 
 def markdown(doc: dict) -> list[str]:
-    lines = ["# Clean detections: border artefacts and fragments", "", f"Made by `{doc['command']}` "
-             f"({doc['machine']}, {doc['seconds']:.0f} s). Threshold 0.5; detections for the border counts are "
-             "mask components without merging.", ""]
+    lines = ["# Clean detections: border artefacts and fragments", "", "Made by (each command adds its parts):", "",
+             *[f"- `{c['command']}` ({c['machine']}, {c['seconds']:.0f} s): {c['parts']}" for c in doc["commands"]],
+             "", "Threshold 0.5; detections for the border counts are mask components without merging.", ""]
     lines += ["## Border artefacts per stride pad", "",
               "| model | pad | data | frames padded | detections | touching the border | top / left / bottom / right "
               "| frames with one | train IoU (%) | train Pd (%) | false targets |", "|" + "---|" * 11]
     for model, r in doc["models"].items():
-        if "border" not in r:
-            continue
         for m in doc["modes"]:
-            for data, padded in (("SIRST train", r["border"]["sirst_frames_padded"]),
-                                 ("SIRST-V2 bg train groups", r["border"]["negatives_frames_padded"])):
-                key = "sirst_train" if data.startswith("SIRST train") else "negatives_train"
-                c = r["border"][key][m]
+            for key, data in (("sirst_train", "SIRST train"), ("negatives_train", "SIRST-V2 bg train groups")):
+                if key not in r:
+                    continue
+                c = r[key][m]
                 extra = (f"{100 * c['iou']:.2f} | {100 * c['pd']:.2f} | {c['false_targets']}" if key == "sirst_train"
                          else "– | – | –")
-                lines.append(f"| `{model}` | {m} | {data} | {padded} / {c['frames']} | {c['detections']} | "
+                lines.append(f"| `{model}` | {m} | {data} | {c['padded']} / {c['frames']} | {c['detections']} | "
                              f"{c['border']} | {c['top']} / {c['left']} / {c['bottom']} / {c['right']} | "
                              f"{c['frames_with_border']} | {extra} |")
     lines += ["", f"## Fragments (SIRST train, pad `{STRIDE_PAD_MODE}`)", "",
@@ -284,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", type=Path, default=Path("../shared/datasets"),
                     help="holds SIRST, splits/NUAA-SIRST_50_50, SIRST-corrections/masks (the test list's corrected "
                          "masks, as docs/clutter.md evaluates) and SIRST-V2-background")
-    ap.add_argument("--parts", nargs="+", choices=("border", "fragments"), default=["border", "fragments"])
-    ap.add_argument("--test", action="store_true", help="also the test-list check and the named test frames")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="what to run (default all but test); results are added to OUT.json when it exists")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = ap.parse_args(argv)
@@ -294,24 +301,30 @@ def main(argv: list[str] | None = None) -> int:
     root, splits = args.datasets / "SIRST", args.datasets / "splits" / "NUAA-SIRST_50_50"
     sirst = open_dataset(root, split_file=splits / "train.txt")
     negatives = open_negatives(args.datasets / "SIRST-V2-background", "train")
-    doc: dict = {"command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
-                 "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)",
-                 "modes": args.modes, "new_pad": STRIDE_PAD_MODE, "merge_distance": MERGE_DISTANCE, "models": {}}
+    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    path = args.out.with_suffix(".json")
+    doc: dict = json.loads(path.read_text()) if path.is_file() else {"commands": [], "models": {}}
+    if doc.get("modes", args.modes) != args.modes:
+        raise SystemExit(f"{path}: made with pad modes {doc['modes']}, not {args.modes}: give another --out")
+    doc.update(modes=args.modes, new_pad=STRIDE_PAD_MODE, merge_distance=MERGE_DISTANCE)
     for name in args.models:
         p = PaddedPredictor.from_pretrained(name, device="cpu")
-        r: dict = {}
-        if "border" in args.parts:
-            r["border"] = run_border(p, args.modes, sirst, negatives)
+        r = doc["models"].setdefault(name, {})
+        if "sirst" in args.parts:
+            r["sirst_train"] = run_sirst_border(p, args.modes, sirst)
+        if "negatives" in args.parts:
+            r["negatives_train"] = run_negatives_border(p, args.modes, negatives)
         if "fragments" in args.parts:
             r["fragments"] = run_fragments(p, sirst)
-        if args.test:
+        if "test" in args.parts:
             test = open_dataset(root, split_file=splits / "test.txt", mask_dir=args.datasets / "SIRST-corrections" / "masks")
             r["test"] = run_test(p, args.modes, test)
-        doc["models"][name] = r
         print(f"{name}: done after {time.perf_counter() - start:.0f} s", flush=True)
-    doc["seconds"] = time.perf_counter() - start
+    doc["commands"].append({"command": command, "parts": f"{', '.join(args.parts)} of {', '.join(args.models)}",
+                            "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)",
+                            "seconds": time.perf_counter() - start})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+    path.write_text(json.dumps(doc, indent=1))
     args.out.with_suffix(".md").write_text("\n".join(markdown(doc)) + "\n")
     print(args.out.with_suffix(".md").read_text())
     return 0
