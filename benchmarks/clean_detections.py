@@ -4,7 +4,7 @@
 
 For each shipped model (default ``sgem_unet_t.sirst`` and ``sgem_unet.sirst``) and each way of padding a
 frame to the model's stride (``constant`` = zeros, the training mean, the pad before; ``reflect``;
-``replicate``, :data:`irstd.core.padding.STRIDE_PAD_MODE` now), the parts (``--parts``, all by default):
+``replicate``; the library pads in :data:`irstd.core.padding.STRIDE_PAD_MODE`), the parts (``--parts``, all by default):
 
 * **sirst** — on the NUAA-SIRST 50/50 *train* list: detections (mask components, threshold 0.5, no
   merging), those touching the frame border (per side), frames with one; IoU, Pd and false targets.
@@ -48,7 +48,7 @@ MODES = ("constant", "reflect", "replicate")
 SIDES = ("top", "left", "bottom", "right")
 PAIR_RANGE = 20.0  # pairs of components closer than this are listed
 CANDIDATES = (0.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
-PARTS = ("sirst", "negatives", "fragments", "test")
+PARTS = ("sirst", "negatives", "fragments", "test", "named")
 NAMED = {"border": ("Misc_87", "Misc_126"), "merge": ("Misc_314",)}
 
 
@@ -113,11 +113,12 @@ def run_sirst_border(p: PaddedPredictor, modes: list[str], sirst) -> dict:
     return out
 
 
-def run_negatives_border(p: PaddedPredictor, modes: list[str], negatives) -> dict:
-    """Border counts per pad mode on the background train groups (a frame needing no pad is run once)."""
+def run_negatives_border(p: PaddedPredictor, modes: list[str], negatives, every: int = 1) -> dict:
+    """Border counts per pad mode on every ``every``-th frame of the background train groups (a frame
+    needing no pad is run once)."""
     out: dict = {m: {} for m in modes}
     padded = 0
-    for i in range(len(negatives)):
+    for i in range(0, len(negatives), every):
         frame = negatives.load(i)
         padded += needs_pad(frame.shape, p.stride)
         cache: dict[str, dict] = {}
@@ -198,30 +199,34 @@ def run_fragments(p: PaddedPredictor, sirst) -> dict:
                     if kind in kinds:
                         per_d[d][kind] += 1
                         break
-    return {"targets": n_targets, "pairs": pairs, "per_distance": {str(d): v for d, v in per_d.items()},
+    return {"pad": STRIDE_PAD_MODE, "targets": n_targets, "pairs": pairs, "per_distance": {str(d): v for d, v in per_d.items()},
             "closest_targets": sorted(round(x, 3) for x in gt_gaps)[:12]}
 
 
 def run_test(p: PaddedPredictor, modes: list[str], test) -> dict:
-    """Test-list metrics per pad mode (a no-regression check) and the frames the issue names."""
-    out: dict = {"metrics": {}, "named": {}}
+    """Test-list metrics per pad mode: a no-regression check, never used to choose."""
     metrics = {m: SegMetrics(inputs="probs") for m in modes}
-    names = test.names
     for i in range(len(test)):
         image, gt = test.load_raw(i)
         for m in modes:
+            metrics[m].update(torch.from_numpy(probability(p, image, m))[None, None], torch.from_numpy(gt)[None, None])
+    return {m: {k: getattr(metrics[m].compute(), k) for k in ("iou", "niou", "pd", "fa")} for m in modes}
+
+
+def run_named(p: PaddedPredictor, modes: list[str], test) -> dict:
+    """The test frames the issue names, per pad mode: border counts of ``Misc_87`` and ``Misc_126``, and the
+    detections of ``Misc_314`` without and with merging."""
+    out: dict = {}
+    for name in (*NAMED["border"], *NAMED["merge"]):
+        image, _ = test.load_raw(test.names.index(name))
+        for m in modes:
             prob = probability(p, image, m)
-            metrics[m].update(torch.from_numpy(prob)[None, None], torch.from_numpy(gt)[None, None])
             mask = prob > p.threshold
-            if names[i] in NAMED["border"]:
-                out["named"].setdefault(names[i], {})[m] = border_counts(mask)
-            if names[i] in NAMED["merge"] and m == STRIDE_PAD_MODE:
-                out["named"][names[i]] = {
-                    f"merge {d:g}": [t.as_dict() for t in extract_targets(prob, mask, merge_distance=d)]
-                    for d in (0.0, MERGE_DISTANCE)}
-    for m in modes:
-        r = metrics[m].compute()
-        out["metrics"][m] = {"iou": r.iou, "niou": r.niou, "pd": r.pd, "fa": r.fa}
+            if name in NAMED["border"]:
+                out.setdefault(name, {})[m] = border_counts(mask)
+            else:
+                out.setdefault(name, {})[m] = {f"merge {d:g}": [t.as_dict() for t in extract_targets(
+                    prob, mask, merge_distance=d)] for d in (0.0, MERGE_DISTANCE)}
     return out
 
 
@@ -243,7 +248,8 @@ def markdown(doc: dict) -> list[str]:
                 lines.append(f"| `{model}` | {m} | {data} | {c['padded']} / {c['frames']} | {c['detections']} | "
                              f"{c['border']} | {c['top']} / {c['left']} / {c['bottom']} / {c['right']} | "
                              f"{c['frames_with_border']} | {extra} |")
-    lines += ["", f"## Fragments (SIRST train, pad `{STRIDE_PAD_MODE}`)", "",
+    pads = sorted({r["fragments"].get("pad", "replicate") for r in doc["models"].values() if "fragments" in r})
+    lines += ["", f"## Fragments (SIRST train, pad `{', '.join(pads)}`)", "",
               "Pairs of predicted components closer than 20 px, by the distance between their nearest pixel centres:",
               "", "| model | kind | ≤ 2 | ≤ 3 | ≤ 4 | ≤ 5 | ≤ 6 | ≤ 8 | ≤ 10 | < 20 |", "|" + "---|" * 10]
     frag = {model: r["fragments"] for model, r in doc["models"].items() if "fragments" in r}
@@ -267,20 +273,23 @@ def markdown(doc: dict) -> list[str]:
                   "| model | pad | IoU (%) | nIoU (%) | Pd (%) | Fa (×10⁻⁶) | Misc_87 border / all | Misc_126 border / all |",
                   "|" + "---|" * 8]
         for model, r in doc["models"].items():
-            t = r.get("test")
+            t, named = r.get("test"), r.get("named", {})
             if not t:
                 continue
             for m in doc["modes"]:
-                k = t["metrics"][m]
-                named = " | ".join(f"{t['named'][n][m]['border']} / {t['named'][n][m]['detections']}"
-                                   if n in t["named"] else "–" for n in NAMED["border"])
+                k = t[m]
+                cells = " | ".join(f"{named[n][m]['border']} / {named[n][m]['detections']}" if n in named else "–"
+                                   for n in NAMED["border"])
                 lines.append(f"| `{model}` | {m} | {100 * k['iou']:.2f} | {100 * k['niou']:.2f} | {100 * k['pd']:.2f} "
-                             f"| {k['fa']:.1f} | {named} |")
-        lines += ["", f"`Misc_314` (pad `{STRIDE_PAD_MODE}`), detections without and with merging:", ""]
+                             f"| {k['fa']:.1f} | {cells} |")
+    if any("named" in r for r in doc["models"].values()):
+        lines += ["", "`Misc_314` (a test frame, recorded, not chosen on), detections without and with merging:", ""]
         for model, r in doc["models"].items():
-            for key, targets in r.get("test", {}).get("named", {}).get("Misc_314", {}).items():
-                desc = "; ".join(f"({t['x']:.1f}, {t['y']:.1f}) area {t['area']} box {t['bbox']}" for t in targets)
-                lines.append(f"- `{model}`, {key}: {len(targets)} — {desc}")
+            for m, runs in r.get("named", {}).get("Misc_314", {}).items():
+                for key, targets in runs.items():
+                    desc = "; ".join(f"({t['x']:.1f}, {t['y']:.1f}) area {t['area']} box {tuple(t['bbox'])}"
+                                     for t in targets)
+                    lines.append(f"- `{model}`, pad {m}, {key}: {len(targets)} — {desc}")
     return lines
 
 
@@ -293,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                          "masks, as docs/clutter.md evaluates) and SIRST-V2-background")
     ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                     help="what to run (default all but test); results are added to OUT.json when it exists")
+    ap.add_argument("--negatives-every", type=int, default=1, metavar="K",
+                    help="negatives part: every K-th frame in stem order (default 1: all 143)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = ap.parse_args(argv)
@@ -301,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     root, splits = args.datasets / "SIRST", args.datasets / "splits" / "NUAA-SIRST_50_50"
     sirst = open_dataset(root, split_file=splits / "train.txt")
     negatives = open_negatives(args.datasets / "SIRST-V2-background", "train")
+    test = open_dataset(root, split_file=splits / "test.txt", mask_dir=args.datasets / "SIRST-corrections" / "masks")
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
     path = args.out.with_suffix(".json")
     doc: dict = json.loads(path.read_text()) if path.is_file() else {"commands": [], "models": {}}
@@ -313,12 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         if "sirst" in args.parts:
             r["sirst_train"] = run_sirst_border(p, args.modes, sirst)
         if "negatives" in args.parts:
-            r["negatives_train"] = run_negatives_border(p, args.modes, negatives)
+            r["negatives_train"] = run_negatives_border(p, args.modes, negatives, args.negatives_every)
         if "fragments" in args.parts:
             r["fragments"] = run_fragments(p, sirst)
         if "test" in args.parts:
-            test = open_dataset(root, split_file=splits / "test.txt", mask_dir=args.datasets / "SIRST-corrections" / "masks")
             r["test"] = run_test(p, args.modes, test)
+        if "named" in args.parts:
+            r["named"] = run_named(p, args.modes, test)
         print(f"{name}: done after {time.perf_counter() - start:.0f} s", flush=True)
     doc["commands"].append({"command": command, "parts": f"{', '.join(args.parts)} of {', '.join(args.models)}",
                             "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)",

@@ -3,12 +3,14 @@
 Metrics are computed at the image's original resolution, so every caller that feeds a network
 pads with :func:`pad_to_multiple` and crops the logits with :func:`crop_to`.
 
-The pad repeats the frame's last row and column (:data:`STRIDE_PAD_MODE`, ``replicate``). A constant pad
-(zero = the training mean) puts a flat band and a step edge at the bottom and right of every frame
-whose size is not a multiple of the stride, a structure the networks never see in training (their
-crops lie inside the frames), and they answered it with false targets along those two borders; a
-reflected pad mirrors structure across the border and makes new ridges there. Measured in
-``benchmarks/clean_detections.py`` (docs/clutter.md, "Border artefacts").
+The pad is :data:`STRIDE_PAD_MODE`, one setting for every caller that feeds a network (predictor,
+evaluation and validation loaders, hard-negative mining, int8 calibration). It stays ``constant`` (zero =
+the training mean). That pad is the cause of the false targets along the bottom and right borders of
+frames whose size is not a multiple of the stride (a flat band and a step edge the networks never see
+in training); ``replicate`` and running unpadded crops remove them, but the shipped models chose their
+operating point on zero-padded validation frames and use whole-frame context, so either costs them 2-4
+IoU points and ~30 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
+"Border artefacts"). A model re-trained and validated with another pad can switch it here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 __all__ = ["STRIDE_PAD_MODE", "pad_to", "pad_to_multiple", "crop_to", "padded_size"]
 
 #: how a network input is padded to the stride (every caller: predictor, evaluation, mining, calibration)
-STRIDE_PAD_MODE = "replicate"
+STRIDE_PAD_MODE = "constant"
 
 
 def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:

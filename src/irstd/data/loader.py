@@ -21,7 +21,7 @@ class PadCollate:
 
     Masks are padded with zeros, images with ``mode`` (default ``constant``: zeros, the training mean;
     the evaluation and validation loaders pass :data:`~irstd.core.padding.STRIDE_PAD_MODE`, the pad the
-    predictor uses). Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …],
+    predictor uses, so that a change of it reaches them all). Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …],
     "name": [...], "path": [...]}``; crop each prediction back with ``irstd.core.padding.crop_to(pred[i], size[i])``.
     A class (not a closure) so that it pickles into worker processes.
     """
