@@ -4,7 +4,8 @@
 
 For each shipped model (default ``sgem_unet_t.sirst`` and ``sgem_unet.sirst``) and each way of padding a
 frame to the model's stride (``constant`` = zeros, the training mean, the pad before; ``reflect``;
-``replicate``; the library pads in :data:`irstd.core.padding.STRIDE_PAD_MODE`), the parts (``--parts``, all by default):
+``replicate``; ``crops``: no pad, the largest stride-multiple crops anchored at the frame's corners, up to
+4 runs; the library pads in :data:`irstd.core.padding.STRIDE_PAD_MODE`), the parts (``--parts``, all by default):
 
 * **sirst** — on the NUAA-SIRST 50/50 *train* list: detections (mask components, threshold 0.5, no
   merging), those touching the frame border (per side), frames with one; IoU, Pd and false targets.
@@ -44,7 +45,7 @@ from irstd.inference import Predictor
 from irstd.inference.targets import MERGE_DISTANCE, extract_targets, merge_groups
 from irstd.metrics import SegMetrics
 
-MODES = ("constant", "reflect", "replicate")
+MODES = ("constant", "reflect", "replicate", "crops")
 SIDES = ("top", "left", "bottom", "right")
 PAIR_RANGE = 20.0  # pairs of components closer than this are listed
 CANDIDATES = (0.0, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
@@ -58,9 +59,28 @@ class PaddedPredictor(Predictor):
     pad_mode = STRIDE_PAD_MODE
 
     def _run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        if self.pad_mode == "crops":
+            return [self._crops(x) for x in xs]
         x = torch.from_numpy(np.stack(xs))[:, None]  # (B, 1, H, W)
         x, size = pad_to_multiple(x.to(self.device), self.stride, self.pad_mode)
         return list(torch.sigmoid(crop_to(self.runner(x), size))[:, 0].cpu().numpy())
+
+    def _crops(self, x: np.ndarray) -> np.ndarray:
+        """No pad: the largest stride-multiple crops anchored at the corners (1, 2 or 4 runs); each pixel
+        comes from the crop anchored at its own corner of the frame, so every frame edge is a crop edge."""
+        h, w = x.shape
+        ch, cw = h // self.stride * self.stride, w // self.stride * self.stride
+        if min(ch, cw) == 0:
+            return super()._run([x])[0]
+        out = np.empty((h, w), np.float32)
+        rows = [(0, slice(0, h))] if ch == h else [(0, slice(0, h // 2)), (h - ch, slice(h // 2, h))]
+        cols = [(0, slice(0, w))] if cw == w else [(0, slice(0, w // 2)), (w - cw, slice(w // 2, w))]
+        for y0, ry in rows:
+            for x0, rx in cols:
+                crop = torch.from_numpy(np.ascontiguousarray(x[y0 : y0 + ch, x0 : x0 + cw]))[None, None]
+                prob = torch.sigmoid(self.runner(crop.to(self.device)))[0, 0].cpu().numpy()  # (ch, cw)
+                out[ry, rx] = prob[ry.start - y0 : ry.stop - y0, rx.start - x0 : rx.stop - x0]
+        return out
 
 
 def probability(p: PaddedPredictor, frame: np.ndarray, mode: str) -> np.ndarray:
