@@ -250,29 +250,12 @@ def run_named(p: PaddedPredictor, modes: list[str], test) -> dict:
     return out
 
 
-def markdown(doc: dict) -> list[str]:
-    lines = ["# Clean detections: border artefacts and fragments", "", "Made by (each command adds its parts):", "",
-             *[f"- `{c['command']}` ({c['machine']}, {c['seconds']:.0f} s): {c['parts']}" for c in doc["commands"]],
-             "", "Threshold 0.5; detections for the border counts are mask components without merging.", ""]
-    lines += ["## Border artefacts per stride pad", "",
-              "| model | pad | data | frames padded | detections | touching the border | top / left / bottom / right "
-              "| frames with one | train IoU (%) | train Pd (%) | false targets |", "|" + "---|" * 11]
-    for model, r in doc["models"].items():
-        for m in doc["modes"]:
-            for key, data in (("sirst_train", "SIRST train"), ("negatives_train", "SIRST-V2 bg train groups")):
-                if key not in r:
-                    continue
-                c = r[key][m]
-                extra = (f"{100 * c['iou']:.2f} | {100 * c['pd']:.2f} | {c['false_targets']}" if key == "sirst_train"
-                         else "– | – | –")
-                lines.append(f"| `{model}` | {m} | {data} | {c['padded']} / {c['frames']} | {c['detections']} | "
-                             f"{c['border']} | {c['top']} / {c['left']} / {c['bottom']} / {c['right']} | "
-                             f"{c['frames_with_border']} | {extra} |")
-    pads = sorted({r["fragments"].get("pad", "replicate") for r in doc["models"].values() if "fragments" in r})
-    lines += ["", f"## Fragments (SIRST train, pad `{', '.join(pads)}`)", "",
-              "Pairs of predicted components closer than 20 px, by the distance between their nearest pixel centres:",
-              "", "| model | kind | ≤ 2 | ≤ 3 | ≤ 4 | ≤ 5 | ≤ 6 | ≤ 8 | ≤ 10 | < 20 |", "|" + "---|" * 10]
-    frag = {model: r["fragments"] for model, r in doc["models"].items() if "fragments" in r}
+def fragment_lines(frag: dict) -> list[str]:
+    """The fragment tables of the report: nearby pairs by kind and distance, and what each merge distance does."""
+    pads = sorted({f.get("pad", "replicate") for f in frag.values()})
+    lines = ["", f"## Fragments (SIRST train, pad `{', '.join(pads)}`)", "",
+             "Pairs of predicted components closer than 20 px, by the distance between their nearest pixel centres:",
+             "", "| model | kind | ≤ 2 | ≤ 3 | ≤ 4 | ≤ 5 | ≤ 6 | ≤ 8 | ≤ 10 | < 20 |", "|" + "---|" * 10]
     for model, f in frag.items():
         for kind in KINDS:
             ds = [q["distance"] for q in f["pairs"] if q["kind"] == kind]
@@ -288,6 +271,30 @@ def markdown(doc: dict) -> list[str]:
                          f"| {v['target and clutter']} | {v['clutter']} | {v['detections']} |")
     for model, f in frag.items():
         lines.append(f"\nAnnotated targets of one frame closest to each other (px, `{model}`'s run): {f['closest_targets']}")
+    return lines
+
+
+def markdown(doc: dict) -> list[str]:
+    lines = ["# Clean detections: border artefacts and fragments", "", "Made by (each command adds its parts):", "",
+             *[f"- `{c['command']}` ({c['machine']}, {c['seconds']:.0f} s): {c['parts']}" for c in doc["commands"]],
+             "", "Threshold 0.5; detections for the border counts are mask components without merging.", ""]
+    lines += ["## Border artefacts per stride pad", "",
+              "| model | pad | data | frames off the stride | detections | touching the border | top / left / bottom / right "
+              "| frames with one | train IoU (%) | train Pd (%) | false targets |", "|" + "---|" * 11]
+    for model, r in doc["models"].items():
+        for m in doc["modes"]:
+            for key, data in (("sirst_train", "SIRST train"), ("negatives_train", "SIRST-V2 bg train groups")):
+                if key not in r:
+                    continue
+                c = r[key][m]
+                extra = (f"{100 * c['iou']:.2f} | {100 * c['pd']:.2f} | {c['false_targets']}" if key == "sirst_train"
+                         else "– | – | –")
+                lines.append(f"| `{model}` | {m} | {data} | {c['padded']} / {c['frames']} | {c['detections']} | "
+                             f"{c['border']} | {c['top']} / {c['left']} / {c['bottom']} / {c['right']} | "
+                             f"{c['frames_with_border']} | {extra} |")
+    frag = {model: r["fragments"] for model, r in doc["models"].items() if "fragments" in r}
+    if frag:
+        lines += fragment_lines(frag)
     if any("test" in r for r in doc["models"].values()):
         lines += ["", "## Test list (a no-regression check only; nothing was chosen on it)", "",
                   "| model | pad | IoU (%) | nIoU (%) | Pd (%) | Fa (×10⁻⁶) | Misc_87 border / all | Misc_126 border / all |",

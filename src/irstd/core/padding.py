@@ -7,9 +7,9 @@ The pad is :data:`STRIDE_PAD_MODE`, one setting for every caller that feeds a ne
 evaluation and validation loaders, hard-negative mining, int8 calibration). It stays ``constant`` (zero =
 the training mean). That pad is the cause of the false targets along the bottom and right borders of
 frames whose size is not a multiple of the stride (a flat band and a step edge the networks never see
-in training); ``replicate`` and running unpadded crops remove them, but the shipped models chose their
-operating point on zero-padded validation frames and use whole-frame context, so either costs them 2-4
-IoU points and ~30 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
+in training); ``replicate`` and running unpadded crops remove them, but the shipped models use
+whole-frame context and were selected on zero-padded validation frames, and either change costs them
+2-4 test IoU points and ~30 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
 "Border artefacts"). A model re-trained and validated with another pad can switch it here.
 """
 
