@@ -250,6 +250,13 @@ def run_named(p: PaddedPredictor, modes: list[str], test) -> dict:
     return out
 
 
+def border_header() -> list[str]:
+    """The head of the border table."""
+    return ["## Border artefacts per stride pad", "",
+            "| model | pad | data | frames off the stride | detections | touching the border | top / left / bottom / right "
+            "| frames with one | train IoU (%) | train Pd (%) | false targets |", "|" + "---|" * 11]
+
+
 def fragment_lines(frag: dict) -> list[str]:
     """The fragment tables of the report: nearby pairs by kind and distance, and what each merge distance does."""
     pads = sorted({f.get("pad", "replicate") for f in frag.values()})
@@ -278,9 +285,8 @@ def markdown(doc: dict) -> list[str]:
     lines = ["# Clean detections: border artefacts and fragments", "", "Made by (each command adds its parts):", "",
              *[f"- `{c['command']}` ({c['machine']}, {c['seconds']:.0f} s): {c['parts']}" for c in doc["commands"]],
              "", "Threshold 0.5; detections for the border counts are mask components without merging.", ""]
-    lines += ["## Border artefacts per stride pad", "",
-              "| model | pad | data | frames off the stride | detections | touching the border | top / left / bottom / right "
-              "| frames with one | train IoU (%) | train Pd (%) | false targets |", "|" + "---|" * 11]
+    if any("sirst_train" in r or "negatives_train" in r for r in doc["models"].values()):
+        lines += border_header()
     for model, r in doc["models"].items():
         for m in doc["modes"]:
             for key, data in (("sirst_train", "SIRST train"), ("negatives_train", "SIRST-V2 bg train groups")):
