@@ -9,7 +9,7 @@ the training mean). That pad is the cause of the false targets along the bottom 
 frames whose size is not a multiple of the stride (a flat band and a step edge the networks never see
 in training); ``replicate`` and running unpadded crops remove them, but the shipped models use
 whole-frame context and were selected on zero-padded validation frames, and either change costs them
-2-4 test IoU points and ~30 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
+0.7-2.5 test IoU points and 14-33 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
 "Border artefacts"). A model re-trained and validated with another pad can switch it here.
 """
 
