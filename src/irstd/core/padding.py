@@ -4,12 +4,12 @@ Metrics are computed at the image's original resolution, so every caller that fe
 pads with :func:`pad_to_multiple` and crops the logits with :func:`crop_to`.
 
 The pad is :data:`STRIDE_PAD_MODE`, one setting for every caller that feeds a network (predictor,
-evaluation and validation loaders, hard-negative mining, int8 calibration). It stays ``constant`` (zero =
-the training mean). That pad is the cause of the false targets along the bottom and right borders of
-frames whose size is not a multiple of the stride (a flat band and a step edge the networks never see
-in training); ``replicate`` and running unpadded crops remove them, but the shipped models use
-whole-frame context and were selected on zero-padded validation frames, and either change costs them
-0.7-2.5 test IoU points and 14-33 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
+evaluation and validation loaders, hard-negative mining, int8 calibration). It stays ``constant`` (zero
+= the training mean). That pad is the cause of the false targets along the bottom and right borders of
+frames whose size is not a multiple of the stride (a flat band and a step edge the networks never see in
+training); ``replicate`` and running unpadded crops remove them, but the shipped models use whole-frame
+context and were selected on zero-padded validation frames, and either change costs them 0.7-2.5 test
+IoU points and 14-33 % more false-alarm pixels (``benchmarks/clean_detections.py``, docs/clutter.md,
 "Border artefacts"). A model re-trained and validated with another pad can switch it here.
 """
 
