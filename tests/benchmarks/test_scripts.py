@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,3 +147,21 @@ def test_fuzz_disk_folder_gives_every_file_a_record(tmp_path: Path) -> None:
     assert report["files"] == 24 and report["lost"] == 0 and report["duplicates"] == 0
     assert report["records"] >= 24 and report["results"] >= report["good_frames"] == 3
     assert report["error_reasons"].get("header claims too much (memory budget)") == 1
+
+
+def test_clean_detections_counts_borders_and_pair_kinds() -> None:
+    module = _load("clean_detections")
+    mask = np.zeros((20, 30), bool)
+    mask[19, 5:7] = True  # bottom edge
+    mask[3:5, 29] = True  # right edge
+    mask[0, 0] = True  # top-left corner: top and left
+    mask[10, 10] = True  # inside
+    c = module.border_counts(mask)
+    assert (c["detections"], c["border"]) == (4, 3)
+    assert (c["top"], c["left"], c["bottom"], c["right"]) == (1, 1, 1, 1)
+    assert module.pair_kind({1}, {1, 2}) == "same target" and module.pair_kind({1}, {2}) == "two targets"
+    assert module.pair_kind({1}, set()) == "target and clutter" and module.pair_kind(set(), set()) == "clutter"
+    labels = np.zeros((10, 20), np.int32)
+    labels[2, 2], labels[2, 5], labels[2, 18] = 1, 2, 3
+    assert module.pair_distances(labels, 3, 10.0) == [(1, 2, 3.0)]
+    assert module.needs_pad((240, 320), 16) is False and module.needs_pad((188, 294), 16) is True

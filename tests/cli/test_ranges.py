@@ -48,6 +48,12 @@ def test_counts_must_be_at_least_one(argv: list[str], option: str, capsys: pytes
     assert option in err and "[1, ∞)" in err
 
 
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "near"])
+def test_merge_distance_checked_at_parse_time(value: str, capsys: pytest.CaptureFixture) -> None:
+    err = _error(["detect", "m", "x.png", "--merge-distance", value], capsys)
+    assert "--merge-distance" in err and "[0, ∞)" in err
+
+
 def test_unknown_command_suggests(capsys: pytest.CaptureFixture) -> None:
     err = _error(["detet"], capsys)
     assert "did you mean 'detect'?" in err and err.startswith("irstd: error:")

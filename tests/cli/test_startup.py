@@ -24,7 +24,7 @@ OPTIONS = {
     "data": "inspect synth",
     "demo": "--weights --train --model --epochs --scenes --out --test-scenes --frames --seed --threads",
     "detect": "checkpoint INPUT --out --threshold --device --precision --amp --calib --calib-split --calib-split-file "
-              "--calib-frames --overlay --prob-maps --input-range --tile --tile-overlap --max-pixels",
+              "--calib-frames --overlay --prob-maps --input-range --tile --tile-overlap --merge-distance --max-pixels",
     "evaluate": "checkpoint --data --split --split-file --mask-dir --skip-invalid --threshold --device --precision --amp "
                 "--calib --calib-split --calib-split-file --calib-frames --batch-size --out --save-masks --sweep "
                 "--negatives --negatives-split",

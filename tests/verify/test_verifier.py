@@ -158,3 +158,26 @@ def test_service_with_verifier() -> None:
         r = client.post("/v1/detect", content=buf.getvalue(), headers={"content-type": "image/png"})
         assert r.status_code == 200, r.text
         assert r.json()["frames"][0]["targets"] == []
+
+
+def test_a_rejected_merged_target_leaves_the_mask_whole() -> None:
+    """Fragments merged into one target (2 px apart) go together when the verifier rejects it; a separate
+    target 20 px away stays with its pixels."""
+    from irstd.inference.targets import extract_targets
+    from irstd.inference.verifier_protocol import apply_verifier
+
+    mask = np.zeros((40, 60), bool)
+    mask[10:12, 10:12] = True
+    mask[10:12, 14:16] = True  # 2 px gap: the same target
+    mask[10:12, 36:38] = True  # 20 px away: another
+    prob = mask.astype(np.float32)
+    targets = extract_targets(prob, mask, 8, 3.0)
+    assert len(targets) == 2
+
+    class RejectFirst:
+        def keep(self, frame, ts):
+            return np.array([t.bbox[0] != 10 for t in ts])
+
+    out, kept = apply_verifier(RejectFirst(), prob, mask, targets, 8, 3.0)
+    assert len(kept) == 1 and kept[0].bbox[0] == 36
+    assert not out[:, :30].any() and out[10:12, 36:38].all() and out.sum() == 4

@@ -9,26 +9,28 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ..core.padding import padded_size
+from ..core.padding import pad_to, padded_size
 
 __all__ = ["pad_collate", "PadCollate", "build_loader", "seed_worker"]
 
 
 class PadCollate:
-    """Collate items of different sizes: zero-pad bottom/right to a common stride multiple.
+    """Collate items of different sizes: pad bottom/right to a common stride multiple.
 
-    Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …], "name": [...],
-    "path": [...]}``; crop each prediction back with ``irstd.core.padding.crop_to(pred[i], size[i])``.
+    Masks are padded with zeros, images with ``mode`` (default ``constant``: zeros, the training mean;
+    the evaluation and validation loaders pass :data:`~irstd.core.padding.STRIDE_PAD_MODE`, the pad the
+    predictor uses, so that a change of it reaches them all). Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …],
+    "name": [...], "path": [...]}``; crop each prediction back with ``irstd.core.padding.crop_to(pred[i], size[i])``.
     A class (not a closure) so that it pickles into worker processes.
     """
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, stride: int = 1, mode: str = "constant") -> None:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.stride = int(stride)
+        self.mode = mode
 
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         sizes = [tuple(int(v) for v in b["image"].shape[-2:]) for b in batch]
@@ -37,20 +39,21 @@ class PadCollate:
         for key in ("image", "mask"):
             if key in batch[0]:
                 # (C, h, w) → (C, Hp, Wp): pad = (left, right, top, bottom)
-                out[key] = torch.stack([F.pad(b[key], (0, wp - b[key].shape[-1], 0, hp - b[key].shape[-2]))
-                                        for b in batch])
+                mode = self.mode if key == "image" else "constant"
+                out[key] = torch.stack([pad_to(b[key], (hp, wp), mode) for b in batch])
         for key in batch[0]:
             if key not in out:
                 out[key] = [b[key] for b in batch]
         return out
 
     def __repr__(self) -> str:
-        return f"PadCollate(stride={self.stride})"
+        return f"PadCollate(stride={self.stride}, mode={self.mode!r})"
 
 
-def pad_collate(stride: int = 1) -> PadCollate:
-    """A collate_fn that pads a batch of different-size frames to a common multiple of ``stride``."""
-    return PadCollate(stride)
+def pad_collate(stride: int = 1, mode: str = "constant") -> PadCollate:
+    """A collate_fn that pads a batch of different-size frames to a common multiple of ``stride``
+    (images in ``mode``: see :class:`PadCollate`)."""
+    return PadCollate(stride, mode)
 
 
 def seed_worker(worker_id: int) -> None:

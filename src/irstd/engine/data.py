@@ -24,6 +24,7 @@ from ..data import (
 from ..data.loader import seed_worker
 from ..core.distributed import rank, world_size
 from ..core.errors import ConfigError
+from ..core.padding import STRIDE_PAD_MODE
 from ..core.seeding import epoch_seed, sample_seed
 from ..data.stats import compute_input_range
 from .config import TrainConfig
@@ -92,7 +93,7 @@ class TrainData:
         dataset = self.val if dataset is None else dataset
         loader = build_loader(
             dataset, self.cfg.eval_batch_size, shuffle=False, num_workers=self.cfg.num_workers,
-            collate_fn=pad_collate(self.stride), device=self.device,
+            collate_fn=pad_collate(self.stride, STRIDE_PAD_MODE), device=self.device,
         )
         if not self.data_on_device or dataset is not self.val:
             return loader

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from ..core.device import resolve_amp, resolve_device
 from ..core.distributed import is_main_process, rank_device
 from ..core.errors import ConfigError, DataError
+from ..core.padding import STRIDE_PAD_MODE
 from ..data import build_loader, open_dataset, open_synthetic, pad_collate
 from ..data.io import save_mask
 from ..inference import ModelRunner, OnnxRunner, load_predictor_model, resolve_mode
@@ -238,7 +239,8 @@ def _score(net: Callable[[torch.Tensor], Any], dataset: Dataset, stride: int, de
            amp_dtype: torch.dtype | None, opts: EvalOptions, per_image: _PerImage) -> SegMetrics:
     """This rank's block of ``dataset`` through the evaluation loop; returns its (unmerged) counts."""
     loader = build_loader(shard_dataset(dataset), opts.data.batch_size, shuffle=False,
-                          num_workers=opts.data.num_workers, collate_fn=pad_collate(stride), device=str(dev))
+                          num_workers=opts.data.num_workers, collate_fn=pad_collate(stride, STRIDE_PAD_MODE),
+                          device=str(dev))
     metrics = SegMetrics(threshold=opts.threshold)
     if len(loader.dataset):  # type: ignore[arg-type]  # a rank may get no image when there are fewer than ranks
         run_evaluation(net, loader, dev, amp_dtype=amp_dtype, metrics=metrics, on_image=per_image,

@@ -145,7 +145,8 @@ def _both(predictor: Predictor, verifier: _Timed, frame: np.ndarray, clock: list
     prob = predictor.probabilities([frame])[0]
     pred = predictor.prediction(prob)
     clock[0] += time.perf_counter() - t0
-    mask_v, kept = apply_verifier(verifier, frame, pred.mask, pred.targets, predictor.connectivity)
+    mask_v, kept = apply_verifier(verifier, frame, pred.mask, pred.targets, predictor.connectivity,
+                                   predictor.merge_distance)
     prob_v = np.where(pred.mask & ~mask_v, np.float32(0), prob)  # rejected components: no target there
     return prob, prob_v, pred.targets, kept
 

@@ -33,7 +33,7 @@ from .memory_budget import (DEFAULT_FRACTION, MemoryBudget, TilePlan, bytes_per_
                             resolve_budget)
 from .modes import RunMode, resolve_mode
 from .runner import ModelRunner, Runner
-from .targets import Target, extract_targets
+from .targets import MERGE_DISTANCE, Target, check_merge_distance, extract_targets
 from .tiling import check_tiling, run_tiled
 from .verifier_protocol import TargetVerifier, apply_verifier
 
@@ -119,6 +119,8 @@ class Predictor:
         verifier: a candidate verifier (:class:`~irstd.inference.verifier_protocol.TargetVerifier`, e.g.
             ``irstd.verify.load_verifier()``): targets it rejects leave the targets and the mask (the
             probability map stays the network's); None: every target is kept.
+        merge_distance: mask components whose pixels come within this many pixels are one target
+            (fragments of one object; :mod:`irstd.inference.targets`); 0: every component is a target.
     """
 
     def __init__(
@@ -138,6 +140,7 @@ class Predictor:
         tile_overlap: int | None = None,
         max_memory: int | str | None = None,
         verifier: TargetVerifier | None = None,
+        merge_distance: float = MERGE_DISTANCE,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -159,6 +162,7 @@ class Predictor:
         self.threshold = threshold
         self.batch_size = batch_size
         self.connectivity = connectivity
+        self.merge_distance = check_merge_distance(merge_distance)
         self.input_range = check_policy(input_range)
         recorded = getattr(model, "input_range", None) or getattr(runner, "metadata", {}).get("input_range")
         if recorded is None and input_range in ("scale", "stretch"):
@@ -345,7 +349,8 @@ class Predictor:
         """Mask and targets of one probability map (H, W) at ``threshold`` (default: the predictor's); with a
         verifier and the raw ``frame`` the map came from, the targets it rejects are dropped."""
         mask = prob > (self.threshold if threshold is None else threshold)
-        targets = extract_targets(prob, mask, self.connectivity)
+        targets = extract_targets(prob, mask, self.connectivity, self.merge_distance)
         if self.verifier is not None and frame is not None:
-            mask, targets = apply_verifier(self.verifier, np.asarray(frame), mask, targets, self.connectivity)
+            mask, targets = apply_verifier(self.verifier, np.asarray(frame), mask, targets, self.connectivity,
+                                           self.merge_distance)
         return Prediction(prob, mask, targets)

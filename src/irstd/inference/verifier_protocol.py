@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.components import connected_components
-from .targets import Target
+from .targets import MERGE_DISTANCE, Target, merge_groups
 
 __all__ = ["TargetVerifier", "apply_verifier"]
 
@@ -28,9 +28,10 @@ class TargetVerifier(Protocol):
 
 
 def apply_verifier(verifier: TargetVerifier, frame: np.ndarray, mask: np.ndarray, targets: list[Target],
-                   connectivity: int = 8) -> tuple[np.ndarray, list[Target]]:
-    """(mask without the rejected components, kept targets). ``targets`` are the components of ``mask`` (in
-    any order): a rejected target's component is the one with its box."""
+                   connectivity: int = 8, merge_distance: float = MERGE_DISTANCE) -> tuple[np.ndarray, list[Target]]:
+    """(mask without the rejected targets' pixels, kept targets). ``targets`` are the targets of ``mask`` (in
+    any order) as :func:`~irstd.inference.targets.extract_targets` found them with the same ``connectivity``
+    and ``merge_distance``: a rejected target is the group of components whose joint box is its box."""
     if not targets:
         return mask, targets
     keep = np.asarray(verifier.keep(frame, targets), dtype=bool)
@@ -38,8 +39,16 @@ def apply_verifier(verifier: TargetVerifier, frame: np.ndarray, mask: np.ndarray
         raise ValueError(f"a verifier answered {keep.shape} for {len(targets)} targets")
     if keep.all():
         return mask, targets
-    labels = connected_components(mask, connectivity).labels
-    boxes = {(sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1): i + 1
-             for i, sl in enumerate(ndimage.find_objects(labels)) if sl is not None}
-    drop = [boxes[tuple(t.bbox)] for t, k in zip(targets, keep) if not k and tuple(t.bbox) in boxes]
-    return mask & ~np.isin(labels, drop), [t for t, k in zip(targets, keep) if k]
+    cc = connected_components(mask, connectivity)
+    group = merge_groups(cc.labels, cc.n, merge_distance)  # (n,) group of each component
+    boxes: dict[int, list[int]] = {}  # group -> [x0, y0, x1, y1], the union of its components' boxes
+    for i, sl in enumerate(ndimage.find_objects(cc.labels)):
+        if sl is None:
+            continue
+        x0, y0, x1, y1 = sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1
+        b = boxes.setdefault(int(group[i]), [x0, y0, x1, y1])
+        b[:] = [min(b[0], x0), min(b[1], y0), max(b[2], x1), max(b[3], y1)]
+    by_box = {tuple(b): g for g, b in boxes.items()}
+    dropped = {by_box[tuple(t.bbox)] for t, k in zip(targets, keep) if not k and tuple(t.bbox) in by_box}
+    drop = [i + 1 for i in range(cc.n) if int(group[i]) in dropped]  # component labels 1..n
+    return mask & ~np.isin(cc.labels, drop), [t for t, k in zip(targets, keep) if k]

@@ -258,9 +258,10 @@ class WindowedPredictor:
             win_mask = m > p.threshold
             prob[y0:y1, x0:x1] = m
             mask[y0:y1, x0:x1] = win_mask
-            for t in extract_targets(m, win_mask, p.connectivity):  # windows are disjoint: no target twice
+            for t in extract_targets(m, win_mask, p.connectivity, p.merge_distance):  # disjoint windows: no target twice
                 bx0, by0, bx1, by1 = t.bbox
                 targets.append(Target(t.x + x0, t.y + y0, t.area, (bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), t.peak))
         if p.verifier is not None:
-            mask, targets = apply_verifier(p.verifier, np.asarray(frame), mask, targets, p.connectivity)
+            mask, targets = apply_verifier(p.verifier, np.asarray(frame), mask, targets, p.connectivity,
+                                                 p.merge_distance)
         return Prediction(prob, mask, targets)
