@@ -7,6 +7,7 @@ imported by the function that adds the option, the rest inside the functions tha
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -134,9 +135,11 @@ def int8_model(args: argparse.Namespace) -> str:
 
 
 def add_frame_options(p: argparse.ArgumentParser) -> None:
-    """``--input-range``, ``--tile`` and ``--tile-overlap``: how frames outside the training range and frames
-    too large for memory are run (``irstd detect``, ``irstd track``)."""
+    """``--input-range``, ``--tile``, ``--tile-overlap`` and ``--merge-distance``: how frames outside the
+    training range and frames too large for memory are run, and what one target is (``irstd detect``,
+    ``irstd track``)."""
     from ..inference.input_range import INPUT_RANGE_POLICIES
+    from ..inference.targets import MERGE_DISTANCE
 
     p.add_argument("--input-range", choices=INPUT_RANGE_POLICIES, default="auto",
                    help="frames outside the training range (e.g. 16-bit for an 8-bit model): auto (default) "
@@ -144,6 +147,20 @@ def add_frame_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
                    help="run frames larger than this in overlapping tiles of this size, >= 1 (a multiple of the stride)")
     p.add_argument("--tile-overlap", type=ranged(int, 0), default=None, metavar="PIXELS", help="tile overlap, >= 0 (default tile/4)")
+    p.add_argument("--merge-distance", type=merge_distance, default=MERGE_DISTANCE, metavar="PIXELS",
+                   help="mask pieces whose pixels come this close are one target, >= 0 (default "
+                        f"{MERGE_DISTANCE:g}; 0: every piece is a target; Pd/Fa metrics do not merge)")
+
+
+def merge_distance(text: str) -> float:
+    """``--merge-distance``: a finite number >= 0, checked at parse time."""
+    v = ranged(float, 0.0)(text)
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: give a number in [0, ∞)")
+    return v
+
+
+merge_distance.__name__ = "float"  # argparse names the type in "invalid <name> value"
 
 
 def add_max_memory(p: argparse.ArgumentParser) -> None:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from ._common import (DETECTIONS_DIR, MODEL_SPEC_HELP, THRESHOLD_HELP, add_device, add_frame_options, add_max_memory,
-                      add_precision, add_verify, positive_int, probability, ranged, retains_memory, say)
+                      add_precision, add_verify, positive_int, probability, retains_memory, say)
 
 
 #: the command's one-line help
@@ -19,7 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``irstd detect`` on parser ``p``; sets ``func``. The library facts the options show are
     imported here, and everything that runs inside :func:`run`, so that importing this module loads no torch."""
     from ..data.io import MAX_PIXELS
-    from ..inference.targets import MERGE_DISTANCE
 
     p.add_argument("checkpoint", help=MODEL_SPEC_HELP + "; or an .onnx file of irstd export (ONNX Runtime)")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -34,9 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "enlarged to 256 px (inputs sharing a name in different folders: <folder>__<stem>)")
     p.add_argument("--prob-maps", action="store_true", help="write probability maps as 16-bit PNGs")
     add_frame_options(p)
-    p.add_argument("--merge-distance", type=_distance, default=MERGE_DISTANCE, metavar="PIXELS",
-                   help="mask pieces whose pixels come this close are one target, >= 0 (default "
-                        f"{MERGE_DISTANCE:g}; 0: every piece is a target; Pd/Fa metrics do not merge)")
     p.add_argument("--max-pixels", type=positive_int, default=None,
                    help=f"refuse frames whose header claims more pixels (default {MAX_PIXELS:,} or $IRSTD_MAX_PIXELS)")
     add_max_memory(p)
@@ -44,18 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep the frames OUT/detections.jsonl already holds (an interrupted run) and run the rest")
     retains_memory(p)
     p.set_defaults(func=run)
-
-
-def _distance(text: str) -> float:
-    """``--merge-distance``: a finite number >= 0, checked at parse time."""
-    v = _non_negative(text)
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number: give a number in [0, ∞)")
-    return v
-
-
-_non_negative = ranged(float, 0.0)
-_distance.__name__ = "float"  # argparse names the type in "invalid <name> value"
 
 
 def run(args: argparse.Namespace) -> int:

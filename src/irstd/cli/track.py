@@ -130,7 +130,7 @@ def _track(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(
         int8_model(args), device=str(rank_device(resolve_device(args.device))), threshold=args.threshold,
         precision=args.precision, amp=None if args.precision == "fp32" else args.amp, input_range=args.input_range,
-        tile=args.tile, tile_overlap=args.tile_overlap,
+        tile=args.tile, tile_overlap=args.tile_overlap, merge_distance=args.merge_distance,
         max_memory=args.max_memory, verifier=verifier_of(args))
     admit = predictor.admit
     if args.full_every > 1:
@@ -140,7 +140,8 @@ def _track(args: argparse.Namespace) -> int:
     source = open_source(list(args.inputs), max_pixels=args.max_pixels, admit=admit)
     settings = {"checkpoint": str(args.checkpoint), "threshold": args.threshold, "precision": predictor.label(),
                 "full_every": args.full_every, "window": args.window, "input_range": args.input_range,
-                "tile": args.tile, "tile_overlap": args.tile_overlap, "tracker": asdict(params)}
+                "tile": args.tile, "tile_overlap": args.tile_overlap,
+                "merge_distance": args.merge_distance, "tracker": asdict(params)}
     if args.resume:
         check_resume(out, **settings)
     start_outputs(out, resume=args.resume, names=(MOT_NAME,))
