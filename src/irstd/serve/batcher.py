@@ -50,11 +50,6 @@ __all__ = ["FrameError", "Job", "JobResult", "MicroBatcher", "QueueFullError"]
 
 log = logging.getLogger(__name__)
 
-#: oneDNN's words when it cannot allocate a primitive's memory (torch re-raises them as RuntimeError):
-#: an allocation failure like "can't allocate memory", which the pipeline's policy does not name
-_ALLOCATION_WORDS = ("could not create a primitive",)
-
-
 class QueueFullError(Exception):
     """More frames are waiting than the queue holds."""
 
@@ -311,9 +306,9 @@ class MicroBatcher:
         for i, prob in zip(live, probs):
             job = batch[i]
             if isinstance(prob, Exception):
-                reason = frame_failure(prob, job.name)  # in this thread: it frees the failed frame's CUDA blocks
-                if reason is None and _allocation_failure(prob):
-                    reason = f"{job.name}: out of memory (the model could not allocate its buffers; retry later)"
+                # the pipeline's policy (oneDNN's "could not create a primitive" included); in this thread: it
+                # frees the failed frame's CUDA blocks
+                reason = frame_failure(prob, job.name)
                 allocation_failed |= reason is not None and not isinstance(prob, DataError)
                 out[i] = prob if reason is None else FrameError(reason, isinstance(prob, DataError))
                 continue
@@ -333,7 +328,3 @@ class MicroBatcher:
             malloc_trim()
         return out
 
-
-def _allocation_failure(exc: BaseException) -> bool:
-    """A RuntimeError of an allocation the pipeline's policy does not name (oneDNN's words)."""
-    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _ALLOCATION_WORDS)
