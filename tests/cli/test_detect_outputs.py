@@ -171,9 +171,8 @@ def test_disk_full_mid_run_keeps_the_finished_frames(tmp_path: Path, seq: Path, 
     assert not list(out.glob(".*"))  # no temporary left
 
 
-def test_disk_full_for_the_summary_leaves_no_stale_pair(tmp_path: Path, seq: Path, monkeypatch, capsys) -> None:
-    out = tmp_path / "out"
-    assert main(["detect", "tophat", str(seq), "--out", str(out), "--device", "cpu", "--threshold", "0.3"]) == 0
+def _disk_full_at_csv(monkeypatch) -> None:
+    """The disk fills when the summary pair's CSV is staged (its JSON already staged)."""
     real = schema.FileSet.stage
 
     def stage(self, path, write):
@@ -182,6 +181,12 @@ def test_disk_full_for_the_summary_leaves_no_stale_pair(tmp_path: Path, seq: Pat
         real(self, path, write)
 
     monkeypatch.setattr(schema.FileSet, "stage", stage)
+
+
+def test_disk_full_for_the_summary_leaves_no_stale_pair(tmp_path: Path, seq: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["detect", "tophat", str(seq), "--out", str(out), "--device", "cpu", "--threshold", "0.3"]) == 0
+    _disk_full_at_csv(monkeypatch)
     assert main(["detect", "tophat", str(seq), "--out", str(out), "--device", "cpu"]) == 1
     assert "10 finished frame(s) kept" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [JSONL_NAME]  # neither the old pair nor half a new one
@@ -192,14 +197,7 @@ def test_summary_pair_is_replaced_as_one(tmp_path: Path, monkeypatch) -> None:
                                      checkpoint="m", threshold=0.5)
     json_path, csv_path = schema.write_detections(tmp_path, doc)
     before = json_path.read_bytes(), csv_path.read_bytes()
-    real = schema.FileSet.stage
-
-    def stage(self, path, write):
-        if Path(path).name == "detections.csv":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        real(self, path, write)
-
-    monkeypatch.setattr(schema.FileSet, "stage", stage)
+    _disk_full_at_csv(monkeypatch)
     with pytest.raises(OSError):
         schema.write_detections(tmp_path, {**doc, "threshold": 0.3})
     assert (json_path.read_bytes(), csv_path.read_bytes()) == before
