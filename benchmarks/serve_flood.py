@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import REPO, Server  # noqa: E402
+from smaps_breakdown import breakdown, delta  # noqa: E402
 
 #: the /healthz prober, its own process: a new connection every 100 ms until its stdin closes; prints
 #: [wall-clock time, latency in seconds or null when it failed] pairs as JSON
@@ -217,6 +218,42 @@ def _largest_mappings(pid: int, n: int = 8) -> list[str]:
     return [f"{mb} MB {name}" for mb, name in sorted(maps, reverse=True)[:n]]
 
 
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _malloc_info(pid: int, path: Path) -> None:
+    """glibc's ``malloc_info`` of process ``pid`` into ``path`` (XML), through gdb; nothing when gdb fails."""
+    cmds = [f'set $f = (void *) fopen("{path.resolve()}", "w")', "call (int) malloc_info(0, $f)",
+            "call (int) fclose($f)"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", *sum((["-ex", c] for c in cmds), [])],
+                       capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def _malloc_summary(path: Path) -> dict[str, float] | None:
+    """The totals of a ``malloc_info`` XML in MB: the heap's size, free (inside it), in use, mmapped blocks."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    total = {t.get("type"): (int(t.get("count", 0)), int(t.get("size", 0))) for t in root.findall("total")}
+    system = sum(int(x.get("size", 0)) for x in root.findall("system") if x.get("type") == "current")
+    free = total.get("fast", (0, 0))[1] + total.get("rest", (0, 0))[1]
+    mb = 1024 * 1024
+    return {"heap_mb": round(system / mb, 1), "free_in_heap_mb": round(free / mb, 1),
+            "in_use_mb": round((system - free) / mb, 1), "mmapped_mb": round(total.get("mmap", (0, 0))[1] / mb, 1),
+            "mmapped_blocks": total.get("mmap", (0, 0))[0]}
+
+
 def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
 
@@ -249,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recovery", type=float, default=RECOVERY_S, help="seconds to watch RSS after (default 60)")
     p.add_argument("--serve-args", default="", help="extra irstd serve options, one string")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serve-flood-cpu"))
+    p.add_argument("--malloc-info", action="store_true",
+                   help="also ask the server's glibc for malloc_info (through gdb) when warm and at the end, "
+                        "written beside --out as <out>.malloc-{warm,end}.xml, summed up in the report")
     args = p.parse_args(argv)
+    load_before = _uptime()
     random.seed(0)
     payloads = Payloads()
     extra = ["--device", "cpu", *args.serve_args.split()]
@@ -257,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         pid, port = server.proc.pid, server.port
         assert _ordinary(server.url, payloads.small, 20) == [200] * 20
         time.sleep(3.0)  # idle: the service trims the heap a second after its last request
-        baseline, baseline_mappings = _rss_mb(pid), _largest_mappings(pid)
+        baseline, baseline_mappings, smaps_warm = _rss_mb(pid), _largest_mappings(pid), breakdown(pid)
+        if args.malloc_info:
+            _malloc_info(pid, Path(args.out).with_suffix(".malloc-warm.xml"))
         marks: dict[str, float] = {"probe_start": time.time()}
         prober = subprocess.Popen([sys.executable, "-c", _PROBE, str(port)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
@@ -282,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             return results, flood_rss, after, flood_s
 
         results, flood_rss, after, flood_s = asyncio.run(run())
-        mappings = _largest_mappings(pid)
+        mappings, smaps_end = _largest_mappings(pid), breakdown(pid)
         ordinary_after = _ordinary(server.url, payloads.small, 5)
         probe_out, _ = prober.communicate(input="", timeout=60)
         timed = json.loads(probe_out)
@@ -293,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         import httpx
 
         metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        if args.malloc_info:  # gdb stops the server a few seconds: after the prober and the last requests
+            _malloc_info(pid, Path(args.out).with_suffix(".malloc-end.xml"))
     by_kind: dict[str, Counter] = defaultdict(Counter)
     for name, status, _ in results:
         by_kind[name][str(status)] += 1
@@ -304,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": "python benchmarks/serve_flood.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "uptime_before": load_before, "uptime_after": _uptime(),
                     "loadavg_after": os.getloadavg()},
+        # what the server's allocator and libraries were told from outside (the service sets its own in code)
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "ONEDNN_",
+                                                                     "DNNL_", "OMP_", "MKL_", "IRSTD_"))},
         "model": args.model, "clients": args.clients, "flood_s": round(flood_s, 1), "requests": len(results),
         "statuses": dict(statuses), "by_kind": {k: dict(v) for k, v in by_kind.items()},
         "server_500_answers": served_500,
@@ -317,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                    "end": after[-1][1] if after else None, "flood": flood_rss, "after": after},
         "ordinary_after_flood": ordinary_after,
         "largest_mappings": {"warm": baseline_mappings, "end": mappings},
+        # RSS by kind of mapping (benchmarks/smaps_breakdown.py): where what stays after the flood lives
+        "smaps": {"warm": smaps_warm, "end": smaps_end, "delta_mb": delta(smaps_warm, smaps_end)},
+        # glibc's own count (--malloc-info): in use = live allocations; free = inside the heap, not given back
+        "malloc": {w: _malloc_summary(Path(args.out).with_suffix(f".malloc-{w}.xml"))
+                   for w in ("warm", "end")} if args.malloc_info else None,
         "dropped_frames": _metric_value(metrics, "irstd_frames_dropped_total"),
         "inflight_bytes_after": _metric_value(metrics, "irstd_inflight_bytes"),
         "errors_by_reason": {m.split('reason="')[1].split('"')[0]: float(m.rsplit(" ", 1)[1])
@@ -354,7 +408,9 @@ def _markdown(r: dict) -> str:
     lines = [f"# irstd serve under {r['clients']} concurrent hostile clients", "",
              f"`{r['command']}`", "",
              f"{r['machine']['platform']}, {r['machine']['cpus']} CPUs; model {r['model']}; "
-             f"{r['requests']} requests in {r['flood_s']} s; load average after {r['machine']['loadavg_after']}", "",
+             f"{r['requests']} requests in {r['flood_s']} s; load average after {r['machine']['loadavg_after']}; "
+             f"server environment {r.get('env') or '{}'}", "",
+             f"`uptime` before: {r['machine'].get('uptime_before')}; after: {r['machine'].get('uptime_after')}", "",
              "| goal | met |", "|---|---|"]
     lines += [f"| {g} | {'yes' if ok else 'NO'} |" for g, ok in r["goals"].items()]
     lines += ["", f"- statuses: {r['statuses']} (None: no answer, by design for clients that leave, slow heads "
@@ -368,10 +424,20 @@ def _markdown(r: dict) -> str:
               f"{m['end']:.0f} MB at the end",
               f"- queued frames dropped unrun (timed out or client gone): {r['dropped_frames']}",
               f"- refusals by reason: {r['errors_by_reason']}",
-              f"- ordinary frames after the flood: {r['ordinary_after_flood']}", "",
+              f"- ordinary frames after the flood: {r['ordinary_after_flood']}",
+              f"- RSS by kind of mapping, MB warm → end (change), `benchmarks/smaps_breakdown.py`: "
+              + _kinds_line(r.get("smaps", {})),
+              f"- glibc's malloc_info, warm → end (MB): {r.get('malloc')}", "",
               "| request | answers (status: count) |", "|---|---|"]
     lines += [f"| {k} | {', '.join(f'{s}: {n}' for s, n in sorted(v.items()))} |" for k, v in r["by_kind"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _kinds_line(s: dict) -> str:
+    warm, end = s.get("warm", {}).get("kinds", {}), s.get("end", {}).get("kinds", {})
+    return "; ".join(f"{k} {warm.get(k, {}).get('rss_mb', 0):.0f} → {end.get(k, {}).get('rss_mb', 0):.0f} "
+                     f"({d:+.0f}; {end.get(k, {}).get('mappings', 0)} mappings)"
+                     for k, d in s.get("delta_mb", {}).items() if abs(d) >= 1 or k in ("heap", "thread_stacks"))
 
 
 if __name__ == "__main__":

@@ -81,12 +81,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.memory import single_malloc_arena
+    from ..core.memory import bound_shape_caches, single_malloc_arena
     from ..inference import Predictor
 
     # before any other thread starts: after a burst of large frames the service hands memory back to the
     # system when idle (malloc_trim), which only reaches the whole heap with one arena (docs/serve.md)
     single_malloc_arena()
+    # before the first convolution: frames of every size and batch size would fill torch's per-shape kernel
+    # caches, which keep their memory after the traffic is gone (docs/serve.md, "Memory")
+    bound_shape_caches()
 
     try:
         from ..serve import ServeConfig, create_app, run_server

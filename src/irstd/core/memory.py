@@ -1,7 +1,8 @@
-"""glibc's memory policy for processes that own their memory (inference and benchmark commands).
+"""The memory policy of processes that own their memory (inference and benchmark commands, the service):
+glibc's malloc settings and the size of torch's per-shape kernel caches on the CPU.
 
 Process-wide, so the library never applies it on its own: the commands that gain from it
-(``irstd detect``, ``evaluate``, ``bench``, ``export``) opt in at start-up.
+(``irstd detect``, ``evaluate``, ``bench``, ``export``; ``irstd serve``) opt in at start-up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import functools
 import logging
 import os
 
-__all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim", "single_malloc_arena"]
+__all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim", "single_malloc_arena",
+           "bound_shape_caches", "SHAPE_CACHE_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +92,36 @@ def single_malloc_arena() -> bool:
     ok = libc.mallopt(_M_ARENA_MAX, 1) == 1
     log.debug("one malloc arena: %s", ok)
     return ok
+
+
+#: torch's two CPU kernel caches keyed by input shape, as (environment variable, what it counts): oneDNN's
+#: primitive cache (compiled kernels) and ideep's cache of oneDNN primitives (torch's mkldnn layer)
+SHAPE_CACHE_ENV = {"onednn": "ONEDNN_PRIMITIVE_CACHE_CAPACITY", "ideep": "LRU_CACHE_CAPACITY"}
+
+
+def bound_shape_caches(ideep: int = 1, onednn: int | None = None,
+                       environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Bound torch's CPU kernel caches, which keep entries per input shape (batch size included): ideep's
+    to ``ideep`` entries (at least 1), oneDNN's to ``onednn`` (None: its default, 1,024); returns the
+    settings made. Call it before the first convolution runs: both caches read their capacity once.
+
+    A service meets frames of many sizes and batch sizes; each new one adds about 31 primitives of
+    ``sgem_unet_t`` to each cache, and what they hold stays after the traffic is gone: after a flood of
+    hostile requests 40-50 MB more was in use on the heap of a 310 MB process (docs/serve.md, "Memory").
+    ideep's cache (torch's mkldnn layer) holds the same primitives a second time, also those oneDNN's
+    cache has evicted, and a miss there is a lookup in oneDNN's cache: one entry costs no measurable time
+    (0 entries crash torch 2.13 on the first convolution, hence at least 1). oneDNN's entries are the
+    compiled kernels, dear to rebuild: 256 entries made batches of 1-16 256² frames 30 % slower per frame
+    and left as much after the flood, so it keeps its default unless asked. A variable the user set is
+    left alone. Same effect from outside: ``LRU_CACHE_CAPACITY=1``.
+    """
+    env = os.environ if environ is None else environ
+    wanted = [(SHAPE_CACHE_ENV["ideep"], max(1, int(ideep)))]
+    if onednn is not None:
+        wanted.append((SHAPE_CACHE_ENV["onednn"], max(0, int(onednn))))
+    made = {}
+    for var, value in wanted:
+        if var not in env and not (var.startswith("ONEDNN_") and "DNNL_PRIMITIVE_CACHE_CAPACITY" in env):
+            env[var] = made[var] = str(value)
+    log.debug("torch's kernel caches bounded: %s", made or "left as the environment sets them")
+    return made

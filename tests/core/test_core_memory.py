@@ -1,0 +1,43 @@
+"""The process memory policy helpers (irstd.core.memory): settings made once, no-ops where they cannot apply."""
+
+from __future__ import annotations
+
+from irstd.core import memory
+from irstd.core.memory import bound_shape_caches
+
+
+def test_shape_caches_bounded_in_an_empty_environment() -> None:
+    env: dict[str, str] = {}
+    assert bound_shape_caches(environ=env) == env == {"LRU_CACHE_CAPACITY": "1"}  # oneDNN's: its default
+    env = {}
+    assert bound_shape_caches(2, 512, environ=env) == env == {"LRU_CACHE_CAPACITY": "2",
+                                                               "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "512"}
+
+
+def test_shape_caches_leave_what_the_user_set() -> None:
+    env = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024", "LRU_CACHE_CAPACITY": "64"}
+    assert bound_shape_caches(1, 256, environ=env) == {}
+    assert env == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024", "LRU_CACHE_CAPACITY": "64"}
+    legacy = {"DNNL_PRIMITIVE_CACHE_CAPACITY": "8"}  # oneDNN's older name for the same setting
+    assert bound_shape_caches(1, 256, environ=legacy) == {"LRU_CACHE_CAPACITY": "1"}
+
+
+def test_ideep_cache_never_zero() -> None:
+    env: dict[str, str] = {}
+    bound_shape_caches(0, 0, environ=env)  # 0 entries in ideep's cache crashes torch 2.13's first convolution
+    assert env == {"LRU_CACHE_CAPACITY": "1", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "0"}
+
+
+def test_serve_bounds_the_caches_before_the_model_loads(monkeypatch, tmp_path) -> None:
+    from irstd.cli.main import main
+
+    calls: list[str] = []
+    monkeypatch.setattr(memory, "bound_shape_caches", lambda *a, **k: calls.append("bound") or {})
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0"]) == 2  # fails loading the model
+    assert calls == ["bound"]
+
+
+def test_glibc_helpers_are_no_ops_without_glibc(monkeypatch) -> None:
+    monkeypatch.setattr(memory, "libc_malloc", lambda: None)  # musl, macOS, Windows
+    assert memory.single_malloc_arena() is False
+    memory.malloc_trim()  # nothing to call, nothing raised
