@@ -8,7 +8,8 @@ a JPEG whose header claims 9000×9000, large frames (1024², 2048²), an 80 kB h
 sent a byte at a time, truncated bodies, clients that leave before their answer, garbage bodies and
 garbage HTTP, broken multipart, and ordinary frames. A prober in its own process asks ``/healthz``
 every 100 ms from start to end; the server's RSS is sampled every 0.5 s during the flood and every
-second for ``--recovery`` seconds after it. Writes ``<out>.json`` and ``<out>.md``; about
+second for ``--recovery`` seconds after it; where the RSS lives, warm and at the end, by kind of mapping
+(``smaps_breakdown.py``) and, with ``--malloc-info``, glibc's own count (in use / free in the heap). Writes ``<out>.json`` and ``<out>.md``; about
 ``duration + recovery + 30`` seconds in all. Loopback only.
 
     python benchmarks/serve_flood.py --out benchmarks/results/serve-flood-cpu

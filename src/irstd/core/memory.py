@@ -108,12 +108,13 @@ def bound_shape_caches(ideep: int = 1, onednn: int | None = None,
     A service meets frames of many sizes and batch sizes; each new one adds about 31 primitives of
     ``sgem_unet_t`` to each cache, and what they hold stays after the traffic is gone: after a flood of
     hostile requests 40-50 MB more was in use on the heap of a 310 MB process (docs/serve.md, "Memory").
-    ideep's cache (torch's mkldnn layer) holds the same primitives a second time, also those oneDNN's
-    cache has evicted, and a miss there is a lookup in oneDNN's cache: one entry costs no measurable time
+    ideep's cache (torch's mkldnn layer) keeps its own references to primitives, also those oneDNN's
+    cache has dropped, and a miss there is a look-up in oneDNN's cache: one entry costs no measurable time
     (0 entries crash torch 2.13 on the first convolution, hence at least 1). oneDNN's entries are the
-    compiled kernels, dear to rebuild: 256 entries made batches of 1-16 256² frames 30 % slower per frame
-    and left as much after the flood, so it keeps its default unless asked. A variable the user set is
-    left alone. Same effect from outside: ``LRU_CACHE_CAPACITY=1``.
+    compiled kernels, dear to rebuild (without them a 256² frame took 53 ms instead of 25-32; with 256
+    entries batches of 1-16 frames missed: 26.5 ms per frame against 22.5), so it keeps its default unless
+    asked (``benchmarks/kernel_caches.py``). A variable the user set is left alone. Same effect from
+    outside: ``LRU_CACHE_CAPACITY=1``.
     """
     env = os.environ if environ is None else environ
     wanted = [(SHAPE_CACHE_ENV["ideep"], max(1, int(ideep)))]
