@@ -4,6 +4,8 @@
 evaluate and detect through the CLI, recording on each rank every file it wrote under OUT.
 ``raise OUT DATA`` / ``hang OUT DATA``: rank 1 fails (a missing checkpoint) or hangs while rank 0
 evaluates; rank 0 must end with a clear error within the process-group timeout.
+``diskfull OUT DATA``: both ranks train, rank 0's disk is full when it writes the first epoch: every rank
+must end with rank 0's one line.
 """
 
 from __future__ import annotations
@@ -71,6 +73,22 @@ def failing(mode: str, out: Path, data: Path) -> int:
         return main(["evaluate", "tophat", "--data", str(data), "--device", "cpu", "--out", str(out / "eval")])
 
 
+def disk_full(out: Path) -> int:
+    import errno
+
+    from irstd.engine import trainer
+
+    def full(run, epoch, row) -> None:  # what torch.save / safetensors meet on a full disk
+        raise OSError(errno.ENOSPC, "No space left on device", str(run.folder.last))
+
+    with process_group("gloo", timeout_s=60):
+        if rank() == 0:
+            trainer._write_epoch = full
+        return main([*TRAIN, "--epochs", "3", "--out", str(out / "runs"), "--name", "full"])
+
+
 if __name__ == "__main__":
     mode, out, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    if mode == "diskfull":
+        sys.exit(disk_full(out))
     sys.exit(jobs(out, data) if mode == "jobs" else failing(mode, out, data))

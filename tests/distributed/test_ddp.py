@@ -184,3 +184,19 @@ def test_a_failed_or_hung_rank_ends_the_job_with_a_clear_error(mode: str, tmp_pa
     assert len(lines) == 1 and "stopped answering" in lines[0] and "Traceback" not in err, err
     if mode == "raise":
         assert "missing.safetensors" in err1
+
+
+def test_rank_0_out_of_space_ends_every_rank_with_its_line(tmp_path: Path) -> None:
+    """Rank 0 cannot write its checkpoint (a full disk): the other rank is told and ends with the same one
+    line at once, instead of waiting for rank 0 in the next epoch until the process-group timeout (60 s)."""
+    rank0, rank1 = _launch_by_hand("diskfull", tmp_path)
+    try:
+        _, err0 = rank0.communicate(timeout=TIMEOUT_S)
+        _, err1 = rank1.communicate(timeout=30)  # not the 60 s of the process-group timeout
+    finally:
+        rank0.kill()
+        rank1.kill()
+    lines = [[line for line in err.splitlines() if line.startswith("irstd train: error:")] for err in (err0, err1)]
+    assert rank0.returncode == rank1.returncode == 2, (err0, err1)
+    assert len(lines[0]) == 1 and "free the space" in lines[0][0] and lines[1] == lines[0], (err0, err1)
+    assert "Traceback" not in err0 + err1

@@ -25,7 +25,7 @@ from .errors import ConfigError, DistributedError, first_line
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "is_distributed", "rank", "world_size", "local_rank", "is_main_process",
     "main_process_only", "barrier", "all_gather_object", "launched_by_torchrun", "process_group",
-    "choose_backend", "rank_device", "shard_range", "broadcast_buffers", "collective",
+    "choose_backend", "rank_device", "shard_range", "broadcast_buffers", "collective", "broadcast_object",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,17 @@ def all_gather_object(obj: Any) -> list[Any]:
     with collective("a gather of results"):
         dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (``obj`` itself alone); picklable. E.g. rank 0's failure to
+    write a checkpoint, so that every rank ends with the same error instead of waiting for it."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    with collective("a broadcast of rank 0's outcome"):
+        dist.broadcast_object_list(box, src=src)
+    return box[0]
 
 
 def broadcast_buffers(module: torch.nn.Module) -> None:

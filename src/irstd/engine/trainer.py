@@ -38,6 +38,7 @@ from ..core.device import resolve_amp, resolve_device
 from ..core.distributed import (
     all_gather_object,
     broadcast_buffers,
+    broadcast_object,
     collective,
     is_distributed,
     is_main_process,
@@ -119,9 +120,20 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
             with collective(f"epoch {epoch + 1}"):
                 row = _run_epoch(run, epoch)
             run.history.append(row)
+            failed: CheckpointError | None = None
             if is_main_process():
                 log.info(_format_row(row))
-                _save_epoch(run, epoch, row)
+                try:
+                    _save_epoch(run, epoch, row)
+                except CheckpointError as exc:
+                    failed = exc
+            # rank 0's failure to write (a full disk) ends every rank with its one line; without this the
+            # others went on to the next epoch and waited there for rank 0 until the process-group timeout
+            message = broadcast_object(None if failed is None else str(failed))
+            if failed is not None:
+                raise failed
+            if message is not None:
+                raise CheckpointError(message)
         return FitResult(run.folder.path, run.folder.best, run.folder.last, run.best, run.history, is_main_process())
 
 
