@@ -165,3 +165,29 @@ def test_clean_detections_counts_borders_and_pair_kinds() -> None:
     labels[2, 2], labels[2, 5], labels[2, 18] = 1, 2, 3
     assert module.pair_distances(labels, 3, 10.0) == [(1, 2, 3.0)]
     assert module.needs_pad((240, 320), 16) is False and module.needs_pad((188, 294), 16) is True
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(), reason="/proc/PID/smaps: Linux")
+def test_smaps_breakdown_of_this_process() -> None:
+    import os
+
+    module = _load("smaps_breakdown")
+    now = module.breakdown(os.getpid())
+    kinds = now["kinds"]
+    assert kinds["files"]["rss_mb"] > 0 and "heap" in kinds  # the interpreter's libraries, glibc's heap
+    assert now["rollup"]["Rss"] >= sum(k["rss_mb"] for k in kinds.values()) - 1  # the kinds add up to RSS
+    more = {"kinds": {**kinds, "heap": {"rss_mb": kinds["heap"]["rss_mb"] + 5, "mappings": 1}}}
+    assert next(iter(module.delta(now, more).items())) == ("heap", 5.0)
+    assert module.breakdown(2**22 + 12345) == {}  # no such process: nothing, no error
+
+
+def test_serve_flood_reads_malloc_info(tmp_path: Path) -> None:
+    xml = tmp_path / "m.xml"
+    xml.write_text('<malloc version="1"><heap nr="0"><sizes></sizes><total type="rest" count="1" size="1"/>'
+                   '<system type="current" size="1"/></heap><total type="fast" count="0" size="0"/>'
+                   f'<total type="rest" count="3" size="{600 * 2**20}"/><total type="mmap" count="8" size="{10 * 2**20}"/>'
+                   f'<system type="current" size="{800 * 2**20}"/><system type="max" size="{900 * 2**20}"/></malloc>')
+    summary = _load("serve_flood")._malloc_summary(xml)
+    assert summary == {"heap_mb": 800.0, "free_in_heap_mb": 600.0, "in_use_mb": 200.0, "mmapped_mb": 10.0,
+                       "mmapped_blocks": 8}
+    assert _load("serve_flood")._malloc_summary(tmp_path / "missing.xml") is None
