@@ -426,7 +426,7 @@ def _markdown(r: dict) -> str:
               f"- queued frames dropped unrun (timed out or client gone): {r['dropped_frames']}",
               f"- refusals by reason: {r['errors_by_reason']}",
               f"- ordinary frames after the flood: {r['ordinary_after_flood']}",
-              f"- RSS by kind of mapping, MB warm → end (change), `benchmarks/smaps_breakdown.py`: "
+              "- RSS by kind of mapping, MB warm → end (change), `benchmarks/smaps_breakdown.py`: "
               + _kinds_line(r.get("smaps", {})),
               f"- glibc's malloc_info, warm → end (MB): {r.get('malloc')}", "",
               "| request | answers (status: count) |", "|---|---|"]
