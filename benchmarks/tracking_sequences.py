@@ -10,7 +10,8 @@ predictor's threshold 0.5 and at ``--low``); then runs, on the same detections a
 estimates, the tracker with its defaults (chosen on seq4 only; seq5 is the check), the tracker without
 camera compensation, persistence alone (every established track confirmed) and ``norfair`` (when
 installed; not a project dependency). A label is found by a point within 4 px (one to one); every
-other point is a false target. ``--sweep`` adds the seq4-only parameter grid the defaults came from.
+other point is a false target. ``--sweep`` adds the seq4-only parameter grid the defaults came from
+(for every detector; the defaults were chosen on the ``sgem_unet_t.sirst`` rows).
 """
 
 from __future__ import annotations
@@ -174,6 +175,10 @@ def rows_for(model: str, seq: str, sweep: bool, low: float) -> list[dict]:
         grid += [dict(accel_std=a) for a in (0.5, 1.0)] + [dict(max_residual=r) for r in (1.0, 1.5, 3.0)]
         grid += [dict(hover_frames=h) for h in (10, 25, 100)] + [dict(coast=c) for c in (0, 2)]
         grid += [dict(release_after=r) for r in (0, 3, 8)]
+        # births M of N without early confirmation, then early confirmation's step (0: off)
+        grid += [dict(early_step=0.0, birth_hits=m, birth_window=n)
+                 for m, n in ((2, 3), (2, 4), (2, 5), (3, 4), (3, 5), (3, 6), (4, 5), (4, 6))]
+        grid += [dict(early_step=e) for e in (0.0, 4.0, 6.0, 8.0)] + [dict(birth_hits=2, birth_window=3)]
         for kw in grid:
             add("seq4 sweep: " + ", ".join(f"{k}={v}" for k, v in kw.items()), *run_ours(dets, motions, replace(p, **kw)))
     return rows

@@ -7,48 +7,17 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from irstd.cli.main import main
-from irstd.data.synthetic_sequence import generate_sequence
 from irstd.inference import Predictor
 from irstd.inference.records import read_records
 from irstd.inference.tracking_run import track_frames
 
-N = 24
+N = 24  # frames of the conftest's ``frames``
 
 
-@pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
-    seq = generate_sequence(n_frames=N, cut_at=16, seed=1)
-    return [np.clip(f, 0, 255).astype(np.uint8) for f in seq.frames]
-
-
-@pytest.fixture
-def folder(tmp_path: Path, frames) -> Path:
-    d = tmp_path / "seq"
-    d.mkdir()
-    for i, f in enumerate(frames, 1):
-        Image.fromarray(f).save(d / f"{i}.png")
-    return d
-
-
-def _video(path: Path, frames) -> Path:
-    av = pytest.importorskip("av")
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("ffv1", rate=25)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "gray"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="gray")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
-
-
-def test_track_folder_and_video(tmp_path: Path, folder: Path, frames, capsys) -> None:
+def test_track_folder_and_video(tmp_path: Path, folder: Path, frames, make_video, capsys) -> None:
     out = tmp_path / "out"
     assert main(["track", "tophat", str(folder), "--out", str(out), "--device", "cpu", "--stream", "--overlay"]) == 0
     said = capsys.readouterr().out
@@ -67,7 +36,7 @@ def test_track_folder_and_video(tmp_path: Path, folder: Path, frames, capsys) ->
     assert all(1 <= int(r[0]) <= N and int(r[1]) >= 1 and float(r[4]) > 0 for r in rows)
     assert [int(r[0]) for r in rows] == sorted(int(r[0]) for r in rows)
     # the same frames as a lossless video: the same tracks
-    video = _video(tmp_path / "seq.mkv", frames)
+    video = make_video(tmp_path / "seq.mkv", frames)
     vout = tmp_path / "vout"
     assert main(["track", "tophat", str(video), "--out", str(vout), "--device", "cpu", "--overlay"]) == 0
     vrecs = read_records(vout / "tracks.jsonl")

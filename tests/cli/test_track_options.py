@@ -6,45 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from irstd.cli.main import main
-from irstd.data.synthetic_sequence import generate_sequence
 from irstd.inference import Predictor, WindowedPredictor
 from irstd.inference.records import read_records
 from irstd.inference.tracking_run import track_frames
 
-N = 24
-
-
-@pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
-    seq = generate_sequence(n_frames=N, cut_at=16, seed=1)
-    return [np.clip(f, 0, 255).astype(np.uint8) for f in seq.frames]
-
-
-@pytest.fixture
-def folder(tmp_path: Path, frames) -> Path:
-    d = tmp_path / "seq"
-    d.mkdir()
-    for i, f in enumerate(frames[:6], 1):
-        Image.fromarray(f).save(d / f"{i}.png")
-    return d
-
-
-def _video(path: Path, frames, rate: int) -> Path:
-    av = pytest.importorskip("av")
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("ffv1", rate=rate)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "gray"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="gray")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+N = 24  # frames of the conftest's ``frames``
+FOLDER_FRAMES = 6  # the conftest's ``folder`` holds the first 6 frames
 
 
 def test_tile_and_input_range_reach_the_predictor(tmp_path: Path, folder: Path, monkeypatch) -> None:
@@ -77,9 +47,9 @@ def test_tile_options_are_defined_once(capsys) -> None:
     assert exc.value.code == 2
 
 
-def test_overlay_video_plays_at_the_source_rate(tmp_path: Path, frames) -> None:
+def test_overlay_video_plays_at_the_source_rate(tmp_path: Path, frames, make_video) -> None:
     av = pytest.importorskip("av")
-    video = _video(tmp_path / "clip.mkv", frames[:6], rate=10)
+    video = make_video(tmp_path / "clip.mkv", frames[:6], rate=10)
 
     def rate(out: Path) -> float:
         (path,) = out.glob("tracks_overlay.*")

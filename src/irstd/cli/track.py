@@ -33,6 +33,9 @@ def add_tracker_options(p: argparse.ArgumentParser) -> None:
                         f"--motion-window frames (default {d.min_displacement:g})")
     g.add_argument("--motion-window", type=ranged(int, 2, 1000), default=d.motion_window,
                    help=f"frames of that line (default {d.motion_window})")
+    g.add_argument("--early-step", type=ranged(float, 0, 1000), default=d.early_step, metavar="PX",
+                   help="or step this far in the scene between a new track's first two frames: a target at its second "
+                        f"detection (0: off; default {d.early_step:g})")
     g.add_argument("--hover-frames", type=ranged(int, 0, 100000), default=d.hover_frames,
                    help="or be detected still for this many frames in a row with a high score (0: never; "
                         f"default {d.hover_frames})")
@@ -50,8 +53,8 @@ def tracker_params(args: argparse.Namespace):
 
     return TrackerParams(gate=args.gate, birth_hits=args.birth_hits, birth_window=args.birth_window,
                          max_misses=args.max_misses, min_displacement=args.min_displacement,
-                         motion_window=args.motion_window, hover_frames=args.hover_frames, coast=args.coast,
-                         release_after=args.release_after,
+                         motion_window=args.motion_window, early_step=args.early_step,
+                         hover_frames=args.hover_frames, coast=args.coast, release_after=args.release_after,
                          compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate))
 
 

@@ -97,6 +97,7 @@ class Tracker:
         self._hist = np.zeros(0, dtype=np.int64)  # bit i: detected i frames ago (bit 0: this frame)
         self._misses = np.zeros(0, dtype=np.int64)  # consecutive
         self._hover = np.zeros(0, dtype=np.int64)  # consecutive frames detected with score >= hover_score
+        self._age = np.zeros(0, dtype=np.int64)  # frames since the track's birth
         self._established = np.zeros(0, dtype=bool)
         self._confirmed = np.zeros(0, dtype=bool)
         self._failing = np.zeros(0, dtype=np.int64)  # consecutive detected frames failing both confirmation tests
@@ -106,8 +107,8 @@ class Tracker:
         self._frame = 0
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_established", "_confirmed", "_failing",
-                     "_win", "_win_img"):
+        for name in ("_ids", "_x", "_p", "_hist", "_misses", "_hover", "_age", "_established", "_confirmed",
+                     "_failing", "_win", "_win_img"):
             setattr(self, name, getattr(self, name)[keep])
 
     @property
@@ -185,7 +186,17 @@ class Tracker:
         strong = np.zeros(n, dtype=bool)
         strong[rows] = det[cols, 3] >= pr.hover_score
         self._hover = np.where(strong, self._hover + 1, 0)
+        self._age += 1
         self._established |= _popcount(self._hist) >= pr.birth_hits
+        early = np.zeros(n, dtype=bool)
+        if pr.early_step and len(rows):
+            early[rows] = self._age[rows] == 1
+            if early.any():  # born in the last frame, detected again now: its one step, scene and image
+                prev = (self._frame - 1) % pr.motion_window
+                step = np.hypot(*(self._win[rows, slot] - self._win[rows, prev]).T)
+                step_img = np.hypot(*(self._win_img[rows, slot] - self._win_img[rows, prev]).T)
+                early[rows] &= (step >= pr.early_step) & (step_img >= pr.min_image_displacement)
+            self._established |= early
         if len(rows):
             cnt, disp, rms = _line_fit(self._win[rows], slot)
             _, disp_img, _ = _line_fit(self._win_img[rows], slot)
@@ -195,7 +206,7 @@ class Tracker:
             still = np.zeros(n, dtype=bool)
             still[rows] = disp < pr.min_displacement
             hover = (self._hover >= pr.hover_frames) & still if pr.hover_frames else np.zeros(n, dtype=bool)
-            self._confirmed |= self._established & hit & (moved | hover)
+            self._confirmed |= self._established & hit & (moved | hover | early)
             if pr.release_after:
                 failing = np.zeros(n, dtype=bool)
                 failing[rows] = cnt >= 3  # a window with too few detections tells nothing
@@ -225,6 +236,7 @@ class Tracker:
             self._hist = np.concatenate([self._hist, np.ones(len(free), dtype=np.int64)])
             self._misses = np.concatenate([self._misses, np.zeros(len(free), dtype=np.int64)])
             self._hover = np.concatenate([self._hover, (det[free, 3] >= pr.hover_score).astype(np.int64)])
+            self._age = np.concatenate([self._age, np.zeros(len(free), dtype=np.int64)])
             est = np.full(len(free), pr.birth_hits <= 1)
             self._established = np.concatenate([self._established, est])
             self._confirmed = np.concatenate([self._confirmed, est & (pr.hover_frames == 1)])
