@@ -128,10 +128,27 @@ def test_init_weights_undo_a_folded_operating_point(tmp_path: Path, tiny_cfg: Tr
 
 
 def test_init_weights_that_do_not_fit_fail_in_one_line(tiny_cfg: TrainConfig, checkpoint: Path) -> None:
-    cfg = dataclasses.replace(tiny_cfg, model_kwargs={"widths": [8, 16, 32, 64, 128]}, init_weights=str(checkpoint))
+    # widths that are no tiling of the checkpoint's (4, 8, 16, 32, 64): a multiple of them would be widened
+    cfg = dataclasses.replace(tiny_cfg, model_kwargs={"widths": [6, 12, 24, 48, 96]}, init_weights=str(checkpoint))
     with pytest.raises(CheckpointError, match=r"init_weights .*ckpt\.safetensors.* do not fit") as info:
         fit(cfg)
     assert "\n" not in str(info.value)
+
+
+def test_init_weights_of_a_narrower_twin_are_widened_to_the_same_logits(
+        tiny_cfg: TrainConfig, checkpoint: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """widths (8, …, 128) tile the checkpoint's (4, …, 64): the run starts from the same function."""
+    from irstd.engine.trainer import _start_run
+
+    cfg = dataclasses.replace(tiny_cfg, model_kwargs={"widths": [8, 16, 32, 64, 128]}, init_weights=str(checkpoint),
+                              name="wide")
+    with caplog.at_level("INFO", logger="irstd.engine.trainer"):
+        run = _start_run(cfg, None)
+    assert sum("widened" in r.getMessage() for r in caplog.records) == 1
+    narrow = load_model(checkpoint)
+    x = torch.randn(2, 1, 32, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(run.model.eval()(x), narrow.eval()(x), rtol=0, atol=1e-5)
 
 
 def test_a_resumed_run_keeps_its_own_weights_not_init_weights(tmp_path: Path, tiny_cfg: TrainConfig,

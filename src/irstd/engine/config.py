@@ -44,6 +44,9 @@ class TrainConfig:
     target_weight: float | None = None  # target-balanced BCE on the main logits (None: the recipe's, 0)
     loss_settings: dict[str, Any] = field(default_factory=dict)  # derived: the ModelLoss arguments used
     init_weights: str | None = None  # start from these weights (path, shipped model.tag or URL); not on resume
+    # init_weights of a narrower model of the same family: widened to this model with the same logits
+    # (irstd.models.widen); the copies' input weights are split unevenly by this much so they can diverge
+    widen_split_noise: float = 0.1
     # data (data=None: the built-in synthetic generator)
     data: str | None = None
     split: str = "train"
@@ -141,6 +144,7 @@ class TrainConfig:
             (self.dist_timeout > 0, "dist_timeout must be > 0 seconds"),
             (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off (quote on/off in YAML)"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no moving average)"),
+            (0 <= self.widen_split_noise < 1, "widen_split_noise must be in [0, 1) (0: equal copies)"),
         ]
         for ok, message in checks:
             if not ok:

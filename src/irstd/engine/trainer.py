@@ -53,6 +53,7 @@ from ..losses import ModelLoss
 from ..metrics import METRIC_COLUMNS, SegMetrics, SegResult
 from ..models import create_model, folded_offset, logit_bias
 from ..models.checkpoint import checkpoint_writer, read_checkpoint
+from ..models.widen import WidenError, is_tiling, widen_into
 from .config import TrainConfig
 from .data import TrainData, build_train_val, global_batch
 from .epoch import train_one_epoch
@@ -148,7 +149,7 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     data = build_train_val(cfg, stride=model.stride, device=str(device))
     folder, start_epoch, state = _open_folder(cfg, resume)
     if state is None and cfg.init_weights:
-        _init_weights(model, cfg.init_weights, data.normalization)
+        _init_weights(model, cfg.init_weights, data.normalization, cfg.widen_split_noise, cfg.seed)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if cfg.sync_bn and is_distributed():
@@ -184,14 +185,25 @@ def _open_folder(cfg: TrainConfig, resume: str | Path | None) -> tuple[RunFolder
     return folder, 0, None
 
 
-def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float]) -> None:
+def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float],
+                  split_noise: float = 0.0, seed: int = 0) -> None:
     """Load ``spec`` (a checkpoint path, a shipped ``model.tag`` or a URL; its SHA-256 checked where
     known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh.
+    Weights of a narrower model whose shapes ``model``'s tile (``sgem_unet_t`` → ``sgem_unet``) are
+    widened to the same function (:mod:`irstd.models.widen`, copies split by ``split_noise``).
     A threshold folded into the weights (``irstd operating-point``) is taken out again first."""
     weights, meta = read_checkpoint(spec)
     try:
-        model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
-    except RuntimeError as exc:
+        if is_tiling(weights, model.state_dict()) and any(
+                weights[k].shape != v.shape for k, v in model.state_dict().items()):
+            narrow = create_model(meta["model_name"], **(meta.get("model_kwargs") or {}))
+            narrow.load_state_dict(weights)
+            widen_into(narrow, model, split_noise=split_noise, seed=seed)
+            log.info("init_weights %s: %s widened to this %s (same logits; split noise %g)",
+                     spec, meta["model_name"], type(model).__name__, split_noise)
+        else:
+            model.load_state_dict(weights)  # copies (and casts fp16 files) into the model's fp32 parameters
+    except (RuntimeError, WidenError) as exc:
         raise CheckpointError(f"init_weights {spec}: its weights ({meta['model_name']}) do not fit this "
                               f"model ({first_line(exc)})") from None
     offset = folded_offset(meta)

@@ -73,6 +73,14 @@ class UNet(IRSTDModel):
         rule) or takes the skip's output alone (which must then carry the deep features itself)."""
         return True
 
+    def concat_inputs(self) -> dict[str, tuple[int, int]]:
+        """Weights whose input is a concatenation, with its parts' channels (up-sampled deep, skip):
+        the first conv of each concatenating decoder stage (read by :mod:`irstd.models.widen`)."""
+        return {
+            f"decoder.{i}.0.0.weight": (self.widths[-i - 2], self.widths[-i - 2])
+            for i, concat in enumerate(self.concat) if concat
+        }
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         feats = []
