@@ -186,11 +186,23 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--planted-share", type=float, default=0.4, help="share of each epoch's targets that are planted")
     t.add_argument("--tophat-share", type=float, default=0.25, help="share of each epoch's clutter from tophat")
     t.add_argument("--exclude", nargs="*", default=[], help="cache files (glob patterns) left out")
+    h = sub.add_parser("holdout", help="a verifier's figures on the kept-apart frames of every cache file")
+    h.add_argument("verifiers", nargs="+", help="names or files")
+    h.add_argument("--threshold", type=float, default=None)
+    h.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.stage == "holdout":
+        from irstd.verify import load_verifier
+        from irstd.verify.training import holdout_figures, load_cache
+
+        sets = load_cache(sorted(CACHE.glob("*.npz")))
+        for v in args.verifiers:
+            print(json.dumps({"verifier": v, **holdout_figures(load_verifier(v), sets, args.threshold)}, indent=1))
+        return 0
     if args.stage == "mine":
         if args.plant:
             mine_planted(args.model, *args.plant)

@@ -30,7 +30,7 @@ from .net import VerifierNet
 from .patches import PATCH_SIZE, normalise_patches
 from .verifier import Verifier
 
-__all__ = ["PatchSet", "TrainSettings", "load_cache", "train_verifier"]
+__all__ = ["PatchSet", "TrainSettings", "holdout_figures", "load_cache", "train_verifier"]
 
 log = logging.getLogger(__name__)
 
@@ -221,3 +221,26 @@ def _val_figures(p: np.ndarray, y: np.ndarray, pools: dict[str, np.ndarray], rea
         if k not in ("target", "planted") and len(idx):
             fig[f"{k}_rejected"] = float(np.mean(p[idx] < t))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in fig.items()}
+
+
+def holdout_figures(verifier: Verifier, sets: list[PatchSet], threshold: float | None = None) -> dict[str, Any]:
+    """A verifier's figures on the kept-apart frames of ``sets``, per cache file: the share of targets kept
+    (files with targets) or of clutter rejected, at ``threshold`` (default: its own); the same fixed
+    patches for every verifier, so two of them trained on different caches compare on one footing."""
+    t = verifier.threshold if threshold is None else threshold
+    out: dict[str, Any] = {"threshold": t}
+    for s in sets:
+        sel = np.asarray([_is_val(f) for f in s.frames], dtype=bool)
+        if not sel.any():
+            continue
+        raw, lab = s.patches[sel], s.labels[sel]
+        src = s.source[sel]
+        p = _scores(verifier.net, raw, verifier.patch_size)
+        planted = np.asarray([x.endswith(":planted+") for x in src])
+        for name, m, kept in ((f"{s.name} targets kept", (lab == 1) & ~planted, True),
+                              (f"{s.name} planted kept", planted, True),
+                              (f"{s.name} clutter rejected", lab == 0, False)):
+            if m.any():
+                share = float(np.mean(p[m] >= t)) if kept else float(np.mean(p[m] < t))
+                out[name] = f"{100 * share:.1f} % of {int(m.sum())}"
+    return out
