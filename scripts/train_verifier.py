@@ -5,13 +5,21 @@
     PYTHONPATH=src python scripts/train_verifier.py mine --model mask                 # mask + synthetic only
     PYTHONPATH=src python scripts/train_verifier.py train --name verifier.sirst   # → src/irstd/weights/
 
+Tried in a second round (docs/verify.md, not in the shipped verifier):
+
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet.sirst --thresholds 0.5 0.3
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet_t.sirst --plant 6 40  # dim targets planted
+    PYTHONPATH=src python scripts/train_verifier.py train --out runs/verify/models/v3.safetensors --planted-share 0.25
+    PYTHONPATH=src python scripts/train_verifier.py holdout verifier.sirst runs/verify/models/v3.safetensors
+
 ``mine`` runs a detector (CPU, fp32, threshold 0.5) over the training data only and caches the labelled
 patches under ``runs/verify/cache/`` (an ignored folder): the SIRST 50_50 *train* list (Misc_111 with its
 corrected mask), the SIRST-V2 background *train* scene groups, and (``--model mask``) the train masks'
 own components and generated scenes (targets and clutter blobs/streaks). The test list, the held-out
 background groups and ISTD-sequences are never read. ``train`` trains on every cached file, with
 the SIRST frames of a fixed 20 % of the train list (and of the generated scenes) kept apart to choose the
-threshold, and writes the weights and their model card.
+threshold, and writes the weights and their model card. ``holdout`` scores verifiers on the kept-apart
+frames of every cache file (the same patches for each, so differently trained ones compare).
 """
 
 from __future__ import annotations
