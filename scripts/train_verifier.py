@@ -5,13 +5,21 @@
     PYTHONPATH=src python scripts/train_verifier.py mine --model mask                 # mask + synthetic only
     PYTHONPATH=src python scripts/train_verifier.py train --name verifier.sirst   # → src/irstd/weights/
 
+Tried in a second round (docs/verify.md, not in the shipped verifier):
+
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet.sirst --thresholds 0.5 0.3
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet_t.sirst --plant 6 40  # dim targets planted
+    PYTHONPATH=src python scripts/train_verifier.py train --out runs/verify/models/v3.safetensors --planted-share 0.25
+    PYTHONPATH=src python scripts/train_verifier.py holdout verifier.sirst runs/verify/models/v3.safetensors
+
 ``mine`` runs a detector (CPU, fp32, threshold 0.5) over the training data only and caches the labelled
 patches under ``runs/verify/cache/`` (an ignored folder): the SIRST 50_50 *train* list (Misc_111 with its
 corrected mask), the SIRST-V2 background *train* scene groups, and (``--model mask``) the train masks'
 own components and generated scenes (targets and clutter blobs/streaks). The test list, the held-out
 background groups and ISTD-sequences are never read. ``train`` trains on every cached file, with
 the SIRST frames of a fixed 20 % of the train list (and of the generated scenes) kept apart to choose the
-threshold, and writes the weights and their model card.
+threshold, and writes the weights and their model card. ``holdout`` scores verifiers on the kept-apart
+frames of every cache file (the same patches for each, so differently trained ones compare).
 """
 
 from __future__ import annotations
@@ -45,7 +53,7 @@ def sirst_train():
                         mask_dir=DATASETS / "SIRST-corrections/masks", normalization=(0.0, 1.0))
 
 
-def mine(model: str, n_synthetic: int) -> None:
+def mine(model: str, n_synthetic: int, thresholds: tuple[float, ...] = (0.5,)) -> None:
     from irstd.data import open_negatives
     from irstd.inference import Predictor
     from irstd.verify.mining import Examples, examples_of_frame
@@ -61,22 +69,71 @@ def mine(model: str, n_synthetic: int) -> None:
         save(synthetic_examples(n_synthetic), "synthetic", "scenes")
         return
     predictor = Predictor.from_checkpoint(model, device="cpu", threshold=0.5)
-    ex = Examples.empty(CACHE_SIZE)
+    # one probability map per frame, its candidates at every threshold (a lower one: harder false alarms)
+    sirst = {t: Examples.empty(CACHE_SIZE) for t in thresholds}
     t0 = time.time()
     for i, name in enumerate(data.names):
         frame, mask = data.load_raw(i)
-        ex.extend(examples_of_frame(name, frame, predictor.predict(frame)[0].targets, mask, CACHE_SIZE))
-    print(f"{model} sirst-train: {len(ex)} patches ({int(ex.labels.sum())} targets), {time.time() - t0:.0f} s", flush=True)
-    save(ex, "sirst-train", model)
+        prob = predictor.probabilities([frame])[0]
+        for t, ex in sirst.items():
+            ex.extend(examples_of_frame(name, frame, predictor.prediction(prob, t).targets, mask, CACHE_SIZE))
+    for t, ex in sirst.items():
+        print(f"{model}@{t:g} sirst-train: {len(ex)} patches ({int(ex.labels.sum())} targets), "
+              f"{time.time() - t0:.0f} s", flush=True)
+        save(ex, "sirst-train", _tag(model, t))
     neg = open_negatives(DATASETS / "SIRST-V2-background", "train")
-    ex = Examples.empty(CACHE_SIZE)
+    bg = {t: Examples.empty(CACHE_SIZE) for t in thresholds}
     t0 = time.time()
     for i, f in enumerate(neg):
         frame = neg.load(i)
-        targets = predictor.predict(frame)[0].targets[:200]  # a noisy map can hold thousands: 200 per frame
-        ex.extend(examples_of_frame(f.stem, frame, targets, None, CACHE_SIZE))
-    print(f"{model} v2-train: {len(ex)} false alarms, {time.time() - t0:.0f} s", flush=True)
-    save(ex, "v2-train", model)
+        prob = predictor.probabilities([frame])[0]
+        for t, ex in bg.items():
+            targets = predictor.prediction(prob, t).targets[:200]  # a noisy map can hold thousands: 200 per frame
+            ex.extend(examples_of_frame(f.stem, frame, targets, None, CACHE_SIZE))
+    for t, ex in bg.items():
+        print(f"{model}@{t:g} v2-train: {len(ex)} false alarms, {time.time() - t0:.0f} s", flush=True)
+        save(ex, "v2-train", _tag(model, t))
+
+
+def mine_planted(model: str, per_sirst: int, per_background: int) -> None:
+    """Dim targets planted into the SIRST train frames (away from their targets) and the background train
+    frames (``irstd.verify.planting``, a seed per frame name: the same planted frames for every detector),
+    then the detector on them: the planted targets it finds are positives, its false alarms negatives."""
+    import zlib
+
+    from irstd.data import open_negatives
+    from irstd.inference import Predictor
+    from irstd.verify.mining import Examples, examples_of_planted
+    from irstd.verify.planting import plant_targets
+
+    predictor = Predictor.from_checkpoint(model, device="cpu", threshold=0.5)
+    data = sirst_train()
+    neg = open_negatives(DATASETS / "SIRST-V2-background", "train")
+    frames = [(name, lambda i=i: data.load_raw(i), per_sirst) for i, name in enumerate(data.names)]
+    frames += [(f.stem, lambda i=i: (neg.load(i), None), per_background) for i, f in enumerate(neg)]
+    out = {"sirst-train": Examples.empty(CACHE_SIZE), "v2-train": Examples.empty(CACHE_SIZE)}
+    t0 = time.time()
+    n_planted = 0
+    for k, (name, load, n) in enumerate(frames):
+        frame, mask = load()
+        planted, pmask, blobs = plant_targets(frame, [PLANT_STREAM, zlib.crc32(name.encode())], n, avoid=mask)
+        n_planted += len(blobs)
+        ex = examples_of_planted(name, planted, predictor.predict(planted)[0].targets[:200], pmask, mask, CACHE_SIZE)
+        out["sirst-train" if k < len(data.names) else "v2-train"].extend(ex)
+    for source, ex in out.items():
+        found = sum(s.endswith(":planted+") for s in ex.source)
+        print(f"{model} planted {source}: {len(ex)} patches, {found} planted positives, "
+              f"{time.time() - t0:.0f} s ({n_planted} planted in all)", flush=True)
+        save(ex, source, f"planted-{model}")
+
+
+#: the random stream of the planted targets (fixed: the cache is reproducible)
+PLANT_STREAM = 35
+
+
+def _tag(model: str, threshold: float) -> str:
+    """Cache name of a detector's candidates: the model, and ``@t`` below the default threshold 0.5."""
+    return model if threshold == 0.5 else f"{model}@{threshold:g}"
 
 
 def synthetic_examples(n: int):
@@ -115,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--model", required=True, help="detector (model spec) or 'mask' (masks and generated scenes)")
     m.add_argument("--synthetic", type=int, default=400, help="generated scenes with --model mask")
     m.add_argument("--threads", type=int, default=1)
+    m.add_argument("--plant", type=int, nargs=2, metavar=("PER_SIRST", "PER_BACKGROUND"),
+                   help="plant this many dim targets per SIRST train / background train frame and mine the "
+                        "detector's finds and false alarms on them instead")
+    m.add_argument("--thresholds", type=float, nargs="+", default=[0.5],
+                   help="detector thresholds to mine candidates at (one probability map per frame)")
     t = sub.add_parser("train")
     t.add_argument("--name", help="ship as this name: src/irstd/weights/<name with - for .>.safetensors and its row "
                                    "in src/irstd/weights/verifiers.json")
@@ -126,13 +188,34 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--jitter", type=int, default=3)
     t.add_argument("--keep", type=float, default=0.99, help="share of validation targets the threshold keeps")
+    t.add_argument("--keep-planted", type=float, default=None,
+                   help="share of validation planted targets the threshold keeps as well")
+    t.add_argument("--max-threshold", type=float, default=0.5)
+    t.add_argument("--planted-share", type=float, default=0.4, help="share of each epoch's targets that are planted")
+    t.add_argument("--tophat-share", type=float, default=0.25, help="share of each epoch's clutter from tophat")
+    t.add_argument("--exclude", nargs="*", default=[], help="cache files (glob patterns) left out")
+    h = sub.add_parser("holdout", help="a verifier's figures on the kept-apart frames of every cache file")
+    h.add_argument("verifiers", nargs="+", help="names or files")
+    h.add_argument("--threshold", type=float, default=None)
+    h.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.stage == "holdout":
+        from irstd.verify import load_verifier
+        from irstd.verify.training import holdout_figures, load_cache
+
+        sets = load_cache(sorted(CACHE.glob("*.npz")))
+        for v in args.verifiers:
+            print(json.dumps({"verifier": v, **holdout_figures(load_verifier(v), sets, args.threshold)}, indent=1))
+        return 0
     if args.stage == "mine":
-        mine(args.model, args.synthetic)
+        if args.plant:
+            mine_planted(args.model, *args.plant)
+        else:
+            mine(args.model, args.synthetic, tuple(args.thresholds))
     else:
         train(args)
     return 0
@@ -141,9 +224,15 @@ def main(argv: list[str] | None = None) -> int:
 def train(args: argparse.Namespace) -> None:
     from irstd.verify.training import TrainSettings, load_cache, train_verifier
 
-    sets = load_cache(sorted(CACHE.glob("*.npz")))
+    files = [p for p in sorted(CACHE.glob("*.npz")) if not any(p.match(x) for x in args.exclude)]
+    sets = load_cache(files)
+    rest = 1.0 - args.tophat_share
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep, patch_size=args.patch_size,
-                             width=args.width, jitter=args.jitter)
+                             width=args.width, jitter=args.jitter, keep_planted=args.keep_planted,
+                             max_threshold=args.max_threshold,
+                             target_share={"target": 1.0 - args.planted_share, "planted": args.planted_share},
+                             pool_share={"false_alarm": rest * 2 / 3, "tophat": args.tophat_share,
+                                         "generated": rest / 3})
     from irstd.verify.verifier import VERIFIER_TABLE
 
     out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"
@@ -154,7 +243,7 @@ def train(args: argparse.Namespace) -> None:
         "train_seconds": round(time.time() - t0, 1),
         "machine": f"{platform.machine()} {platform.processor() or ''} CPU, {args.threads} thread(s), "
                    f"torch {torch_version()}".replace("  ", " "),
-        "cache_files": [p.name for p in sorted(CACHE.glob("*.npz"))],
+        "cache_files": [p.name for p in files],
         "data": DATA_NOTE,
     })
     print(json.dumps({k: v for k, v in card.items() if k != "history"}, indent=1))

@@ -18,7 +18,7 @@ from ..core.components import connected_components
 from ..inference.targets import Target
 from .patches import extract_patches
 
-__all__ = ["Examples", "label_candidates", "mask_centres", "examples_of_frame"]
+__all__ = ["Examples", "label_candidates", "mask_centres", "examples_of_frame", "examples_of_planted"]
 
 #: pixels around the targets where a candidate is neither a hit nor a false alarm
 MARGIN = 6
@@ -83,4 +83,35 @@ def examples_of_frame(name: str, frame: np.ndarray, targets: Sequence[Target], m
         centres += gt
         lab += [1] * len(gt)
         src += [f"{name}:mask+"] * len(gt)
+    return Examples(extract_patches(frame, centres, size), np.asarray(lab, np.uint8), src)
+
+
+def examples_of_planted(name: str, frame: np.ndarray, targets: Sequence[Target], planted: np.ndarray,
+                        mask: np.ndarray | None, size: int) -> Examples:
+    """The labelled patches of a frame with planted targets (:mod:`.planting`) and the detector's ``targets``
+    on it: each candidate that holds a planted pixel (``<frame>:planted+``) with the planted blob's own
+    centroid beside it, each real target hit (``det+``), each false alarm (``det-``); the planted blobs the
+    detector missed are left out (a verifier only ever sees what a detector found)."""
+    planted = np.asarray(planted, dtype=bool)
+    real = np.zeros_like(planted) if mask is None else np.asarray(mask, dtype=bool)
+    labels = label_candidates(targets, planted | real)
+    cc = connected_components(planted, 8)
+    centres, lab, src = [], [], []
+    hit_blobs: set[int] = set()
+    for t, l in zip(targets, labels):
+        if l < 0:
+            continue
+        x0, y0, x1, y1 = t.bbox
+        blobs = np.unique(cc.labels[y0 : y1 + 1, x0 : x1 + 1])
+        blobs = blobs[blobs > 0]
+        kind = "planted" if len(blobs) and l == 1 else "det"
+        hit_blobs.update(int(b) for b in blobs)
+        centres.append((t.x, t.y))
+        lab.append(int(l))
+        src.append(f"{name}:{kind}{'+' if l else '-'}")
+    for b in sorted(hit_blobs):
+        r, c = cc.centroids[b - 1]
+        centres.append((float(c), float(r)))
+        lab.append(1)
+        src.append(f"{name}:planted+")
     return Examples(extract_patches(frame, centres, size), np.asarray(lab, np.uint8), src)

@@ -30,7 +30,7 @@ from .net import VerifierNet
 from .patches import PATCH_SIZE, normalise_patches
 from .verifier import Verifier
 
-__all__ = ["PatchSet", "TrainSettings", "load_cache", "train_verifier"]
+__all__ = ["PatchSet", "TrainSettings", "holdout_figures", "load_cache", "train_verifier"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,11 @@ class TrainSettings:
     #: share of the clutter half of each epoch per pool (renormalised over the pools present)
     pool_share: dict[str, float] = field(default_factory=lambda: {"false_alarm": 0.5, "tophat": 0.25,
                                                                    "generated": 0.25})
+    #: share of the target half per pool: real and generated targets, dim targets planted in real frames
+    target_share: dict[str, float] = field(default_factory=lambda: {"target": 0.6, "planted": 0.4})
+    #: share of the kept-apart planted targets the threshold keeps as well (None: real targets only)
+    keep_planted: float | None = None
+    max_threshold: float = 0.5  #: the threshold's cap
 
 
 def load_cache(paths: Sequence[str | Path]) -> list[PatchSet]:
@@ -84,7 +89,7 @@ def _is_val(frame: str) -> bool:
 def _group(set_name: str, source: str, label: int) -> str:
     """Which sampling pool a patch belongs to."""
     if label:
-        return "target"
+        return "planted" if source.endswith(":planted+") else "target"
     if set_name.startswith("synthetic"):
         return "generated"
     return "tophat" if "tophat" in set_name else "false_alarm"
@@ -131,13 +136,16 @@ def _centre(raw: np.ndarray, size: int) -> np.ndarray:
 
 
 def _epoch_indices(rng: np.random.Generator, pools: dict[str, np.ndarray], n: int,
-                   shares: dict[str, float]) -> np.ndarray:
+                   shares: dict[str, float], target_shares: dict[str, float] | None = None) -> np.ndarray:
+    """One epoch's patch indices: ``n // 2`` targets split by ``target_shares``, as many clutter patches
+    split by ``shares`` (each renormalised over the pools present)."""
     half = n // 2
-    picks = [rng.choice(pools["target"], half)]
-    present = {k: v for k, v in shares.items() if k in pools and len(pools[k])}
-    total = sum(present.values())
-    for k, share in present.items():
-        picks.append(rng.choice(pools[k], int(round(half * share / total))))
+    picks = []
+    for split in (target_shares or {"target": 1.0}, shares):
+        present = {k: v for k, v in split.items() if k in pools and len(pools[k])}
+        total = sum(present.values())
+        for k, share in present.items():
+            picks.append(rng.choice(pools[k], int(round(half * share / total))))
     idx = np.concatenate(picks)
     rng.shuffle(idx)
     return idx
@@ -169,7 +177,7 @@ def train_verifier(sets: list[PatchSet], settings: TrainSettings, out: str | Pat
     for epoch in range(settings.epochs):
         t0 = time.time()
         net.train()
-        idx = _epoch_indices(rng, pools, settings.per_epoch, settings.pool_share)
+        idx = _epoch_indices(rng, pools, settings.per_epoch, settings.pool_share, settings.target_share)
         losses = []
         for s in range(0, len(idx) - settings.batch_size + 1, settings.batch_size):
             b = idx[s : s + settings.batch_size]
@@ -186,9 +194,11 @@ def train_verifier(sets: list[PatchSet], settings: TrainSettings, out: str | Pat
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": round(time.time() - t0, 1)})
         log.info("epoch %d loss %.4f (%.0f s)", epoch + 1, history[-1]["loss"], history[-1]["seconds"])
     p_va = _scores(net, x_va, settings.patch_size)
-    real_pos = p_va[(y_va == 1) & real_va]
+    real_pos = p_va[np.intersect1d(pools_va.get("target", []), np.flatnonzero(real_va))]
     q = float(np.quantile(real_pos, 1.0 - settings.keep)) if len(real_pos) else 0.5
-    threshold = float(min(0.5, max(q, 1e-3)))
+    if settings.keep_planted is not None and len(pools_va.get("planted", [])):
+        q = min(q, float(np.quantile(p_va[pools_va["planted"]], 1.0 - settings.keep_planted)))
+    threshold = float(min(settings.max_threshold, max(q, 1e-3)))
     card: dict[str, Any] = {"settings": asdict(settings), "threshold": threshold,
                             "train_patches": {k: int(len(v)) for k, v in pools.items()},
                             "val_patches": {k: int(len(v)) for k, v in pools_va.items()},
@@ -201,9 +211,36 @@ def train_verifier(sets: list[PatchSet], settings: TrainSettings, out: str | Pat
 
 
 def _val_figures(p: np.ndarray, y: np.ndarray, pools: dict[str, np.ndarray], real: np.ndarray, t: float) -> dict:
-    fig: dict[str, Any] = {"real_targets_kept": float(np.mean(p[(y == 1) & real] >= t)) if np.any((y == 1) & real) else None,
-                           "generated_targets_kept": float(np.mean(p[(y == 1) & ~real] >= t)) if np.any((y == 1) & ~real) else None}
+    tgt = np.zeros(len(p), bool)
+    tgt[pools.get("target", np.zeros(0, int))] = True
+    fig: dict[str, Any] = {"real_targets_kept": float(np.mean(p[tgt & real] >= t)) if np.any(tgt & real) else None,
+                           "generated_targets_kept": float(np.mean(p[tgt & ~real] >= t)) if np.any(tgt & ~real) else None}
+    if len(pools.get("planted", [])):
+        fig["planted_targets_kept"] = float(np.mean(p[pools["planted"]] >= t))
     for k, idx in pools.items():
-        if k != "target" and len(idx):
+        if k not in ("target", "planted") and len(idx):
             fig[f"{k}_rejected"] = float(np.mean(p[idx] < t))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in fig.items()}
+
+
+def holdout_figures(verifier: Verifier, sets: list[PatchSet], threshold: float | None = None) -> dict[str, Any]:
+    """A verifier's figures on the kept-apart frames of ``sets``, per cache file: the share of targets kept
+    (files with targets) or of clutter rejected, at ``threshold`` (default: its own); the same fixed
+    patches for every verifier, so two of them trained on different caches compare on one footing."""
+    t = verifier.threshold if threshold is None else threshold
+    out: dict[str, Any] = {"threshold": t}
+    for s in sets:
+        sel = np.asarray([_is_val(f) for f in s.frames], dtype=bool)
+        if not sel.any():
+            continue
+        raw, lab = s.patches[sel], s.labels[sel]
+        src = s.source[sel]
+        p = _scores(verifier.net, raw, verifier.patch_size)
+        planted = np.asarray([x.endswith(":planted+") for x in src])
+        for name, m, kept in ((f"{s.name} targets kept", (lab == 1) & ~planted, True),
+                              (f"{s.name} planted kept", planted, True),
+                              (f"{s.name} clutter rejected", lab == 0, False)):
+            if m.any():
+                share = float(np.mean(p[m] >= t)) if kept else float(np.mean(p[m] < t))
+                out[name] = f"{100 * share:.1f} % of {int(m.sum())}"
+    return out
