@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from irstd.core import memory
 from irstd.core.memory import bound_shape_caches
 
@@ -41,3 +45,22 @@ def test_glibc_helpers_are_no_ops_without_glibc(monkeypatch) -> None:
     monkeypatch.setattr(memory, "libc_malloc", lambda: None)  # musl, macOS, Windows
     assert memory.single_malloc_arena() is False
     memory.malloc_trim()  # nothing to call, nothing raised
+
+
+def test_serve_kernel_cache_option_wins_over_the_environment(monkeypatch, tmp_path) -> None:
+    from irstd.cli.main import main
+
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")  # restored after the test
+    seen: list[str | None] = []
+    monkeypatch.setattr(memory, "bound_shape_caches",
+                        lambda *a, **k: seen.append(os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")) or {})
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0", "--kernel-cache", "0"]) == 2
+    assert seen == ["0"]  # set before the caches are bounded, hence before any convolution
+
+
+def test_serve_kernel_cache_refuses_negative(capsys) -> None:
+    from irstd.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "x.safetensors", "--kernel-cache", "-1"])
+    assert "--kernel-cache" in capsys.readouterr().err

@@ -64,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and request handling win the CPU; docs/serve.md)")
     p.add_argument("--decode-threads", type=positive_int, default=None,
                    help="frames decoded at once, >= 1 (default: one per core)")
+    p.add_argument("--kernel-cache", type=ranged(int, 0, 1 << 20), default=None, metavar="N",
+                   help="compiled kernels oneDNN keeps, one per layer and input shape, >= 0 (default: oneDNN's 1024, "
+                        "or $ONEDNN_PRIMITIVE_CACHE_CAPACITY; 0: memory comes back after traffic of many frame sizes, "
+                        "each call compiles its kernels; docs/serve.md)")
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")
@@ -81,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.memory import bound_shape_caches, single_malloc_arena
+    from ..core.memory import SHAPE_CACHE_ENV, bound_shape_caches, single_malloc_arena
     from ..inference import Predictor
 
     # before any other thread starts: after a burst of large frames the service hands memory back to the
@@ -89,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     single_malloc_arena()
     # before the first convolution: frames of every size and batch size would fill torch's per-shape kernel
     # caches, which keep their memory after the traffic is gone (docs/serve.md, "Memory")
+    # (--kernel-cache given: it wins over the environment; not given: the environment or oneDNN's default)
+    if args.kernel_cache is not None:
+        os.environ[SHAPE_CACHE_ENV["onednn"]] = str(args.kernel_cache)
     bound_shape_caches()
 
     try:
