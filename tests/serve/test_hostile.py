@@ -81,7 +81,7 @@ def test_eight_4096_frames_are_refused_before_any_is_decoded(make_app, monkeypat
         assert decoded == []
     with TestClient(make_app(max_inflight_mb=100)) as c:
         _one_line_error(c.post("/v1/detect?name=z.png", content=big, headers=PNG), 413, "1 frame",
-                        "memory budget of 104.9 MB")
+                        "memory budget of 100.0 MiB")
         assert c.app.state.budget.used == 0 and c.app.state.budget.holds == 0
     assert decoded == []
 

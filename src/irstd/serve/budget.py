@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-__all__ = ["BODY_FACTOR", "Budget", "BudgetBusy", "BudgetTooLarge", "Hold", "frame_bytes", "human_bytes"]
+from ..inference.memory_budget import format_bytes
+
+__all__ = ["BODY_FACTOR", "Budget", "BudgetBusy", "BudgetTooLarge", "Hold", "frame_bytes"]
 
 #: Memory per body byte while a request is decoded: the body, the multipart parser's copy of each part
 #: and the decoder's buffer.
@@ -24,14 +26,6 @@ BODY_FACTOR = 3
 def frame_bytes(pixels: int, per_pixel: float) -> int:
     """Estimated peak memory of running a frame of ``pixels`` pixels at ``per_pixel`` bytes each."""
     return int(math.ceil(int(pixels) * per_pixel))
-
-
-def human_bytes(n: float) -> str:
-    """``n`` bytes as ``1.2 GB`` / ``340 MB`` / ``12 kB``."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 class BudgetTooLarge(Exception):
@@ -56,11 +50,11 @@ class Budget:
         (default ``nbytes``) never can, :class:`BudgetBusy` if they do not beside what is in flight."""
         whole = nbytes if whole is None else whole
         if whole > self.limit:
-            raise BudgetTooLarge(f"{what} needs about {human_bytes(whole)}, more than the service's memory budget "
-                                 f"of {human_bytes(self.limit)}")
+            raise BudgetTooLarge(f"{what} needs about {format_bytes(whole)}, more than the service's memory budget "
+                                 f"of {format_bytes(self.limit)}")
         if self.used + nbytes > self.limit:
-            raise BudgetBusy(f"{what} needs about {human_bytes(whole)} and requests in flight hold "
-                             f"{human_bytes(self.used)} of {human_bytes(self.limit)}")
+            raise BudgetBusy(f"{what} needs about {format_bytes(whole)} and requests in flight hold "
+                             f"{format_bytes(self.used)} of {format_bytes(self.limit)}")
 
     def take(self, nbytes: int, what: str) -> "Hold":
         """Charge ``nbytes`` (or raise, charging nothing); the hold gives them back once."""

@@ -21,8 +21,8 @@ from ..core.memory import malloc_trim
 from ..inference import Predictor
 from ..inference.schema import detections_document
 from .batcher import Job, JobResult, MicroBatcher, QueueFullError
-from ..inference.memory_budget import available_memory
-from .budget import Budget, BudgetBusy, BudgetTooLarge, Hold, frame_bytes, human_bytes
+from ..inference.memory_budget import available_memory, format_bytes
+from .budget import Budget, BudgetBusy, BudgetTooLarge, Hold, frame_bytes
 from .config import ServeConfig
 from .requests import ApiError, budget_error, check_api_key, client_gone
 from .telemetry import Telemetry
@@ -105,7 +105,7 @@ class ServiceState:
         self.telemetry.watch_gc()
         self.ready = True
         log.info("serving %s (%s); memory budget of requests in flight %s", self.name, self.predictor.label(),
-                 human_bytes(self.budget.limit))
+                 format_bytes(self.budget.limit))
         try:
             yield
         finally:
