@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from irstd.bench.report import save_report
 from irstd.core.components import connected_components
 from irstd.core.padding import STRIDE_PAD_MODE, crop_to, pad_to_multiple
 from irstd.data import open_dataset, open_negatives
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     negatives = open_negatives(args.datasets / "SIRST-V2-background", "train")
     test = open_dataset(root, split_file=splits / "test.txt", mask_dir=args.datasets / "SIRST-corrections" / "masks")
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
-    path = args.out.with_suffix(".json")
+    path = args.out.parent / f"{args.out.name}.json"  # what save_report writes
     doc: dict = json.loads(path.read_text()) if path.is_file() else {"commands": [], "models": {}}
     if doc.get("modes", args.modes) != args.modes:
         raise SystemExit(f"{path}: made with pad modes {doc['modes']}, not {args.modes}: give another --out")
@@ -369,10 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     doc["commands"].append({"command": command, "parts": f"{', '.join(args.parts)} of {', '.join(args.models)}",
                             "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)",
                             "seconds": time.perf_counter() - start})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
-    args.out.with_suffix(".md").write_text("\n".join(markdown(doc)) + "\n")
-    print(args.out.with_suffix(".md").read_text())
+    text = "\n".join(markdown(doc)) + "\n"
+    save_report(doc, text, args.out)
+    print(text)
     return 0
 
 

@@ -112,14 +112,13 @@ def main(argv: list[str] | None = None) -> int:
            "exit_code": code, "peak_rss_bytes": peak, "seconds": round(seconds, 1), "goal_bytes": GOAL_BYTES,
            "goal_met": peak <= GOAL_BYTES and lost == 0 and code in (0, 1), "lost": lost, "files": rows,
            "output": output.splitlines()[-12:]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     md = [f"`{command}`", "", f"`{doc['detect']}` on a {platform.machine()} machine with {os.cpu_count()} cores: exit "
           f"{code}, **peak RSS {peak / 1e9:.2f} GB** (goal ≤ {GOAL_BYTES / 1e9:.0f} GB: "
           f"{'met' if doc['goal_met'] else 'NOT met'}), {seconds:.0f} s, {lost} result(s) lost.", "",
           "| file | what | outcome |", "|---|---|---|"]
     md += [f"| {r['file']} | {r['what']} | {r['outcome']} |" for r in rows]
-    args.out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    from irstd.bench.report import save_report  # STEM.json + STEM.md, as every benchmark report
+    save_report(doc, "\n".join(md) + "\n", args.out)
     print("\n".join(md))
     return 0 if doc["goal_met"] else 1
 

@@ -93,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     command = "PYTHONPATH=src python benchmarks/memory_factors.py " + " ".join(argv if argv is not None else sys.argv[1:])
     doc = {"command": command, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
            "load": os.getloadavg(), "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
     lines = [f"`{command}`", "", "Peak RSS growth of one `Predictor.predict` call over the RSS before it (the float32 "
              "frame already held), per frame pixel, fresh process per row, glibc keeping freed memory.", "",
              "| model | run mode | " + " | ".join(f"{n}² B/px" for n in sizes) + " |",
@@ -105,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cells = [f"{r['sizes'][str(n)]['bytes_per_pixel']:.0f}" for n in sizes]
         lines.append(f"| {r['model']} | {r['label']} | " + " | ".join(cells) + " |")
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    from irstd.bench.report import save_report  # STEM.json + STEM.md, as every benchmark report
+    save_report(doc, "\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -385,10 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         and back_at <= RECOVERY_S,
         "ordinary frames answered after": ordinary_after == [200] * 5,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.with_suffix(".md").write_text(_markdown(report))
+    from irstd.bench.report import save_report  # STEM.json + STEM.md, as every benchmark report
+    save_report(report, _markdown(report), args.out)
     print(_markdown(report))
     return 0 if all(report["goals"].values()) else 1
 

@@ -14,7 +14,6 @@ target within 4 px; every other confirmed target is false.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from dataclasses import replace
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from irstd.bench.report import save_report
 from irstd.data.synthetic_sequence import generate_sequence, ideal_detections
 from irstd.tracking import GlobalMotion, Tracker, TrackerParams, confirm_offline
 from irstd.tracking.evaluation import match
@@ -82,9 +82,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.with_suffix(".md").write_text(text + "\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"command": lines[0], "rows": rows}, indent=1))
+        save_report({"command": lines[0], "rows": rows}, text + "\n", a.out)
     return 0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from irstd.bench.report import save_report
 from irstd.tracking import FrameResult, GlobalMotion, TrackedTarget, Tracker, TrackerParams, confirm_offline
 from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
                                        read_point_labels)
@@ -223,9 +224,7 @@ def main() -> int:
     text = "\n".join(notes) + markdown(rows)
     print(text)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.with_suffix(".md").write_text(text + "\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "params": str(TrackerParams()), "rows": rows}, indent=1))
+        save_report({"command": cmd, "params": str(TrackerParams()), "rows": rows}, text + "\n", a.out)
     return 0
 
 

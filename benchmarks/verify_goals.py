@@ -15,7 +15,6 @@ probabilities, ``count_negative``). Splitting the two lets a new verifier be sco
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -133,10 +132,6 @@ def main(argv: list[str] | None = None) -> int:
             memo.threshold = t
             rows.append({**score(m, memo), "threshold": t})
     cmd = "PYTHONPATH=src python " + shlex.join(["benchmarks/verify_goals.py", *sys.argv[1:]])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"command": cmd, "verifier": ver.name,
-                                                    "verifier_threshold": ver.threshold, "rows": rows}, indent=1) + "\n")
     lines = [f"`{cmd}`", "", f"Verifier `{ver.name}` (its threshold {ver.threshold:.4g}); detector threshold 0.5.", "",
              "| model | | IoU | nIoU | Pd | Fa (1e-6) | held-out background: false targets | per frame | per MP | frames with ≥ 1 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -149,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {r['model']} | {kind} | {v['iou']:.2f} | "
                          f"{v['niou']:.2f} | {v['pd']:.2f} | {v['fa']:.2f} | {v['heldout_false_targets']} | "
                          f"{v['heldout_per_frame']:.3f} | {v['heldout_per_mp']:.3f} | {v['heldout_frames_with']:.1f} % |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    from irstd.bench.report import save_report  # STEM.json + STEM.md, as every benchmark report
+    save_report({"command": cmd, "verifier": ver.name, "verifier_threshold": ver.threshold, "rows": rows},
+                "\n".join(lines) + "\n", args.out)
     print("\n".join(lines))
     return 0
 

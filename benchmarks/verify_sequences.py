@@ -65,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"model": model, "seq": seq, "threshold": t, "without": asdict(a), "with": asdict(b)})
                 print(f"{model} {seq} @ {t:.4g}: Pd {a.pd:.1f} → {b.pd:.1f} %, false/frame {a.false_per_frame:.3f} → "
                       f"{b.false_per_frame:.3f}", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     cmd = "PYTHONPATH=src python " + shlex.join(["benchmarks/verify_sequences.py", *sys.argv[1:]])
-    out.with_suffix(".json").write_text(json.dumps({"command": cmd, "verifier": ver.name,
-                                                    "verifier_threshold": ver.threshold, "rows": rows}, indent=1) + "\n")
     lines = [f"`{cmd}`", "", f"Verifier `{ver.name}` (its threshold {ver.threshold:.4g}); a label found within 4 px.", "",
              "| model | seq | verifier threshold | Pd | + verifier | false targets / frame | + verifier | frames with ≥ 1 | + verifier |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -77,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         a, b = r["without"], r["with"]
         lines.append(f"| {r['model']} | {r['seq']} | {r['threshold']:.4g} | {a['pd']:.1f} % | {b['pd']:.1f} % | {a['false_per_frame']:.3f} | "
                      f"{b['false_per_frame']:.3f} | {a['frames_with_false']:.1f} % | {b['frames_with_false']:.1f} % |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    from irstd.bench.report import save_report  # STEM.json + STEM.md, as every benchmark report
+    save_report({"command": cmd, "verifier": ver.name, "verifier_threshold": ver.threshold, "rows": rows},
+                "\n".join(lines) + "\n", args.out)
     print("\n".join(lines))
     return 0
 
