@@ -131,10 +131,8 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
             # rank 0's failure to write (a full disk) ends every rank with its one line; without this the
             # others went on to the next epoch and waited there for rank 0 until the process-group timeout
             message = broadcast_object(None if failed is None else str(failed))
-            if failed is not None:
-                raise failed
             if message is not None:
-                raise CheckpointError(message)
+                raise failed or CheckpointError(message)
         return FitResult(run.folder.path, run.folder.best, run.folder.last, run.best, run.history, is_main_process())
 
 
@@ -194,8 +192,8 @@ def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float
     A threshold folded into the weights (``irstd operating-point``) is taken out again first."""
     weights, meta = read_checkpoint(spec)
     try:
-        if is_tiling(weights, model.state_dict()) and any(
-                weights[k].shape != v.shape for k, v in model.state_dict().items()):
+        own = model.state_dict()
+        if is_tiling(weights, own) and any(weights[k].shape != v.shape for k, v in own.items()):
             narrow = create_model(meta["model_name"], **(meta.get("model_kwargs") or {}))
             narrow.load_state_dict(weights)
             widen_into(narrow, model, split_noise=split_noise, seed=seed)

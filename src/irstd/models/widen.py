@@ -48,14 +48,17 @@ def concat_inputs(model: nn.Module) -> dict[str, tuple[int, ...]]:
     return dict(declare()) if callable(declare) else {}
 
 
+def _mismatches(narrow: Mapping[str, torch.Tensor], wide: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names in one state dict only, then tensors whose wide shape is no multiple of the narrow one."""
+    return sorted(set(narrow) ^ set(wide)) or [
+        k for k in narrow
+        if narrow[k].dim() != wide[k].dim() or any(w % n for n, w in zip(narrow[k].shape, wide[k].shape))
+    ]
+
+
 def is_tiling(narrow: Mapping[str, torch.Tensor], wide: Mapping[str, torch.Tensor]) -> bool:
     """Whether ``wide``'s tensors are those of ``narrow`` with every dimension a multiple (same names)."""
-    if set(narrow) != set(wide):
-        return False
-    return all(
-        narrow[k].dim() == wide[k].dim() and all(w % n == 0 for n, w in zip(narrow[k].shape, wide[k].shape))
-        for k in narrow
-    )
+    return not _mismatches(narrow, wide)
 
 
 def _index(n: int, w: int, parts_n: Sequence[int] | None) -> torch.Tensor:
@@ -94,10 +97,8 @@ def widen_state_dict(
     logits differ by more than 1e-4 of their scale (a layer mapped wrong).
     """
     sd_n, sd_w = narrow.state_dict(), wide.state_dict()
-    if not is_tiling(sd_n, sd_w):
-        bad = sorted(set(sd_n) ^ set(sd_w)) or [
-            k for k in sd_n if sd_n[k].dim() != sd_w[k].dim()
-            or any(w % n for n, w in zip(sd_n[k].shape, sd_w[k].shape))]
+    bad = _mismatches(sd_n, sd_w)
+    if bad:
         raise WidenError(f"{type(wide).__name__} is not a tiling of {type(narrow).__name__} (first mismatch: {bad[0]})")
     parts = concat_inputs(narrow)
     gen = torch.Generator().manual_seed(seed)
