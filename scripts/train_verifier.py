@@ -12,11 +12,18 @@ Tried in a second round (docs/verify.md, not in the shipped verifier):
     PYTHONPATH=src python scripts/train_verifier.py train --out runs/verify/models/v3.safetensors --planted-share 0.25
     PYTHONPATH=src python scripts/train_verifier.py holdout verifier.sirst runs/verify/models/v3.safetensors
 
+Third round (docs/verify.md): ISTD-sequences seq4 as a *training* sequence (its labelled targets and the
+detector's false alarms on it; seq5 stays the independent measurement, never read here):
+
+    PYTHONPATH=src python scripts/train_verifier.py mine --model sgem_unet_t.sirst --sequence seq4
+    PYTHONPATH=src python scripts/train_verifier.py train --out runs/verify/models/s1.safetensors --sequence-share 0.3 0.25
+
 ``mine`` runs a detector (CPU, fp32, threshold 0.5) over the training data only and caches the labelled
 patches under ``runs/verify/cache/`` (an ignored folder): the SIRST 50_50 *train* list (Misc_111 with its
 corrected mask), the SIRST-V2 background *train* scene groups, and (``--model mask``) the train masks'
 own components and generated scenes (targets and clutter blobs/streaks). The test list, the held-out
-background groups and ISTD-sequences are never read. ``train`` trains on every cached file, with
+background groups and ISTD-sequences are never read, except a sequence named by ``--sequence`` (round 3:
+seq4 only, never seq5). ``train`` trains on every cached file, with
 the SIRST frames of a fixed 20 % of the train list (and of the generated scenes) kept apart to choose the
 threshold, and writes the weights and their model card. ``holdout`` scores verifiers on the kept-apart
 frames of every cache file (the same patches for each, so differently trained ones compare).
@@ -127,6 +134,52 @@ def mine_planted(model: str, per_sirst: int, per_background: int) -> None:
         save(ex, source, f"planted-{model}")
 
 
+def mine_sequence(model: str, seq: str, thresholds: tuple[float, ...]) -> None:
+    """A point-labelled ISTD sequence as training data: each label's own patch and the detector's candidates
+    labelled against it (``irstd.verify.mining.examples_of_points``: within 4 px a target, beyond 8 px
+    clutter). The detections come from ``benchmarks/tracking_sequences.py``'s cache (``runs/tracking/``,
+    thresholds 0.5 and its low one) when it exists, else from the predictor at ``thresholds``."""
+    from PIL import Image
+
+    from irstd.tracking.evaluation import read_point_labels
+    from irstd.verify.mining import Examples, examples_of_points
+
+    if seq == "seq5":
+        raise SystemExit("seq5 is the independent sequence measurement: never mined for training")
+    root = DATASETS / "ISTD-sequences"
+    files = sorted((root / seq).glob("*.png"), key=lambda f: int(f.stem))
+    labels = read_point_labels(root / "labels" / f"{seq}.txt")  # (F, 2) x, y
+    frames = [np.asarray(Image.open(f)) for f in files]
+    frames = [f if f.ndim == 2 else f[..., 0] for f in frames]
+    cached = Path("runs/tracking") / f"detections-{model}-{seq}.json"
+    if cached.is_file():
+        from irstd.inference import Target
+
+        c = json.loads(cached.read_text())
+        per_t = {0.5: c["raw"], float(c["low"]): c["low_targets"]}
+        per_t = {t: [[Target(x, y, int(a), (int(x), int(y), int(x), int(y)), pk) for x, y, a, pk in d] for d in v]
+                 for t, v in per_t.items()}
+        print(f"{model} {seq}: detections from {cached} at {sorted(per_t)}", flush=True)
+    else:
+        from irstd.inference import Predictor
+
+        predictor = Predictor.from_checkpoint(model, device="cpu", threshold=0.5)
+        per_t = {t: [] for t in thresholds}
+        for frame in frames:
+            prob = predictor.probabilities([frame])[0]
+            for t, v in per_t.items():
+                v.append(predictor.prediction(prob, t).targets[:200])
+    own = Examples.empty(CACHE_SIZE)
+    for f, frame, xy in zip(files, frames, labels):
+        own.extend(examples_of_points(f"{seq}/{f.stem}", frame, [], xy[None], CACHE_SIZE, with_labels=True))
+    save(own, seq, "label")
+    for t, dets in per_t.items():
+        ex = Examples.empty(CACHE_SIZE)
+        for f, frame, xy, d in zip(files, frames, labels, dets):
+            ex.extend(examples_of_points(f"{seq}/{f.stem}", frame, d, xy[None], CACHE_SIZE))
+        save(ex, seq, _tag(model, t))
+
+
 #: the random stream of the planted targets (fixed: the cache is reproducible)
 PLANT_STREAM = 35
 
@@ -177,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                         "detector's finds and false alarms on them instead")
     m.add_argument("--thresholds", type=float, nargs="+", default=[0.5],
                    help="detector thresholds to mine candidates at (one probability map per frame)")
+    m.add_argument("--sequence", help="mine this point-labelled ISTD sequence (e.g. seq4; it becomes training data)")
     t = sub.add_parser("train")
     t.add_argument("--name", help="ship as this name: src/irstd/weights/<name with - for .>.safetensors and its row "
                                    "in src/irstd/weights/verifiers.json")
@@ -193,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--max-threshold", type=float, default=0.5)
     t.add_argument("--planted-share", type=float, default=0.4, help="share of each epoch's targets that are planted")
     t.add_argument("--tophat-share", type=float, default=0.25, help="share of each epoch's clutter from tophat")
+    t.add_argument("--sequence-share", type=float, nargs=2, default=(0.0, 0.0), metavar=("TARGETS", "CLUTTER"),
+                   help="share of each epoch's targets / clutter from a mined sequence (seq*.npz cache files)")
     t.add_argument("--exclude", nargs="*", default=[], help="cache files (glob patterns) left out")
     h = sub.add_parser("holdout", help="a verifier's figures on the kept-apart frames of every cache file")
     h.add_argument("verifiers", nargs="+", help="names or files")
@@ -212,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"verifier": v, **holdout_figures(load_verifier(v), sets, args.threshold)}, indent=1))
         return 0
     if args.stage == "mine":
-        if args.plant:
+        if args.sequence:
+            mine_sequence(args.model, args.sequence, tuple(args.thresholds))
+        elif args.plant:
             mine_planted(args.model, *args.plant)
         else:
             mine(args.model, args.synthetic, tuple(args.thresholds))
@@ -226,13 +284,15 @@ def train(args: argparse.Namespace) -> None:
 
     files = [p for p in sorted(CACHE.glob("*.npz")) if not any(p.match(x) for x in args.exclude)]
     sets = load_cache(files)
-    rest = 1.0 - args.tophat_share
+    seq_t, seq_c = args.sequence_share
+    rest = 1.0 - args.tophat_share - seq_c
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, keep=args.keep, patch_size=args.patch_size,
                              width=args.width, jitter=args.jitter, keep_planted=args.keep_planted,
                              max_threshold=args.max_threshold,
-                             target_share={"target": 1.0 - args.planted_share, "planted": args.planted_share},
+                             target_share={"target": 1.0 - args.planted_share - seq_t, "planted": args.planted_share,
+                                           "sequence": seq_t},
                              pool_share={"false_alarm": rest * 2 / 3, "tophat": args.tophat_share,
-                                         "generated": rest / 3})
+                                         "generated": rest / 3, "sequence_clutter": seq_c})
     from irstd.verify.verifier import VERIFIER_TABLE
 
     out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"

@@ -18,10 +18,13 @@ from ..core.components import connected_components
 from ..inference.targets import Target
 from .patches import extract_patches
 
-__all__ = ["Examples", "label_candidates", "mask_centres", "examples_of_frame", "examples_of_planted"]
+__all__ = ["Examples", "label_candidates", "mask_centres", "examples_of_frame", "examples_of_planted",
+           "examples_of_points"]
 
 #: pixels around the targets where a candidate is neither a hit nor a false alarm
 MARGIN = 6
+#: point labels (a target centre, no mask): a candidate within HIT px is the target, beyond FAR px clutter
+HIT, FAR = 4.0, 8.0
 
 
 @dataclass
@@ -114,4 +117,26 @@ def examples_of_planted(name: str, frame: np.ndarray, targets: Sequence[Target],
         centres.append((float(c), float(r)))
         lab.append(1)
         src.append(f"{name}:planted+")
+    return Examples(extract_patches(frame, centres, size), np.asarray(lab, np.uint8), src)
+
+
+def examples_of_points(name: str, frame: np.ndarray, targets: Sequence[Target], points: np.ndarray, size: int,
+                       kind: str = "det", with_labels: bool = False) -> Examples:
+    """The labelled patches of a frame with point labels (``points`` (L, 2) x, y target centres, as the
+    ISTD sequences give): a candidate whose centroid lies within :data:`HIT` px of a label is a target
+    (``<frame>:<kind>+``), one farther than :data:`FAR` px from every label is clutter (``<kind>-``), one in
+    between is left out (not clear-cut); with ``with_labels`` each label's own patch is a target
+    (``<frame>:label+``)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    centres, lab, src = [], [], []
+    for t in targets:
+        d = float(np.min(np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y))) if len(pts) else np.inf
+        if d <= HIT or d > FAR:
+            centres.append((t.x, t.y))
+            lab.append(int(d <= HIT))
+            src.append(f"{name}:{kind}{'+' if d <= HIT else '-'}")
+    if with_labels:
+        centres += [(float(x), float(y)) for x, y in pts]
+        lab += [1] * len(pts)
+        src += [f"{name}:label+"] * len(pts)
     return Examples(extract_patches(frame, centres, size), np.asarray(lab, np.uint8), src)

@@ -9,7 +9,8 @@ tophat's candidates and generated clutter (``pool_share``), so the tens of thous
 on real backgrounds do not drown the learned detectors' false alarms.
 
 Patches of a fixed fifth of the frames (by a hash of the frame name) are kept apart: the threshold is
-the highest that keeps ``keep`` of the real (SIRST) target patches among them, and at most 0.5.
+the highest that keeps ``keep`` of the real target patches among them (SIRST, and a mined training
+sequence's), and at most 0.5.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def _is_val(frame: str) -> bool:
 
 
 def _group(set_name: str, source: str, label: int) -> str:
-    """Which sampling pool a patch belongs to."""
+    """Which sampling pool a patch belongs to (``seq*`` cache files: a point-labelled sequence)."""
+    if set_name.startswith("seq"):
+        return "sequence" if label else "sequence_clutter"
     if label:
         return "planted" if source.endswith(":planted+") else "target"
     if set_name.startswith("synthetic"):
@@ -194,7 +197,9 @@ def train_verifier(sets: list[PatchSet], settings: TrainSettings, out: str | Pat
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), "seconds": round(time.time() - t0, 1)})
         log.info("epoch %d loss %.4f (%.0f s)", epoch + 1, history[-1]["loss"], history[-1]["seconds"])
     p_va = _scores(net, x_va, settings.patch_size)
-    real_pos = p_va[np.intersect1d(pools_va.get("target", []), np.flatnonzero(real_va))]
+    # real targets: SIRST masks and detections, and a mined sequence's (its kept-apart fifth of the frames)
+    real_pos = p_va[np.intersect1d(np.concatenate([pools_va.get("target", np.zeros(0, int)),
+                                                   pools_va.get("sequence", np.zeros(0, int))]), np.flatnonzero(real_va))]
     q = float(np.quantile(real_pos, 1.0 - settings.keep)) if len(real_pos) else 0.5
     if settings.keep_planted is not None and len(pools_va.get("planted", [])):
         q = min(q, float(np.quantile(p_va[pools_va["planted"]], 1.0 - settings.keep_planted)))
@@ -215,10 +220,11 @@ def _val_figures(p: np.ndarray, y: np.ndarray, pools: dict[str, np.ndarray], rea
     tgt[pools.get("target", np.zeros(0, int))] = True
     fig: dict[str, Any] = {"real_targets_kept": float(np.mean(p[tgt & real] >= t)) if np.any(tgt & real) else None,
                            "generated_targets_kept": float(np.mean(p[tgt & ~real] >= t)) if np.any(tgt & ~real) else None}
-    if len(pools.get("planted", [])):
-        fig["planted_targets_kept"] = float(np.mean(p[pools["planted"]] >= t))
+    for k in ("planted", "sequence"):
+        if len(pools.get(k, [])):
+            fig[f"{k}_targets_kept"] = float(np.mean(p[pools[k]] >= t))
     for k, idx in pools.items():
-        if k not in ("target", "planted") and len(idx):
+        if k not in ("target", "planted", "sequence") and len(idx):
             fig[f"{k}_rejected"] = float(np.mean(p[idx] < t))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in fig.items()}
 
