@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="+")
     p.add_argument("--verifier", default=None)
     p.add_argument("--thresholds", type=float, nargs="+", default=None,
-                   help="verifier thresholds to score at (default: its own); the network runs once")
+                   help="verifier thresholds to score at besides its own; the network runs once")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/verify/goals")
     args = p.parse_args(argv)
@@ -124,11 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from irstd.verify import load_verifier
 
-    ver = load_verifier(args.verifier)
+    if str(args.verifier).endswith(".json"):  # a verifier fused with the detector's peak and area (round 3)
+        from irstd.verify.fusion import load_fused
+
+        ver = load_fused(args.verifier)
+    else:
+        ver = load_verifier(args.verifier)
     memo = _Memo(ver)
     rows = []
     for m in args.models:
-        for t in args.thresholds or [ver.threshold]:
+        for t in sorted({ver.threshold, *(args.thresholds or [])}):
             memo.threshold = t
             rows.append({**score(m, memo), "threshold": t})
     cmd = "PYTHONPATH=src python " + shlex.join(["benchmarks/verify_goals.py", *sys.argv[1:]])

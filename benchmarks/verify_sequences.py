@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="+")
     p.add_argument("--verifier", default=None)
     p.add_argument("--thresholds", type=float, nargs="+", default=None,
-                   help="verifier thresholds to score at (default: its own); the network runs once")
+                   help="verifier thresholds to score at besides its own; the network runs once")
     p.add_argument("--seqs", nargs="+", default=["seq4", "seq5"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/verify/istd-sequences")
@@ -74,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     from irstd.verify import load_verifier
 
     torch.set_num_threads(args.threads)
-    ver = load_verifier(args.verifier)
+    if str(args.verifier).endswith(".json"):  # a verifier fused with the detector's peak and area (round 3)
+        from irstd.verify.fusion import load_fused
+
+        ver = load_fused(args.verifier)
+    else:
+        ver = load_verifier(args.verifier)
     rows = []
     for model in args.models:
         for seq in args.seqs:
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             lab = [label[None] for label in labels]
             a = detection_scores(before, lab, shape)[0]
             tr_a = track_rows(files, cache["raw"], None, labels, shape) if args.track else None
-            for t in args.thresholds or [ver.threshold]:
+            for t in sorted({ver.threshold, *(args.thresholds or [])}):
                 b = detection_scores([p[s >= t] for p, s in zip(before, scores)], lab, shape)[0]
                 rows.append({"model": model, "seq": seq, "threshold": t, "without": asdict(a), "with": asdict(b)})
                 print(f"{model} {seq} @ {t:.4g}: Pd {a.pd:.1f} → {b.pd:.1f} %, false/frame {a.false_per_frame:.3f} → "

@@ -180,6 +180,78 @@ def mine_sequence(model: str, seq: str, thresholds: tuple[float, ...]) -> None:
         save(ex, seq, _tag(model, t))
 
 
+def fuse(model: str, verifier: str, seq: str | None, out: str, keep: float = 0.99) -> None:
+    """Fit :class:`irstd.verify.fusion.FusedVerifier` (verifier logit, detector peak, area) on the kept-apart
+    fifth of the training frames only (SIRST train, background train groups, ``seq`` when given; the
+    verifier never trained on them): ``model``'s candidates at 0.5, labelled as in ``mine``; threshold:
+    the highest keeping ``keep`` of their targets, at most 0.5."""
+    from irstd.data import open_negatives
+    from irstd.inference import Predictor, Target
+    from irstd.verify import load_verifier
+    from irstd.verify.fusion import FusedVerifier, fit_fusion, fusion_features
+    from irstd.verify.mining import FAR, HIT, label_candidates
+    from irstd.verify.training import is_kept_apart
+
+    ver = load_verifier(verifier)
+    predictor = Predictor.from_checkpoint(model, device="cpu", threshold=0.5)
+    feats, labels, src = [], [], []
+
+    def add(frame, targets, lab, kind):
+        ok = lab >= 0
+        targets = [t for t, k in zip(targets, ok) if k]
+        if targets:
+            feats.append(fusion_features(ver.scores(frame, targets), [t.peak for t in targets], [t.area for t in targets]))
+            labels.append(lab[ok])
+            src.extend([kind] * len(targets))
+
+    data = sirst_train()
+    for i, name in enumerate(data.names):
+        if is_kept_apart(name):
+            frame, mask = data.load_raw(i)
+            tg = predictor.predict(frame)[0].targets
+            add(frame, tg, label_candidates(tg, mask), "sirst")
+    neg = open_negatives(DATASETS / "SIRST-V2-background", "train")
+    for i, f in enumerate(neg):
+        if is_kept_apart(f.stem):
+            frame = neg.load(i)
+            tg = predictor.predict(frame)[0].targets[:200]
+            add(frame, tg, np.zeros(len(tg), np.int8), "background")
+    if seq:
+        from PIL import Image
+
+        from irstd.tracking.evaluation import read_point_labels
+
+        root = DATASETS / "ISTD-sequences"
+        files = sorted((root / seq).glob("*.png"), key=lambda f: int(f.stem))
+        pts = read_point_labels(root / "labels" / f"{seq}.txt")
+        cached = json.loads((Path("runs/tracking") / f"detections-{model}-{seq}.json").read_text())["raw"]
+        for f, xy, d in zip(files, pts, cached):
+            if is_kept_apart(f"{seq}/{f.stem}"):
+                frame = np.asarray(Image.open(f))
+                frame = frame if frame.ndim == 2 else frame[..., 0]
+                tg = [Target(x, y, int(a), (int(x), int(y), int(x), int(y)), pk) for x, y, a, pk in d]
+                dist = np.asarray([np.hypot(t.x - xy[0], t.y - xy[1]) for t in tg])
+                add(frame, tg, np.where(dist <= HIT, 1, np.where(dist > FAR, 0, -1)).astype(np.int8), seq)
+    x, y, src = np.concatenate(feats), np.concatenate(labels).astype(np.float64), np.asarray(src)
+    w, b = fit_fusion(x, y)
+    s = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+    threshold = float(min(0.5, max(float(np.quantile(s[y == 1], 1.0 - keep)), 1e-3)))
+    figs = {}
+    for kind in sorted(set(src)):
+        m = src == kind
+        for name, sel, kept in (("targets kept", m & (y == 1), True), ("clutter rejected", m & (y == 0), False)):
+            if sel.any():
+                for label, sc in (("verifier", np.exp(x[sel, 0]) / (1 + np.exp(x[sel, 0])) >= ver.threshold),
+                                  ("fused", s[sel] >= threshold)):
+                    share = np.mean(sc) if kept else np.mean(~sc)
+                    figs[f"{kind} {name} ({label})"] = f"{100 * share:.1f} % of {int(sel.sum())}"
+    card = {"verifier": str(verifier), "model": model, "sequence": seq, "threshold_rule": f"keep {keep} of the targets",
+            "fit_on": "kept-apart fifth of the training frames", "kept_apart": figs,
+            "features": ["verifier logit", "detector peak logit", "log area"]}
+    FusedVerifier(ver, w, b, threshold).save(out, card)
+    print(json.dumps({"weights": w.tolist(), "bias": b, "threshold": threshold, **card}, indent=1))
+
+
 #: the random stream of the planted targets (fixed: the cache is reproducible)
 PLANT_STREAM = 35
 
@@ -250,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--sequence-share", type=float, nargs=2, default=(0.0, 0.0), metavar=("TARGETS", "CLUTTER"),
                    help="share of each epoch's targets / clutter from a mined sequence (seq*.npz cache files)")
     t.add_argument("--exclude", nargs="*", default=[], help="cache files (glob patterns) left out")
+    fz = sub.add_parser("fuse", help="fit the verifier score + detector peak/area fusion (kept-apart frames)")
+    fz.add_argument("--model", required=True)
+    fz.add_argument("--verifier", required=True)
+    fz.add_argument("--sequence", default=None)
+    fz.add_argument("--out", required=True, help="JSON file of the fused verifier")
+    fz.add_argument("--threads", type=int, default=1)
     h = sub.add_parser("holdout", help="a verifier's figures on the kept-apart frames of every cache file")
     h.add_argument("verifiers", nargs="+", help="names or files")
     h.add_argument("--threshold", type=float, default=None)
@@ -266,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         sets = load_cache(sorted(CACHE.glob("*.npz")))
         for v in args.verifiers:
             print(json.dumps({"verifier": v, **holdout_figures(load_verifier(v), sets, args.threshold)}, indent=1))
+        return 0
+    if args.stage == "fuse":
+        fuse(args.model, args.verifier, args.sequence, args.out)
         return 0
     if args.stage == "mine":
         if args.sequence:

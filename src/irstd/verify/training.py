@@ -31,7 +31,7 @@ from .net import VerifierNet
 from .patches import PATCH_SIZE, normalise_patches
 from .verifier import Verifier
 
-__all__ = ["PatchSet", "TrainSettings", "holdout_figures", "load_cache", "train_verifier"]
+__all__ = ["PatchSet", "TrainSettings", "holdout_figures", "is_kept_apart", "load_cache", "train_verifier"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def load_cache(paths: Sequence[str | Path]) -> list[PatchSet]:
 
 def _is_val(frame: str) -> bool:
     return zlib.crc32(frame.encode()) % 5 == 0
+
+
+def is_kept_apart(frame: str) -> bool:
+    """Whether a frame (by name) is in the fixed fifth kept apart from training for the threshold."""
+    return _is_val(frame)
 
 
 def _group(set_name: str, source: str, label: int) -> str:
