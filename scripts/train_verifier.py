@@ -385,7 +385,10 @@ def train(args: argparse.Namespace) -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''} CPU, {args.threads} thread(s), "
                    f"torch {torch_version()}".replace("  ", " "),
         "cache_files": [p.name for p in files],
-        "data": DATA_NOTE,
+        "data": DATA_NOTE if not any(p.name.startswith("seq") for p in files) else DATA_NOTE.replace(
+            "Never the test list, the held-out groups or ISTD-sequences.",
+            "ISTD-sequences seq4 (its labelled targets, the detectors' candidates on it): a training sequence. "
+            "Never the test list, the held-out groups or seq5."),
     })
     print(json.dumps({k: v for k, v in card.items() if k != "history"}, indent=1))
     if args.name:
