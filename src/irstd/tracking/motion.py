@@ -2,7 +2,9 @@
 
 The shift is measured on a block-averaged copy of each frame (``downsample``× smaller per side), so one
 estimate costs two small FFTs. A shift ``(dy, dx)`` means the scene content moved by that much: a scene
-point at ``p`` in the previous frame lies at ``p + (dx, dy)`` in this one.
+point at ``p`` in the previous frame lies at ``p + (dx, dy)`` in this one. With a camera model beyond the
+shift (``similarity``, ``affine``: :mod:`.camera`), a point at ``p`` lies at ``A (p - c) + c + (dx, dy)``,
+``c`` the frame's centre: ``(dx, dy)`` is then the centre's shift.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ConfigError
+from .camera import MODELS, block_grid, block_shifts, fit_transform
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,35 @@ class MotionEstimate:
     peak: float  # height of the normalised phase-correlation peak, in (0, 1]: ~0 unrelated, 1 identical
     correlation: float  # Pearson correlation of the two frames once aligned (overlap only), in [-1, 1]
     cut: bool  # a scene cut: the frames show different scenes
+    linear: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 1.0)  # A row-major (a11, a12, a21, a22) on (x, y)
+    cx: float = 0.0  # the centre c of the linear part, full-resolution px (the frame's centre)
+    cy: float = 0.0
+
+    @property
+    def is_shift(self) -> bool:
+        """The motion is a pure shift (the translation model, a cut, or no estimate beyond it)."""
+        return self.linear == (1.0, 0.0, 0.0, 1.0)
+
+    @property
+    def scale(self) -> float:
+        """Zoom factor of the linear part (sqrt of its determinant; > 1: the content grew)."""
+        a, b, c, d = self.linear
+        return float(np.sqrt(abs(a * d - b * c)))
+
+    @property
+    def angle(self) -> float:
+        """Rotation of the linear part in degrees (positive: from +x towards +y, clockwise on screen)."""
+        a, _, c, _ = self.linear
+        return float(np.degrees(np.arctan2(c, a)))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Where points (N, 2) x, y of the previous frame lie in this one, (N, 2)."""
+        p = np.asarray(points, dtype=np.float64)
+        if self.is_shift:
+            return p + (self.dx, self.dy)
+        a = np.asarray(self.linear, dtype=np.float64).reshape(2, 2)
+        c = np.array([self.cx, self.cy])
+        return (p - c) @ a.T + c + (self.dx, self.dy)
 
 
 def _downsample(frame: np.ndarray, factor: int) -> np.ndarray:
@@ -57,7 +89,7 @@ def _subsample(c_m: float, c_0: float, c_p: float) -> float:
 
 
 class GlobalMotion:
-    """Frame-to-frame shift by phase correlation, with a scene-cut test.
+    """Frame-to-frame shift by phase correlation, with a scene-cut test; optionally zoom, rotation, shear.
 
     Args:
         downsample: block size of the averaging before the FFT (4: 640×512 → 160×128); smaller for
@@ -69,11 +101,25 @@ class GlobalMotion:
             included) and falls to 0.08–0.10 at its four clip boundaries. The aligned Pearson correlation is reported but not used: sky on both sides
             of a cut keeps it above 0.8.
         max_shift: largest believable shift in px per frame; a larger one is treated as a cut.
+        model: ``translation`` (the shift only, the default), ``similarity`` (shift, zoom and rotation) or
+            ``affine`` (also shear and unequal zoom: a pan seen in perspective, to first order). Beyond the
+            shift, local shifts are measured in ``block``×``block`` blocks of the downsampled pair at the
+            global shift, ``block // 2`` apart, and a transform is fitted to them (:mod:`.camera`); blocks
+            whose correlation peak is below ``min_peak`` are left out, and with fewer than ``min_blocks``
+            left, or a fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond
+            ``max_angle`` degrees, the estimate falls back to the shift.
     """
 
-    def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0) -> None:
+    def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0,
+                 model: str = "translation", block: int = 32, min_peak: float = 0.1, min_blocks: int = 8,
+                 max_zoom: float = 1.25, max_angle: float = 10.0) -> None:
         if downsample < 1:
             raise ConfigError(f"downsample must be >= 1, got {downsample}")
+        if model not in MODELS:
+            raise ConfigError(f"camera model must be one of {', '.join(MODELS)}, got {model!r}")
+        self.model = model
+        self.block, self.min_peak, self.min_blocks = block, min_peak, min_blocks
+        self.max_zoom, self.max_angle = max_zoom, max_angle
         self.downsample = downsample
         self.cut_ratio = cut_ratio
         self._peaks: list[float] = []
@@ -151,7 +197,45 @@ class GlobalMotion:
         self._peaks = [] if cut else (self._peaks + [peak])[-8:]
         if cut:
             log.debug("scene cut: peak %.3f, correlation %.3f, shift (%.1f, %.1f)", peak, corr, dx, dy)
+        elif self.model != "translation":
+            full = self._transform(prev, small, factor, (int(round(sy)), int(round(sx))), np.shape(frame))
+            if full is not None:
+                a, (dx, dy) = full
+                h0, w0 = np.shape(frame)[:2]
+                return MotionEstimate(float(dx), float(dy), peak, corr, False, tuple(float(v) for v in a.ravel()),
+                                      (w0 - 1) / 2, (h0 - 1) / 2)
         return MotionEstimate(float(dx), float(dy), peak, corr, bool(cut))
+
+    def _transform(self, prev: np.ndarray, small: np.ndarray, factor: int, offset: tuple[int, int],
+                   shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The similarity or affine transform (A (2, 2), d (2,)) about the full frame's centre, full px; None:
+        keep the shift (too few textured blocks, or an unbelievable fit)."""
+        block = min(self.block, max(8, min(small.shape) // 4))  # 32 at 640×512 (160×128 after averaging)
+        tops = block_grid(small.shape, block, block // 2)
+        centre = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
+        fit = None
+        offsets = np.asarray(offset)
+        for _ in range(2):  # the second pass compares each block at the first fit's prediction: closer, sharper
+            src, shift, peaks = block_shifts(prev, small, tops, offsets, block)
+            keep = peaks >= self.min_peak
+            if keep.sum() < self.min_blocks:
+                return None
+            src, shift, peaks = src[keep], shift[keep], peaks[keep]
+            full_src, full_dst = (src + 0.5) * factor - 0.5, (src + shift + 0.5) * factor - 0.5  # full px
+            fit = fit_transform(full_src, full_dst, peaks, centre, self.model, min_scale=0.25 * factor)
+            if fit is None:
+                return None
+            a, d, _ = fit
+            tl = (tops[:, ::-1] + (block - 1) / 2 + 0.5) * factor - 0.5  # every block's centre, full px (x, y)
+            pred = ((tl - centre) @ a.T + centre + d - tl) / factor  # its predicted shift, averaged px
+            offsets = np.rint(pred[:, ::-1]).astype(np.int64)
+        a, d, _ = fit
+        sv = np.linalg.svd(a, compute_uv=False)  # zoom along the principal axes
+        angle = np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1]))
+        if sv.max() > self.max_zoom or sv.min() < 1 / self.max_zoom or abs(angle) > self.max_angle:
+            log.debug("camera fit refused: zoom %s, angle %.1f", sv, angle)
+            return None
+        return a, d
 
 
 def _aligned_correlation(a: np.ndarray, b: np.ndarray, sy: int, sx: int) -> float:
