@@ -37,7 +37,7 @@ class SyntheticSequence:
     camera: np.ndarray  # (F, 2) x, y of the view's corner in the scene
     cuts: list[int] = field(default_factory=list)  # frames that start a new scene (0 excluded)
     zoom: list[float] = field(default_factory=list)  # per frame: the view's magnification (1: as the scene)
-    angle: list[float] = field(default_factory=list)  # per frame: the view's rotation in degrees
+    angle: list[float] = field(default_factory=list)  # per frame: the content's rotation in degrees
 
 
 def _spot(img: np.ndarray, x: float, y: float, amplitude: float, sigma: float) -> None:
@@ -66,8 +66,8 @@ def generate_sequence(n_frames: int = 40, size: tuple[int, int] = (128, 160), n_
     drawn (ids count from 1 in the order targets appear); ``speed``: range of the targets' speed in the
     scene (px/frame); ``flicker_rate``: chance a flickering spot shows in a frame; ``amplitude``: range of the
     targets' peak above the background (grey levels; clutter spots: 30-50). In the first clip only: ``zoom``,
-    the view's magnification per frame (1.01: the content grows 1 % a frame), ``rotation``, its rotation in
-    degrees per frame, ``zoom_step`` (frame, factor), a magnification by ``factor`` from ``frame`` on (a zoom
+    the view's magnification per frame (1.01: the content grows 1 % a frame), ``rotation``, the content's turn
+    in degrees per frame (from +x towards +y, about the frame's centre), ``zoom_step`` (frame, factor), a magnification by ``factor`` from ``frame`` on (a zoom
     step between two frames). Every position stays in image pixels of its frame; ``camera`` is then the
     corner of an unzoomed view with the same centre.
     """
@@ -118,9 +118,9 @@ def generate_sequence(n_frames: int = 40, size: tuple[int, int] = (128, 160), n_
             f = a + i
             cam = start + step * i
             out.camera[f] = cam
-            z, th = (_zoom_of(i, zoom, zoom_step), np.radians(rotation * i)) if view else (1.0, 0.0)
+            z, th = (_zoom_of(i, zoom, zoom_step), -np.radians(rotation * i)) if view else (1.0, 0.0)
             out.zoom.append(z)
-            out.angle.append(float(np.degrees(th)))
+            out.angle.append(float(-np.degrees(th)))  # the content's turn, from +x towards +y
             if view:  # image p shows scene C + R(th) (p - c) / z, C = the scene point at the view's centre
                 rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
                 ctr = np.floor(start) + step * i + centre

@@ -140,8 +140,7 @@ def replay(records: Sequence[dict[str, Any]], params: TrackerParams | None = Non
     result, record)`` is called before each record is replayed (a caller that followed the live run)."""
     params = params or TrackerParams()
     tracker = Tracker(params)
-    motion = GlobalMotion(params.downsample, params.cut_ratio, params.max_shift, model=params.camera) \
-        if params.compensate else None
+    motion = GlobalMotion.for_params(params) if params.compensate else None
     results: list[FrameResult] = []
     for i, rec in enumerate(records):
         if int(rec.get("frame", -1)) != i:

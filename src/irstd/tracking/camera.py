@@ -42,9 +42,8 @@ def _hann(b: int) -> np.ndarray:
 def _parabolic(c_m: np.ndarray, c_0: np.ndarray, c_p: np.ndarray) -> np.ndarray:
     """Sub-sample offsets of tapered correlation peaks from three samples each, in [-0.5, 0.5], (K,)."""
     den = c_m - 2 * c_0 + c_p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(den < 0, 0.5 * (c_m - c_p) / np.where(den < 0, den, -1.0), 0.0)
-    return np.clip(off, -0.5, 0.5)
+    neg = den < 0
+    return np.clip(np.where(neg, 0.5 * (c_m - c_p) / np.where(neg, den, -1.0), 0.0), -0.5, 0.5)
 
 
 def block_grid(shape: tuple[int, int], block: int, stride: int) -> np.ndarray:
@@ -54,33 +53,38 @@ def block_grid(shape: tuple[int, int], block: int, stride: int) -> np.ndarray:
     return np.column_stack([yy.ravel(), xx.ravel()])
 
 
+def block_spectra(img: np.ndarray, tops: np.ndarray, block: int) -> np.ndarray:
+    """Spectra (K, b, b//2+1) of the mean-free, Hann-windowed ``block``×``block`` blocks of ``img`` at
+    ``tops`` (K, 2) y, x (each inside the frame)."""
+    tops = np.asarray(tops, dtype=np.int64).reshape(-1, 2)
+    idx_y = tops[:, 0, None] + np.arange(block)[None, :]  # (K, b)
+    idx_x = tops[:, 1, None] + np.arange(block)[None, :]
+    a = img[idx_y[:, :, None], idx_x[:, None, :]]  # (K, b, b)
+    return np.fft.rfft2((a - a.mean(axis=(1, 2), keepdims=True)) * _hann(block))
+
+
 def block_shifts(prev: np.ndarray, cur: np.ndarray, tops: np.ndarray, offsets: np.ndarray,
-                 block: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 block: int = 32, prev_spectra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local shifts of ``cur`` against ``prev`` (both (h, w), the same size) in blocks.
 
     ``tops`` (K, 2) y, x: the blocks' corners in ``prev``; ``offsets`` (K, 2) or (2,) oy, ox: whole pixels
     each block's content is expected to have moved; the block of ``cur`` that far away is compared (blocks
     that would leave the frame are skipped). Returns the kept blocks' centres in ``prev`` (K', 2) x, y, their
     shifts (K', 2) dx, dy (offset included) and correlation peaks (K',) in (0, 1]: ~0 unrelated (flat or
-    changed), 1 identical. All in the pixels of ``prev``.
+    changed), 1 identical. All in the pixels of ``prev``. ``prev_spectra``: :func:`block_spectra` of ``prev``
+    at ``tops``, when already made.
     """
     h, w = prev.shape
     tops = np.asarray(tops, dtype=np.int64).reshape(-1, 2)
     off = np.broadcast_to(np.asarray(offsets, dtype=np.int64), tops.shape)
     moved = tops + off
     ok = (moved[:, 0] >= 0) & (moved[:, 0] <= h - block) & (moved[:, 1] >= 0) & (moved[:, 1] <= w - block)
+    spec_a = block_spectra(prev, tops[ok], block) if prev_spectra is None else prev_spectra[ok]
     tops, off = tops[ok], off[ok]
     k = len(tops)
     if not k:
         return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
-    idx_y = tops[:, 0, None] + np.arange(block)[None, :]  # (K, b)
-    idx_x = tops[:, 1, None] + np.arange(block)[None, :]
-    a = prev[idx_y[:, :, None], idx_x[:, None, :]]  # (K, b, b)
-    c = cur[(idx_y + off[:, 0, None])[:, :, None], (idx_x + off[:, 1, None])[:, None, :]]
-    win = _hann(block)
-    a = (a - a.mean(axis=(1, 2), keepdims=True)) * win
-    c = (c - c.mean(axis=(1, 2), keepdims=True)) * win
-    cross = np.fft.rfft2(c) * np.conj(np.fft.rfft2(a))
+    cross = block_spectra(cur, tops + off, block) * np.conj(spec_a)
     cross /= np.abs(cross) + 1e-9
     mask, norm = _taper(block)
     r = np.fft.irfft2(cross * mask, s=(block, block))  # (K, b, b): peak at each block's shift
@@ -97,7 +101,7 @@ def block_shifts(prev: np.ndarray, cur: np.ndarray, tops: np.ndarray, offsets: n
 
 
 def fit_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, centre: np.ndarray, model: str,
-                  iterations: int = 6, min_scale: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                  iterations: int = 4, min_scale: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Robust fit of ``dst ≈ A (src - centre) + centre + d`` over point pairs (K, 2) x, y.
 
     ``model``: ``similarity`` (A = [[a, -b], [b, a]]: zoom and rotation) or ``affine`` (any A). Weighted
@@ -117,20 +121,20 @@ def fit_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, centre:
                             np.column_stack([u[:, 1], u[:, 0], zero, one])])
     else:  # a11, a12, dx | a21, a22, dy (two independent 3-parameter fits, one design)
         m = np.column_stack([u[:, 0], u[:, 1], one])
+    if np.linalg.cond(m) > 1e6:  # the pairs do not span the frame
+        return None
     w = np.asarray(weights, dtype=np.float64).copy()
+    live = w > 0
+    yy = np.concatenate([y[:, 0], y[:, 1]]) if model == "similarity" else y
     for it in range(iterations + 1):
         if (w > 0).sum() < need:
             return None
-        sw = np.sqrt(w)
-        if model == "similarity":
-            ms = m * np.concatenate([sw, sw])[:, None]
-            ys = np.concatenate([y[:, 0], y[:, 1]]) * np.concatenate([sw, sw])
-        else:
-            ms = m * sw[:, None]
-            ys = y * sw[:, None]
-        if np.linalg.cond(ms) > 1e6:
+        ww = np.concatenate([w, w]) if model == "similarity" else w
+        mw = m * ww[:, None]
+        try:
+            sol = np.linalg.solve(mw.T @ m, mw.T @ yy)  # weighted normal equations (4 or 3 unknowns)
+        except np.linalg.LinAlgError:
             return None
-        sol = np.linalg.lstsq(ms, ys, rcond=None)[0]
         if model == "similarity":
             a, b, dx, dy = sol
             A, d = np.array([[a, -b], [b, a]]), np.array([dx, dy])
@@ -139,8 +143,7 @@ def fit_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray, centre:
         res = np.hypot(*(u @ A.T + d - y).T)
         if it == iterations:
             break
-        live = weights > 0
         scale = max(1.4826 * float(np.median(res[live])), min_scale)
-        t = np.clip(res / (4.685 * scale), 0, 1)
+        t = np.minimum(res / (4.685 * scale), 1.0)
         w = weights * (1 - t * t) ** 2
     return A, d, w

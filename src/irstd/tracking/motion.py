@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.errors import ConfigError
-from .camera import MODELS, block_grid, block_shifts, fit_transform
+from .camera import MODELS, block_grid, block_shifts, block_spectra, fit_transform
+
+if TYPE_CHECKING:
+    from .params import TrackerParams
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +111,21 @@ class GlobalMotion:
             global shift, ``block // 2`` apart, and a transform is fitted to them (:mod:`.camera`); blocks
             whose correlation peak is below ``min_peak`` are left out, and with fewer than ``min_blocks``
             left, or a fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond
-            ``max_angle`` degrees, the estimate falls back to the shift.
+            ``max_angle`` degrees, the estimate falls back to the shift; so it does when the fitted linear
+            part moves no corner of the frame by ``min_warp`` px or more (against the shift alone: a fit
+            that small is as likely noise as a zoom).
     """
 
     def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0,
                  model: str = "translation", block: int = 32, min_peak: float = 0.1, min_blocks: int = 8,
-                 max_zoom: float = 1.25, max_angle: float = 10.0) -> None:
+                 max_zoom: float = 1.25, max_angle: float = 10.0, stride: int = 0, min_warp: float = 0.0) -> None:
         if downsample < 1:
             raise ConfigError(f"downsample must be >= 1, got {downsample}")
         if model not in MODELS:
             raise ConfigError(f"camera model must be one of {', '.join(MODELS)}, got {model!r}")
         self.model = model
         self.block, self.min_peak, self.min_blocks = block, min_peak, min_blocks
-        self.max_zoom, self.max_angle = max_zoom, max_angle
+        self.max_zoom, self.max_angle, self.stride, self.min_warp = max_zoom, max_angle, stride, min_warp
         self.downsample = downsample
         self.cut_ratio = cut_ratio
         self._peaks: list[float] = []
@@ -128,6 +134,12 @@ class GlobalMotion:
         self._shape: tuple[int, int] | None = None  # of the last (downsampled) frame, seen or replayed
         self._prev_spec: np.ndarray | None = None
         self._window: np.ndarray | None = None
+
+    @classmethod
+    def for_params(cls, params: TrackerParams) -> GlobalMotion:
+        """The estimator a tracker with ``params`` uses (its downsample, cut test and camera model)."""
+        return cls(params.downsample, params.cut_ratio, params.max_shift, model=params.camera,
+                   min_warp=params.min_warp)
 
     def reset(self) -> None:
         self._prev = self._prev_spec = self._shape = None
@@ -211,12 +223,16 @@ class GlobalMotion:
         """The similarity or affine transform (A (2, 2), d (2,)) about the full frame's centre, full px; None:
         keep the shift (too few textured blocks, or an unbelievable fit)."""
         block = min(self.block, max(8, min(small.shape) // 4))  # 32 at 640×512 (160×128 after averaging)
-        tops = block_grid(small.shape, block, block // 2)
+        tops = block_grid(small.shape, block, self.stride or block // 2)
         centre = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
         fit = None
-        offsets = np.asarray(offset)
-        for _ in range(2):  # the second pass compares each block at the first fit's prediction: closer, sharper
-            src, shift, peaks = block_shifts(prev, small, tops, offsets, block)
+        offsets = np.broadcast_to(np.asarray(offset, dtype=np.int64), tops.shape)
+        spectra = block_spectra(prev, tops, block)
+        for k in range(2):  # the second pass compares each block at the first fit's prediction: closer, sharper
+            if k and np.array_equal(offsets, last):
+                break  # the same comparisons again: the same fit
+            last = offsets
+            src, shift, peaks = block_shifts(prev, small, tops, offsets, block, spectra)
             keep = peaks >= self.min_peak
             if keep.sum() < self.min_blocks:
                 return None
@@ -234,6 +250,9 @@ class GlobalMotion:
         angle = np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1]))
         if sv.max() > self.max_zoom or sv.min() < 1 / self.max_zoom or abs(angle) > self.max_angle:
             log.debug("camera fit refused: zoom %s, angle %.1f", sv, angle)
+            return None
+        corners = np.array([[0.0, 0.0], [shape[1] - 1, 0.0], [0.0, shape[0] - 1], [shape[1] - 1, shape[0] - 1]])
+        if np.abs((corners - centre) @ (a - np.eye(2)).T).max() < self.min_warp:
             return None
         return a, d
 

@@ -64,6 +64,8 @@ class TrackerParams:
             ``similarity`` (shift, zoom and rotation) or ``affine`` (also shear: a pan in perspective, to first
             order); :class:`~irstd.tracking.motion.GlobalMotion`. Beyond the shift, static clutter stays put
             through a zoom and the perspective of a pan, for about 2-4 ms more per 640×512 frame.
+        min_warp: with ``camera`` beyond the shift, a frame whose fitted zoom, rotation and shear move no
+            frame corner by this many px (against the shift alone) keeps the shift alone.
         downsample, cut_ratio, max_shift: of :class:`~irstd.tracking.motion.GlobalMotion`; a scene cut
             ends every track (new ids follow).
     """
@@ -89,6 +91,7 @@ class TrackerParams:
     release_after: int = 5
     compensate: bool = True
     camera: str = "translation"
+    min_warp: float = 0.0
     downsample: int = 4
     cut_ratio: float = 0.3
     max_shift: float = 64.0
@@ -100,7 +103,7 @@ class TrackerParams:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"tracker parameter {name} must be > 0, got {getattr(self, name)}")
         for name in ("max_misses", "coast", "hover_frames", "release_after", "accel_std", "min_displacement", "min_image_displacement",
-                     "early_step"):
+                     "early_step", "min_warp"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tracker parameter {name} must be >= 0, got {getattr(self, name)}")
         if self.motion_window < 2:

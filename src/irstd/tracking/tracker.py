@@ -87,8 +87,7 @@ class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
         self._q = kalman.process_noise(self.params.accel_std)
-        self._motion = GlobalMotion(self.params.downsample, self.params.cut_ratio, self.params.max_shift,
-                                    model=self.params.camera)
+        self._motion = GlobalMotion.for_params(self.params)
         self._next_id = 1
         self.reset()
 
