@@ -57,6 +57,15 @@ def sequences(kind: str, n: int = 20, params: TrackerParams | None = None) -> li
     return out
 
 
+def with_camera(seqs: list, params: TrackerParams) -> list:
+    """The same sequences and detections with the camera motions of ``params``' estimator."""
+    out = []
+    for seq, dets, _ in seqs:
+        g = GlobalMotion.for_params(params)
+        out.append((seq, dets, [g.update(f) for f in seq.frames]))
+    return out
+
+
 def camera_setting(text: str) -> TrackerParams:
     """``MODEL`` or ``MODEL:MIN_WARP`` as tracker parameters."""
     model, _, warp = text.partition(":")
@@ -66,9 +75,10 @@ def camera_setting(text: str) -> TrackerParams:
 def camera_rows(settings: list[str], n: int) -> list[dict]:
     rows = []
     for kind in [*KINDS, *CAMERA_KINDS]:
+        seqs = sequences(kind, n)
         for text in settings:
             p = camera_setting(text)
-            rows.append({"kind": kind, "camera": p.camera, "min_warp": p.min_warp, **scores(p, sequences(kind, n, p))})
+            rows.append({"kind": kind, "camera": p.camera, "min_warp": p.min_warp, **scores(p, with_camera(seqs, p))})
     return rows
 
 

@@ -111,14 +111,16 @@ class GlobalMotion:
             global shift, ``block // 2`` apart, and a transform is fitted to them (:mod:`.camera`); blocks
             whose correlation peak is below ``min_peak`` are left out, and with fewer than ``min_blocks``
             left, or a fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond
-            ``max_angle`` degrees, the estimate falls back to the shift; so it does when the fitted linear
+            ``max_angle`` degrees, or blocks holding less than ``min_inliers`` of the peaks' weight within
+            one averaged pixel of the fit (a missed cut), the estimate falls back to the shift; so it does when the fitted linear
             part moves no corner of the frame by ``min_warp`` px or more (against the shift alone: a fit
             that small is as likely noise as a zoom).
     """
 
     def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0,
                  model: str = "translation", block: int = 32, min_peak: float = 0.1, min_blocks: int = 8,
-                 max_zoom: float = 1.25, max_angle: float = 10.0, stride: int = 0, min_warp: float = 0.0) -> None:
+                 max_zoom: float = 1.25, max_angle: float = 10.0, stride: int = 0, min_warp: float = 0.0,
+                 min_inliers: float = 0.5) -> None:
         if downsample < 1:
             raise ConfigError(f"downsample must be >= 1, got {downsample}")
         if model not in MODELS:
@@ -126,11 +128,13 @@ class GlobalMotion:
         self.model = model
         self.block, self.min_peak, self.min_blocks = block, min_peak, min_blocks
         self.max_zoom, self.max_angle, self.stride, self.min_warp = max_zoom, max_angle, stride, min_warp
+        self.min_inliers = min_inliers
         self.downsample = downsample
         self.cut_ratio = cut_ratio
         self._peaks: list[float] = []
         self.max_shift = max_shift
         self._prev: np.ndarray | None = None
+        self._prev_fine: np.ndarray | None = None  # the previous frame averaged for the block fit (model beyond the shift)
         self._shape: tuple[int, int] | None = None  # of the last (downsampled) frame, seen or replayed
         self._prev_spec: np.ndarray | None = None
         self._window: np.ndarray | None = None
@@ -142,7 +146,7 @@ class GlobalMotion:
                    min_warp=params.min_warp)
 
     def reset(self) -> None:
-        self._prev = self._prev_spec = self._shape = None
+        self._prev = self._prev_spec = self._shape = self._prev_fine = None
         self._peaks = []
 
     def _lowcut(self, shape: tuple[int, int]) -> np.ndarray:
@@ -179,6 +183,7 @@ class GlobalMotion:
         """Take ``frame`` as the previous frame without estimating anything (after :meth:`replay`)."""
         small = _downsample(frame, self._factor(np.shape(frame)))
         self._prev, self._prev_spec, self._shape = small, self._spectrum(small), small.shape
+        self._prev_fine = self._fine(frame, small)
 
     def update(self, frame: np.ndarray) -> MotionEstimate:
         """The motion from the previous frame to ``frame`` (the first frame, or a new size: zero, no cut)."""
@@ -186,8 +191,9 @@ class GlobalMotion:
         small = _downsample(frame, factor)
         self._shape = small.shape
         spec = self._spectrum(small)
-        prev, prev_spec = self._prev, self._prev_spec
-        self._prev, self._prev_spec = small, spec
+        prev, prev_spec, prev_fine = self._prev, self._prev_spec, self._prev_fine
+        fine = self._fine(frame, small)
+        self._prev, self._prev_spec, self._prev_fine = small, spec, fine
         if prev is None or prev.shape != small.shape:
             self._peaks = []
             return MotionEstimate(0.0, 0.0, 1.0, 1.0, False)
@@ -209,8 +215,10 @@ class GlobalMotion:
         self._peaks = [] if cut else (self._peaks + [peak])[-8:]
         if cut:
             log.debug("scene cut: peak %.3f, correlation %.3f, shift (%.1f, %.1f)", peak, corr, dx, dy)
-        elif self.model != "translation":
-            full = self._transform(prev, small, factor, (int(round(sy)), int(round(sx))), np.shape(frame))
+        elif fine is not None and prev_fine is not None and prev_fine.shape == fine.shape:
+            fine_f = self._fine_factor(np.shape(frame))
+            full = self._transform(prev_fine, fine, fine_f, (int(round(dy / fine_f)), int(round(dx / fine_f))),
+                                   np.shape(frame))
             if full is not None:
                 a, (dx, dy) = full
                 h0, w0 = np.shape(frame)[:2]
@@ -218,11 +226,22 @@ class GlobalMotion:
                                       (w0 - 1) / 2, (h0 - 1) / 2)
         return MotionEstimate(float(dx), float(dy), peak, corr, bool(cut))
 
+    def _fine_factor(self, shape: tuple[int, ...]) -> int:
+        """Averaging of the block fit: as the shift's, but keeping ≥ 128 px on the shorter side (enough blocks)."""
+        return max(1, min(self.downsample, min(shape[:2]) // 128))
+
+    def _fine(self, frame: np.ndarray, small: np.ndarray) -> np.ndarray | None:
+        """The frame averaged for the block fit (None with the translation model)."""
+        if self.model == "translation":
+            return None
+        f = self._fine_factor(np.shape(frame))
+        return small if f == self._factor(np.shape(frame)) else _downsample(frame, f)
+
     def _transform(self, prev: np.ndarray, small: np.ndarray, factor: int, offset: tuple[int, int],
                    shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
         """The similarity or affine transform (A (2, 2), d (2,)) about the full frame's centre, full px; None:
         keep the shift (too few textured blocks, or an unbelievable fit)."""
-        block = min(self.block, max(8, min(small.shape) // 4))  # 32 at 640×512 (160×128 after averaging)
+        block = min(self.block, max(8, min(small.shape) // 4))  # 32 (640×512: 160×128 after averaging)
         tops = block_grid(small.shape, block, self.stride or block // 2)
         centre = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
         fit = None
@@ -246,6 +265,11 @@ class GlobalMotion:
             pred = ((tl - centre) @ a.T + centre + d - tl) / factor  # its predicted shift, averaged px
             offsets = np.rint(pred[:, ::-1]).astype(np.int64)
         a, d, _ = fit
+        res = np.hypot(*((full_src - centre) @ a.T + centre + d - full_dst).T)
+        agree = float(peaks[res <= factor].sum() / peaks.sum())  # within one averaged pixel of the fit
+        if agree < self.min_inliers:  # the blocks disagree: a missed cut, a scene too changed
+            log.debug("camera fit refused: %.2f of the blocks' weight agrees", agree)
+            return None
         sv = np.linalg.svd(a, compute_uv=False)  # zoom along the principal axes
         angle = np.degrees(np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1]))
         if sv.max() > self.max_zoom or sv.min() < 1 / self.max_zoom or abs(angle) > self.max_angle:
