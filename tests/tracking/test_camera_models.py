@@ -113,3 +113,21 @@ def test_record_keeps_the_linear_part() -> None:
     shift = FrameResult(0, np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), [],
                         motion=MotionEstimate(1.0, 2.0, 0.9, 0.8, False))
     assert "linear" not in track_record({"frame": 0, "targets": []}, shift)["motion"]
+
+
+def test_resume_replays_the_linear_part() -> None:
+    """With the similarity model, replaying finished records (their stored zoom) gives an unbroken run's records."""
+    import json
+
+    from irstd.inference import Predictor
+    from irstd.inference.tracking_run import track_frames
+
+    seq = generate_sequence(n_frames=14, size=(128, 160), pan=(2, 0), zoom=1.01, seed=2)
+    frames = [np.clip(f, 0, 255).astype(np.uint8) for f in seq.frames]
+    pred = Predictor.from_checkpoint("tophat", device="cpu")
+    params = TrackerParams(camera="similarity")
+    straight = [s.record for s in track_frames(pred, list(frames), params=params)]
+    assert any("linear" in (r["motion"] or {}) for r in straight)
+    for n in (1, 8):
+        again = [s.record for s in track_frames(pred, list(frames), params=params, replay_records=straight[:n])]
+        assert json.dumps(again) == json.dumps(straight)
