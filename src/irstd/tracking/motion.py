@@ -108,13 +108,14 @@ class GlobalMotion:
         model: ``translation`` (the shift only, the default), ``similarity`` (shift, zoom and rotation) or
             ``affine`` (also shear and unequal zoom: a pan seen in perspective, to first order). Beyond the
             shift, local shifts are measured in ``block``×``block`` blocks of the downsampled pair at the
-            global shift, ``block // 2`` apart, and a transform is fitted to them (:mod:`.camera`); blocks
+            global shift, ``3 * block // 4`` apart (``stride``), and a transform is fitted to them (:mod:`.camera`); blocks
             whose correlation peak is below ``min_peak`` are left out, and with fewer than ``min_blocks``
             left, or a fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond
             ``max_angle`` degrees, or blocks holding less than ``min_inliers`` of the peaks' weight within
             one averaged pixel of the fit (a missed cut), the estimate falls back to the shift; so it does when the fitted linear
             part moves no corner of the frame by ``min_warp`` px or more (against the shift alone: a fit
-            that small is as likely noise as a zoom).
+            that small is as likely noise as a zoom; judged on the first of two passes, so such a frame costs
+            one pass).
     """
 
     def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0,
@@ -242,7 +243,7 @@ class GlobalMotion:
         """The similarity or affine transform (A (2, 2), d (2,)) about the full frame's centre, full px; None:
         keep the shift (too few textured blocks, or an unbelievable fit)."""
         block = min(self.block, max(8, min(small.shape) // 4))  # 32 (640×512: 160×128 after averaging)
-        tops = block_grid(small.shape, block, self.stride or block // 2)
+        tops = block_grid(small.shape, block, self.stride or 3 * block // 4)
         centre = np.array([(shape[1] - 1) / 2, (shape[0] - 1) / 2])
         fit = None
         offsets = np.broadcast_to(np.asarray(offset, dtype=np.int64), tops.shape)
@@ -261,6 +262,8 @@ class GlobalMotion:
             if fit is None:
                 return None
             a, d, _ = fit
+            if not k and self._warp(a, centre, shape) < self.min_warp:
+                return None  # too small to be told from noise: the shift alone (no second pass)
             tl = (tops[:, ::-1] + (block - 1) / 2 + 0.5) * factor - 0.5  # every block's centre, full px (x, y)
             pred = ((tl - centre) @ a.T + centre + d - tl) / factor  # its predicted shift, averaged px
             offsets = np.rint(pred[:, ::-1]).astype(np.int64)
@@ -275,10 +278,15 @@ class GlobalMotion:
         if sv.max() > self.max_zoom or sv.min() < 1 / self.max_zoom or abs(angle) > self.max_angle:
             log.debug("camera fit refused: zoom %s, angle %.1f", sv, angle)
             return None
-        corners = np.array([[0.0, 0.0], [shape[1] - 1, 0.0], [0.0, shape[0] - 1], [shape[1] - 1, shape[0] - 1]])
-        if np.abs((corners - centre) @ (a - np.eye(2)).T).max() < self.min_warp:
+        if self._warp(a, centre, shape) < self.min_warp:
             return None
         return a, d
+
+    @staticmethod
+    def _warp(a: np.ndarray, centre: np.ndarray, shape: tuple[int, ...]) -> float:
+        """How far (px) the linear part ``a`` about ``centre`` moves the farthest corner of a (H, W) frame."""
+        corners = np.array([[0.0, 0.0], [shape[1] - 1, 0.0], [0.0, shape[0] - 1], [shape[1] - 1, shape[0] - 1]])
+        return float(np.abs((corners - centre) @ (a - np.eye(2)).T).max())
 
 
 def _aligned_correlation(a: np.ndarray, b: np.ndarray, sy: int, sx: int) -> float:
