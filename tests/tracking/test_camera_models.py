@@ -42,7 +42,7 @@ def test_estimate_recovers_zoom_rotation_and_shift(model: str, seed: int) -> Non
 def test_translation_model_and_small_warps_keep_the_shift() -> None:
     seq = generate_sequence(n_frames=2, size=(256, 320), pan=(3, 1), zoom=1.05, rotation=2.0, n_targets=0,
                             n_static=0, n_flicker=0, seed=1)
-    g = GlobalMotion()  # translation: the linear part is never estimated
+    g = GlobalMotion()  # translation (the estimator's own default): the linear part is never estimated
     g.update(seq.frames[0])
     assert g.update(seq.frames[1]).is_shift
     still = generate_sequence(n_frames=2, size=(256, 320), pan=(3, 1), n_targets=0, seed=1)
@@ -65,7 +65,7 @@ def test_tracker_warps_tracks_with_the_camera() -> None:
     a = 1.02 * np.array([[np.cos(0.01), -np.sin(0.01)], [np.sin(0.01), np.cos(0.01)]])
     est = MotionEstimate(1.5, -0.5, 1.0, 1.0, False, tuple(a.ravel()), *c)
     shift_only = MotionEstimate(1.5, -0.5, 1.0, 1.0, False)
-    full, shift = Tracker(TrackerParams(camera="similarity")), Tracker()
+    full, shift = Tracker(TrackerParams(camera="similarity")), Tracker(TrackerParams(camera="translation"))
     p = pts.copy()
     for i in range(15):
         if i:
@@ -94,7 +94,7 @@ def _false_and_found(seq, params: TrackerParams) -> tuple[int, int, int]:
 def test_zoom_step_confirms_no_static_clutter_with_the_similarity_model() -> None:
     seq = generate_sequence(n_frames=30, size=(256, 320), pan=(2, 1), zoom_step=(12, 1.08), n_static=12,
                             n_flicker=0, seed=3)
-    false_t, found_t, labels = _false_and_found(seq, TrackerParams())
+    false_t, found_t, labels = _false_and_found(seq, TrackerParams(camera="translation"))
     false_s, found_s, _ = _false_and_found(seq, TrackerParams(camera="similarity", min_warp=0.5))
     assert labels == 60
     assert false_s == 0 and found_s >= 50  # the two targets confirmed, no clutter
@@ -131,3 +131,19 @@ def test_resume_replays_the_linear_part() -> None:
     for n in (1, 8):
         again = [s.record for s in track_frames(pred, list(frames), params=params, replay_records=straight[:n])]
         assert json.dumps(again) == json.dumps(straight)
+
+
+def test_default_keeps_the_shift_on_a_pan() -> None:
+    """The default camera (similarity, min_warp 0.5): on a pure pan every frame keeps the shift alone, so the
+    tracks equal the translation model's."""
+    assert (TrackerParams().camera, TrackerParams().min_warp) == ("similarity", 0.5)
+    seq = generate_sequence(n_frames=40, size=(128, 160), cut_at=20, seed=4)
+    dets = ideal_detections(seq, seed=0)
+    runs = []
+    for p in (TrackerParams(), TrackerParams(camera="translation", min_warp=0.0)):
+        g, t = GlobalMotion.for_params(p), Tracker(p)
+        motions = [g.update(f) for f in seq.frames]
+        assert all(m.is_shift for m in motions)
+        runs.append([(r.track_ids.tolist(), [(x.id, x.x, x.y) for x in r.targets])
+                     for r in (t.update(d, motion=m) for d, m in zip(dets, motions))])
+    assert runs[0] == runs[1]

@@ -90,8 +90,8 @@ class TrackerParams:
     hover_score: float = 0.9
     release_after: int = 5
     compensate: bool = True
-    camera: str = "translation"
-    min_warp: float = 0.0
+    camera: str = "similarity"
+    min_warp: float = 0.5
     downsample: int = 4
     cut_ratio: float = 0.3
     max_shift: float = 64.0
