@@ -60,12 +60,17 @@ class TrackerParams:
     Camera:
         compensate: estimate the global shift between frames (phase correlation) and associate in
             scene coordinates; needs the frames.
-        camera: the camera model of the compensation: ``translation`` (a shift per frame; the default),
-            ``similarity`` (shift, zoom and rotation) or ``affine`` (also shear: a pan in perspective, to first
+        camera: the camera model of the compensation: ``translation`` (a shift per frame), ``similarity``
+            (shift, zoom and rotation; the default) or ``affine`` (also shear: a pan in perspective, to first
             order); :class:`~irstd.tracking.motion.GlobalMotion`. Beyond the shift, static clutter stays put
-            through a zoom and the perspective of a pan, for about 2-4 ms more per 640×512 frame.
+            through a zoom, a rotation and (similarity: partly) the perspective of a pan, for about 1 ms more
+            per 640×512 frame. Chosen on seq4 and generated sequences (docs/tracking.md, fourth pass):
+            similarity with ``min_warp`` 0.5 changed nothing on seq4 for the two networks and removed every
+            false target of generated zoom and rotation sequences (0.5-1.0 per frame with translation).
         min_warp: with ``camera`` beyond the shift, a frame whose fitted zoom, rotation and shear move no
-            frame corner by this many px (against the shift alone) keeps the shift alone.
+            frame corner by this many px (against the shift alone) keeps the shift alone: 0 fits every frame,
+            and seq4's sub-pixel fits (noise) then cost false targets (0.019 -> 0.075 per frame); 1 misses a
+            zoom of 0.5 % per frame at 256×320. Chosen: 0.5.
         downsample, cut_ratio, max_shift: of :class:`~irstd.tracking.motion.GlobalMotion`; a scene cut
             ends every track (new ids follow).
     """
