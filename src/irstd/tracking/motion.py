@@ -105,17 +105,17 @@ class GlobalMotion:
             included) and falls to 0.08–0.10 at its four clip boundaries. The aligned Pearson correlation is reported but not used: sky on both sides
             of a cut keeps it above 0.8.
         max_shift: largest believable shift in px per frame; a larger one is treated as a cut.
-        model: ``translation`` (the shift only, the default), ``similarity`` (shift, zoom and rotation) or
-            ``affine`` (also shear and unequal zoom: a pan seen in perspective, to first order). Beyond the
-            shift, local shifts are measured in ``block``×``block`` blocks of the downsampled pair at the
-            global shift, ``3 * block // 4`` apart (``stride``), and a transform is fitted to them (:mod:`.camera`); blocks
-            whose correlation peak is below ``min_peak`` are left out, and with fewer than ``min_blocks``
-            left, or a fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond
-            ``max_angle`` degrees, or blocks holding less than ``min_inliers`` of the peaks' weight within
-            one averaged pixel of the fit (a missed cut), the estimate falls back to the shift; so it does when the fitted linear
-            part moves no corner of the frame by ``min_warp`` px or more (against the shift alone: a fit
-            that small is as likely noise as a zoom; judged on the first of two passes, so such a frame costs
-            one pass).
+        model: ``translation`` (the shift only, the estimator's default), ``similarity`` (shift, zoom and
+            rotation) or ``affine`` (also shear and unequal zoom: a pan seen in perspective, to first
+            order). Beyond the shift, local shifts are measured in ``block``×``block`` blocks of the
+            averaged pair at the global shift, ``stride`` apart (0: ``3 * block // 4``), and a transform
+            is fitted to them (:mod:`.camera`). Blocks whose correlation peak is below ``min_peak`` are
+            left out. The estimate falls back to the shift with fewer than ``min_blocks`` blocks left, a
+            fit with a zoom or shear beyond ``max_zoom`` (a factor) or a rotation beyond ``max_angle``
+            degrees, less than ``min_inliers`` of the peaks' weight within one averaged pixel of the fit
+            (a missed cut), or a fit whose linear part moves no frame corner by ``min_warp`` px (a fit
+            that small is as likely noise as a zoom; judged on the first of two passes, so such a frame
+            costs one pass).
     """
 
     def __init__(self, downsample: int = 4, cut_ratio: float = 0.3, max_shift: float = 64.0,
@@ -135,7 +135,7 @@ class GlobalMotion:
         self._peaks: list[float] = []
         self.max_shift = max_shift
         self._prev: np.ndarray | None = None
-        self._prev_fine: np.ndarray | None = None  # the previous frame averaged for the block fit (model beyond the shift)
+        self._prev_fine: np.ndarray | None = None  # the last frame averaged for the block fit (beyond the shift)
         self._shape: tuple[int, int] | None = None  # of the last (downsampled) frame, seen or replayed
         self._prev_spec: np.ndarray | None = None
         self._window: np.ndarray | None = None
@@ -248,8 +248,9 @@ class GlobalMotion:
         fit = None
         offsets = np.broadcast_to(np.asarray(offset, dtype=np.int64), tops.shape)
         spectra = block_spectra(prev, tops, block)
+        last: np.ndarray | None = None
         for k in range(2):  # the second pass compares each block at the first fit's prediction: closer, sharper
-            if k and np.array_equal(offsets, last):
+            if last is not None and np.array_equal(offsets, last):
                 break  # the same comparisons again: the same fit
             last = offsets
             src, shift, peaks = block_shifts(prev, small, tops, offsets, block, spectra)
