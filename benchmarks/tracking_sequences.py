@@ -11,7 +11,9 @@ estimates, the tracker with its defaults (chosen on seq4 only; seq5 is the check
 camera compensation, persistence alone (every established track confirmed) and ``norfair`` (when
 installed; not a project dependency). A label is found by a point within 4 px (one to one); every
 other point is a false target. ``--sweep`` adds the seq4-only parameter grid the defaults came from
-(for every detector; the defaults were chosen on the ``sgem_unet_t.sirst`` rows).
+(for every detector; the defaults were chosen on the ``sgem_unet_t.sirst`` rows), camera models included.
+``--cameras MODEL[:MIN_WARP] ...`` adds, on every sequence, rows of the tracker with those camera settings
+(``TrackerParams.camera``, ``min_warp``; the estimates of each setting's own :class:`GlobalMotion`).
 """
 
 from __future__ import annotations
@@ -133,11 +135,28 @@ def _delays(v: list) -> str:
     return ",".join("–" if x is None else str(x) for x in v)
 
 
-def rows_for(model: str, seq: str, sweep: bool, low: float) -> list[dict]:
+_MOTIONS: dict[tuple, list] = {}
+
+
+def motions_of(seq: str, p: TrackerParams) -> list:
+    """The camera estimates of ``p``'s estimator over ``seq`` (made once per sequence and camera setting)."""
+    key = (seq, p.downsample, p.cut_ratio, p.max_shift, p.camera, p.min_warp)
+    if key not in _MOTIONS:
+        g = GlobalMotion.for_params(p)
+        _MOTIONS[key] = [g.update(np.asarray(Image.open(f))) for f in frames_of(seq)]
+    return _MOTIONS[key]
+
+
+def camera_setting(text: str) -> TrackerParams:
+    """``MODEL`` or ``MODEL:MIN_WARP`` as tracker parameters (the defaults otherwise)."""
+    model, _, warp = text.partition(":")
+    return replace(TrackerParams(), camera=model, min_warp=float(warp or 0.0))
+
+
+def rows_for(model: str, seq: str, sweep: bool, low: float, cameras: tuple[str, ...] = ()) -> list[dict]:
     cache = json.loads(detect(model, seq, low).read_text())
     files = frames_of(seq)
-    g = GlobalMotion(TrackerParams().downsample, TrackerParams().cut_ratio, TrackerParams().max_shift)
-    motions = [g.update(np.asarray(Image.open(f))) for f in files]
+    motions = motions_of(seq, TrackerParams())
     shape = np.asarray(Image.open(files[0])).shape[:2]
     pts = read_point_labels(DATA / "labels" / f"{seq}.txt")
     labels, starts = labels_with_clip_ids(pts), clip_starts(pts)
@@ -166,7 +185,10 @@ def rows_for(model: str, seq: str, sweep: bool, low: float) -> list[dict]:
     add("persistence only (3 of 5, no motion rule)", *run_ours(dets, motions, replace(p, min_displacement=0.0, hover_frames=0)))
     low_results = run_ours(cache["low_targets"], motions, replace(p, birth_score=0.5))
     add(f"irstd.tracking fed candidates >= {low} (births >= 0.5)", *low_results)
-    nf = run_norfair(dets, motions)
+    for text in cameras:
+        pc = camera_setting(text)
+        add(f"irstd.tracking, camera {pc.camera}, min_warp {pc.min_warp:g}", *run_ours(dets, motions_of(seq, pc), pc))
+    nf = run_norfair(dets, motions_of(seq, replace(p, camera="translation", min_warp=0.0)))  # it takes a shift
     if nf is not None:
         import norfair
 
@@ -182,6 +204,10 @@ def rows_for(model: str, seq: str, sweep: bool, low: float) -> list[dict]:
         grid += [dict(early_step=e) for e in (0.0, 4.0, 6.0, 8.0)] + [dict(birth_hits=2, birth_window=3)]
         for kw in grid:
             add("seq4 sweep: " + ", ".join(f"{k}={v}" for k, v in kw.items()), *run_ours(dets, motions, replace(p, **kw)))
+        for cam in ("similarity", "affine"):  # camera models beyond the shift, and the fit's deadband
+            for warp in (0.0, 0.5, 1.0, 2.0):
+                pc = replace(p, camera=cam, min_warp=warp)
+                add(f"seq4 sweep: camera={cam}, min_warp={warp}", *run_ours(dets, motions_of(seq, pc), pc))
     return rows
 
 
@@ -208,12 +234,14 @@ def main() -> int:
     ap.add_argument("--seq", nargs="+", default=["seq4", "seq5"])
     ap.add_argument("--low", type=float, default=0.25, help="threshold of the cached candidates")
     ap.add_argument("--sweep", action="store_true", help="also the seq4-only grid the defaults came from")
+    ap.add_argument("--cameras", nargs="+", default=[], metavar="MODEL[:MIN_WARP]",
+                    help="also the tracker with these camera settings, on every sequence")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
     if not DATA.exists():
         print(f"{DATA}: not found", file=sys.stderr)
         return 2
-    rows = [r for m in a.models for s in a.seq for r in rows_for(m, s, a.sweep, a.low)]
+    rows = [r for m in a.models for s in a.seq for r in rows_for(m, s, a.sweep, a.low, tuple(a.cameras))]
     cmd = shlex.join(["python", *sys.argv])
     clips = {(r["seq"]): (r["clips"], r["cuts_found"], r["cuts_at_clip_starts"]) for r in rows}
     notes = [f"Command: `{cmd}`", "", f"Parameters: `{TrackerParams()}`", "",

@@ -17,6 +17,7 @@ TRACKS_DIR = "tracks"
 def add_tracker_options(p: argparse.ArgumentParser) -> None:
     """The main :class:`~irstd.tracking.TrackerParams` fields as options (defaults: the library's)."""
     from ..tracking import TrackerParams
+    from ..tracking.camera import MODELS
 
     d = TrackerParams()
     g = p.add_argument_group("tracker (docs/tracking.md)")
@@ -45,6 +46,12 @@ def add_tracker_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--coast", type=ranged(int, 0, 1000), default=d.coast,
                    help=f"misses a confirmed track is reported at its predicted position (default {d.coast})")
     g.add_argument("--no-compensate", action="store_true", help="no camera-shift estimate and no scene cuts")
+    g.add_argument("--camera", choices=MODELS, default=d.camera,
+                   help="camera model of the compensation: translation (a shift per frame), similarity (also zoom and "
+                        f"rotation), affine (also shear: a pan in perspective) (default {d.camera})")
+    g.add_argument("--min-warp", type=ranged(float, 0, 1000), default=d.min_warp, metavar="PX",
+                   help="beyond translation: a frame whose fitted zoom/rotation/shear moves no frame corner this far "
+                        f"keeps the shift alone (default {d.min_warp:g})")
 
 
 def tracker_params(args: argparse.Namespace):
@@ -55,7 +62,8 @@ def tracker_params(args: argparse.Namespace):
                          max_misses=args.max_misses, min_displacement=args.min_displacement,
                          motion_window=args.motion_window, early_step=args.early_step,
                          hover_frames=args.hover_frames, coast=args.coast, release_after=args.release_after,
-                         compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate))
+                         compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate),
+                         camera=args.camera, min_warp=args.min_warp)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,7 +10,9 @@ record (:func:`track_record`) is the detection record of :mod:`irstd.inference.s
 * ``coasting``: ``[[id, x, y]]``, every established track missed in this frame at its predicted position
   (what :func:`irstd.tracking.confirm_offline` fills gaps with);
 * ``motion``: ``{"dx", "dy", "cut", "peak"}``, the camera's shift into this frame and the scene-cut test
-  (null when the frame was not read, or camera compensation is off).
+  (null when the frame was not read, or camera compensation is off); with a camera model beyond the shift
+  also ``linear`` ``[a11, a12, a21, a22]`` and ``centre`` ``[cx, cy]`` when the frame's fit was kept: a point
+  ``p`` of the last frame lies at ``A (p - centre) + centre + (dx, dy)``.
 
 A frame that cannot be read keeps its error record (with empty ``tracks``); the tracker is told the frame
 is missing: a miss for every track, no camera shift (the next frame's shift is measured against the last
@@ -64,6 +66,10 @@ def _motion_of(record: dict[str, Any]) -> MotionEstimate | None:
     m = record.get("motion")
     if not m:
         return None
+    if "linear" in m:  # a camera model beyond the shift: its linear part about the frame's centre
+        a11, a12, a21, a22, cx, cy = (float(v) for v in (*m["linear"], *m["centre"]))
+        return MotionEstimate(float(m["dx"]), float(m["dy"]), float(m.get("peak", 1.0)), float("nan"), bool(m["cut"]),
+                              (a11, a12, a21, a22), cx, cy)
     return MotionEstimate(float(m["dx"]), float(m["dy"]), float(m.get("peak", 1.0)), float("nan"), bool(m["cut"]))
 
 
@@ -80,6 +86,8 @@ def track_record(record: dict[str, Any], result: FrameResult) -> dict[str, Any]:
     out["coasting"] = [[int(i), float(x), float(y)] for i, x, y in result.coasting]
     m = result.motion
     out["motion"] = None if m is None else {"dx": m.dx, "dy": m.dy, "cut": bool(m.cut), "peak": m.peak}
+    if m is not None and not m.is_shift:
+        out["motion"].update(linear=list(m.linear), centre=[m.cx, m.cy])
     return out
 
 
@@ -132,7 +140,7 @@ def replay(records: Sequence[dict[str, Any]], params: TrackerParams | None = Non
     result, record)`` is called before each record is replayed (a caller that followed the live run)."""
     params = params or TrackerParams()
     tracker = Tracker(params)
-    motion = GlobalMotion(params.downsample, params.cut_ratio, params.max_shift) if params.compensate else None
+    motion = GlobalMotion.for_params(params) if params.compensate else None
     results: list[FrameResult] = []
     for i, rec in enumerate(records):
         if int(rec.get("frame", -1)) != i:

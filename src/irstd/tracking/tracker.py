@@ -4,6 +4,9 @@ confirmation by motion relative to the scene.
 Tracks live in scene coordinates: the camera's shift between frames (:class:`~.motion.GlobalMotion`) is
 summed into an offset ``cam`` and a detection at image position ``p`` sits at ``p - cam`` in the scene.
 Static clutter then stays put however the camera pans, and a track that moves in the scene is a target.
+With a camera model beyond the shift (``TrackerParams.camera``), a frame's zoom, rotation or shear is
+applied to every track's state and motion window instead (the scene is re-expressed at the new frame's
+scale and orientation), so the scene keeps the scale of the current frame and static clutter still stays put.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
         self._q = kalman.process_noise(self.params.accel_std)
-        self._motion = GlobalMotion(self.params.downsample, self.params.cut_ratio, self.params.max_shift)
+        self._motion = GlobalMotion.for_params(self.params)
         self._next_id = 1
         self.reset()
 
@@ -141,8 +144,25 @@ class Tracker:
             self._frame, self._next_id = index, next_id
             log.debug("frame %d: scene cut, every track ended", index)
         else:
+            if est is not None and not est.is_shift and self.params.compensate:
+                self._warp(est)
             self._cam += (dx, dy)
         return est, cut
+
+    def _warp(self, est: MotionEstimate) -> None:
+        """Re-express every track in the scene of the new frame under the linear part ``A`` of ``est``.
+
+        A scene point ``s`` (image ``s + cam``) lies at ``A (s + cam - c) + c + d`` in the new frame, and
+        ``cam`` becomes ``cam + d``; so ``s' = A s + (A - I) (cam - c)``; velocities ``v' = A v``, covariances
+        ``T P Tᵀ`` with ``T = diag(A, A)``; the scene motion windows move as positions (nan stays nan)."""
+        a = np.asarray(est.linear, dtype=np.float64).reshape(2, 2)
+        off = (a - np.eye(2)) @ (self._cam - (est.cx, est.cy))
+        self._x[:, :2] = self._x[:, :2] @ a.T + off
+        self._x[:, 2:4] = self._x[:, 2:4] @ a.T
+        t = np.zeros((4, 4))
+        t[:2, :2] = t[2:, 2:] = a
+        self._p = t @ self._p @ t.T
+        self._win = self._win @ a.T + off
 
     def update(self, detections: Any, frame: np.ndarray | None = None,
                shift: tuple[float, float] | None = None, motion: MotionEstimate | None = None) -> FrameResult:
