@@ -12,6 +12,13 @@ The caches read their capacity once, so each setting is its own process:
     python benchmarks/kernel_caches.py --ideep 1 --onednn 256
 
 Prints one JSON line (docs/serve.md, "Memory"). Linux with glibc (mallinfo2, /proc); threads: 1.
+Each line also has the steady latency of one shape repeated (256² alone, and in batches of 4), and what
+``--distinct N`` frame sizes (batch 1, after the latencies, before the flood's shapes) left in use.
+
+Several oneDNN capacities side by side, each its own process, one after the other (``--repeat``
+rounds, interleaved), with a report:
+
+    python benchmarks/kernel_caches.py --sweep 0,32,64,128,256,1024 --out benchmarks/results/kernel-caches
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import ctypes
 import gc
 import json
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +59,13 @@ def main() -> int:
     p.add_argument("--onednn", type=int, help="ONEDNN_PRIMITIVE_CACHE_CAPACITY (default: torch's)")
     p.add_argument("--ideep", type=int, help="LRU_CACHE_CAPACITY, >= 1 (default: torch's)")
     p.add_argument("--model", default="sgem_unet_t.sirst")
+    p.add_argument("--distinct", type=int, default=12, help="frame sizes served once each at batch 1 (default 12)")
+    p.add_argument("--sweep", help="comma-separated oneDNN capacities, each run as its own process (ideep: 1)")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of --sweep, interleaved (default 1)")
+    p.add_argument("--out", help="with --sweep: write STEM.json and STEM.md")
     args = p.parse_args()
+    if args.sweep:
+        return sweep(args)
     if args.onednn is not None:
         os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(args.onednn)
     if args.ideep is not None:
@@ -92,6 +106,12 @@ def main() -> int:
     settle()
     warm = {"rss_mb": round(_rss_mb(), 1), "in_use_mb": in_use_mb(), "smaps": breakdown(os.getpid())}
     alone = [run([f256]) for _ in range(30)]
+    four = [run([f256] * 4) / 4 for _ in range(10)]
+    # N distinct frame sizes at batch 1 (a camera each, or a client trying sizes): what stays of them
+    for k in range(args.distinct):
+        run([rng.random((264 + 8 * k, 264 + 8 * k), dtype=np.float32)])
+    settle()
+    distinct = {"rss_mb": round(_rss_mb(), 1), "in_use_mb": in_use_mb()}
     per_frame = []
     for rep in range(3):
         for n in range(1, 17):
@@ -107,6 +127,8 @@ def main() -> int:
             del frames
     settle()
     end = {"rss_mb": round(_rss_mb(), 1), "in_use_mb": in_use_mb(), "smaps": breakdown(os.getpid())}
+    run([f256])  # the single shape again after the flood: compiled again once at most
+    after = [run([f256]) for _ in range(15)]
     print(json.dumps({
         "command": "python benchmarks/kernel_caches.py " + " ".join(sys.argv[1:]),
         "onednn": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "default"),
@@ -115,10 +137,48 @@ def main() -> int:
         "heap_in_use_mb": [warm["in_use_mb"], end["in_use_mb"]],
         "in_use_change_mb": round(end["in_use_mb"] - warm["in_use_mb"], 1),
         "rss_change_by_kind_mb": {k: v for k, v in delta(warm["smaps"], end["smaps"]).items() if abs(v) >= 0.5},
+        "distinct_sizes": args.distinct,
+        "in_use_change_after_distinct_mb": round(distinct["in_use_mb"] - warm["in_use_mb"], 1),
+        "rss_change_after_distinct_pct": round(100 * (distinct["rss_mb"] / warm["rss_mb"] - 1), 1),
         "ms_256_alone_median": round(1000 * float(np.median(alone)), 1),
+        "ms_256_per_frame_batch_4_median": round(1000 * float(np.median(four)), 1),
+        "ms_256_alone_after_flood_median": round(1000 * float(np.median(after)), 1),
         "ms_256_per_frame_batches_1_16": round(1000 * float(np.mean(per_frame)), 1),
         "loadavg": os.getloadavg(),
     }))
+    return 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Run this script once per capacity (``--repeat`` rounds, interleaved); print and save a table."""
+    caps = [int(c) for c in args.sweep.split(",")]
+    rows = []
+    for rnd in range(args.repeat):
+        for cap in caps:
+            cmd = [sys.executable, __file__, "--ideep", "1", "--onednn", str(cap), "--model", args.model,
+                   "--distinct", str(args.distinct)]
+            line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            rows.append(dict(json.loads(line), round=rnd))
+            print(line, flush=True)
+    if args.out:
+        from irstd.bench import save_report
+
+        cols = [("onednn", "oneDNN entries"), ("ms_256_alone_median", "256² alone (ms)"),
+                ("ms_256_per_frame_batch_4_median", "256² in batches of 4, per frame (ms)"),
+                ("ms_256_per_frame_batches_1_16", "256², batches 1-16 in turn, per frame (ms)"),
+                ("in_use_change_after_distinct_mb", f"in use after {args.distinct} sizes (MB)"),
+                ("rss_change_after_distinct_pct", f"RSS after {args.distinct} sizes (%)"),
+                ("in_use_change_mb", "in use after the flood's shapes (MB)"), ("rss_change_pct", "RSS after (%)"),
+                ("ms_256_alone_after_flood_median", "256² alone after (ms)")]
+        md = [f"# oneDNN's cache capacity: latency and what stays (`benchmarks/kernel_caches.py`, {args.model})", "",
+              "`python benchmarks/kernel_caches.py " + " ".join(sys.argv[1:]) + "`", "",
+              f"ideep's cache 1 entry, 1 thread; load average at each row's end in the JSON; {args.repeat} round(s), "
+              "interleaved.", "", "| " + " | ".join(h for _, h in cols) + " | load |",
+              "|" + "---:|" * (len(cols) + 1)]
+        for r in rows:
+            md.append("| " + " | ".join(str(r[k]) for k, _ in cols) + f" | {r['loadavg'][0]:.1f} |")
+        save_report({"command": "python benchmarks/kernel_caches.py " + " ".join(sys.argv[1:]), "rows": rows},
+                    "\n".join(md) + "\n", args.out)
     return 0
 
 

@@ -6,7 +6,7 @@ Starts ``irstd serve MODEL`` (default the shipped ``sgem_unet_t.sirst``, CPU, de
 clients for ``--duration`` seconds, each sending hostile requests in turn: batches of eight 4096² PNGs,
 a JPEG whose header claims 9000×9000, large frames (1024², 2048²), an 80 kB header, heads and bodies
 sent a byte at a time, truncated bodies, clients that leave before their answer, garbage bodies and
-garbage HTTP, broken multipart, and ordinary frames. A prober in its own process asks ``/healthz``
+garbage HTTP, broken multipart, and ordinary frames (with ``--sizes N``, also of N sizes in turn). A prober in its own process asks ``/healthz``
 every 100 ms from start to end; the server's RSS is sampled every 0.5 s during the flood and every
 second for ``--recovery`` seconds after it; where the RSS lives, warm and at the end, by kind of mapping
 (``smaps_breakdown.py``) and, with ``--malloc-info``, glibc's own count (in use / free in the heap). Writes ``<out>.json`` and ``<out>.md``; about
@@ -91,8 +91,11 @@ def _multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
 class Payloads:
     """The encoded bodies, made once."""
 
-    def __init__(self) -> None:
+    def __init__(self, sizes: int = 0) -> None:
         rng = np.random.default_rng(0)
+        # --sizes: ordinary frames of that many sizes (264², 272², ...), sent in turn
+        self.sized = [_png(rng.integers(0, 255, (264 + 8 * k,) * 2, dtype=np.uint8)) for k in range(sizes)]
+        self.next_size = 0
         self.zero4096 = _png(np.zeros((4096, 4096), np.uint8))
         self.batch8, self.batch8_type = _multipart([(f"z{i}.png", self.zero4096) for i in range(8)])
         self.bomb_jpeg = _jpeg_claiming(9000, 9000)
@@ -146,7 +149,7 @@ _BAD_MULTIPART = b"--x\r\nContent-Disposition: form-data\r\n\r\nno end"
 def _kinds(p: Payloads, port: int) -> dict[str, Callable[[], Awaitable[int | None]]]:
     """Each hostile request: a coroutine factory returning the status (None: no answer, by design or not)."""
     img = "image/png"
-    return {
+    kinds: dict[str, Callable[[], Awaitable[int | None]]] = {
         "oversized_batch": lambda: _exchange(port, [_head("/v1/detect/batch", p.batch8_type, len(p.batch8)), p.batch8]),
         "pixel_bomb_jpeg": lambda: _exchange(port, [_head("/v1/detect", "image/jpeg", len(p.bomb_jpeg)), p.bomb_jpeg]),
         "large_frame_1024": lambda: _exchange(port, [_head("/v1/detect", img, len(p.large)), p.large]),
@@ -170,6 +173,14 @@ def _kinds(p: Payloads, port: int) -> dict[str, Callable[[], Awaitable[int | Non
                                                         len(_BAD_MULTIPART)), _BAD_MULTIPART]),
         "ordinary_256": lambda: _exchange(port, [_head("/v1/detect", img, len(p.small)), p.small]),
     }
+    if p.sized:
+        def many_sizes() -> Awaitable[int | None]:
+            body = p.sized[p.next_size % len(p.sized)]
+            p.next_size += 1
+            return _exchange(port, [_head("/v1/detect", img, len(body)), body])
+
+        kinds["many_sizes"] = many_sizes
+    return kinds
 
 
 async def _flood(port: int, payloads: Payloads, clients: int, duration: float) -> list[tuple[str, int | None, float]]:
@@ -286,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=45.0, help="seconds of flood (default 45)")
     p.add_argument("--recovery", type=float, default=RECOVERY_S, help="seconds to watch RSS after (default 60)")
     p.add_argument("--serve-args", default="", help="extra irstd serve options, one string")
+    p.add_argument("--sizes", type=int, default=0,
+                   help="add a client kind sending ordinary frames of this many sizes in turn (264², 272², ...: "
+                        "a kernel per layer and size for torch's caches; default 0: none)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serve-flood-cpu"))
     p.add_argument("--malloc-info", action="store_true",
                    help="also ask the server's glibc for malloc_info (through gdb) when warm and at the end, "
@@ -293,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     load_before = _uptime()
     random.seed(0)
-    payloads = Payloads()
+    payloads = Payloads(args.sizes)
     extra = ["--device", "cpu", *args.serve_args.split()]
     with Server(args.model, 16, 2.0, "fast", extra) as server:
         pid, port = server.proc.pid, server.port

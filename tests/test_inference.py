@@ -10,6 +10,7 @@ import torch.nn as nn
 from irstd.errors import ConfigError
 from irstd.core.device import cpu_supports_bf16
 from irstd.inference import ModelRunner, Predictor, RunMode, fuse_conv_bn, resolve_mode
+from irstd.inference.predictor import pow2_chunks
 from irstd.models import create_model
 from irstd.models.sgem_unet import SGEM
 from irstd.core.padding import pad_to_multiple
@@ -35,6 +36,28 @@ def test_fp32_path_is_the_plain_model() -> None:
     assert got.shape == frame.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     assert pred.mode.precision == "fp32" and pred.amp_dtype is None
+
+
+def test_pow2_chunks() -> None:
+    assert pow2_chunks(13) == [8, 4, 1] and pow2_chunks(16) == [16] and pow2_chunks(0) == []
+    for n in range(1, 65):
+        chunks = pow2_chunks(n)
+        assert sum(chunks) == n and chunks == sorted(set(chunks), reverse=True)
+        assert all(k & (k - 1) == 0 for k in chunks)
+
+
+def test_pow2_batches_run_power_of_two_chunks_with_the_same_answers() -> None:
+    model = create_model("unet_t").eval()
+    frames = _frames(13, (40, 48)) + _frames(1, (56, 48), seed=1)
+    whole = Predictor(model, NORM, device="cpu", precision="fp32", batch_size=16)
+    split = Predictor(model, NORM, device="cpu", precision="fp32", batch_size=16, pow2_batches=True)
+    calls: list[int] = []
+    runner = split.runner
+    split.runner = lambda x: calls.append(x.shape[0]) or runner(x)
+    got = split.probabilities(frames)
+    assert calls == [8, 4, 1, 1]  # 13 frames of one size, then the other size alone
+    for g, e in zip(got, whole.probabilities(frames)):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-5)
 
 
 def test_fast_vs_fp32_on_random_weights() -> None:

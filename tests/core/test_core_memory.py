@@ -64,3 +64,54 @@ def test_serve_kernel_cache_refuses_negative(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "x.safetensors", "--kernel-cache", "-1"])
     assert "--kernel-cache" in capsys.readouterr().err
+
+
+def _no_cache_settings(monkeypatch) -> None:
+    """The caches' variables absent, and whatever the test sets undone afterwards."""
+    for var in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        monkeypatch.setenv(var, "1")  # recorded first, so teardown restores the variable as it was
+        monkeypatch.delenv(var)
+
+
+def test_serve_sets_its_kernel_cache_bound_when_neither_option_nor_environment(monkeypatch, tmp_path) -> None:
+    from irstd.cli.main import main
+
+    _no_cache_settings(monkeypatch)
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0"]) == 2
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(memory.SERVE_KERNEL_CACHE)
+    assert os.environ["LRU_CACHE_CAPACITY"] == "1"
+
+
+def test_serve_leaves_the_environments_kernel_cache(monkeypatch, tmp_path) -> None:
+    from irstd.cli.main import main
+
+    _no_cache_settings(monkeypatch)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")  # e.g. set for every torch process
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0"]) == 2
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "1024"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")
+    assert main(["serve", str(tmp_path / "missing.safetensors"), "--port", "0", "--kernel-cache", "64"]) == 2
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"  # the option wins over both
+
+
+def test_serve_bound_holds_one_frame_size_at_every_batch_size() -> None:
+    # the counts of benchmarks/kernel_counts.py (benchmarks/results/kernel-counts.md) for the shipped sgem
+    # models, the largest per frame size: 23 weight reorders + 26 per batch size, five batch sizes (1-16)
+    assert 23 + 26 * 5 <= memory.SERVE_KERNEL_CACHE < 1024
+
+
+def test_serve_runs_batches_as_power_of_two_chunks(monkeypatch, tmp_path) -> None:
+    from irstd.cli.main import main
+    from irstd.core.errors import ConfigError
+    from irstd.inference import Predictor
+
+    seen: dict = {}
+
+    def fake(spec, **kwargs):
+        seen.update(kwargs)
+        raise ConfigError("stop here")
+
+    _no_cache_settings(monkeypatch)
+    monkeypatch.setattr(Predictor, "from_checkpoint", staticmethod(fake))
+    assert main(["serve", str(tmp_path / "m.safetensors"), "--port", "0"]) == 2
+    assert seen["pow2_batches"] is True

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from ..core.amp import AMP_CHOICES
+from ..core.memory import SERVE_KERNEL_CACHE
 from ..core.errors import ConfigError
 from ..inference.precisions import RUN_PRECISIONS
 from ._common import add_device, add_verify, positive_int, probability, ranged, verifier_of
@@ -65,9 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decode-threads", type=positive_int, default=None,
                    help="frames decoded at once, >= 1 (default: one per core)")
     p.add_argument("--kernel-cache", type=ranged(int, 0, 1 << 20), default=None, metavar="N",
-                   help="compiled kernels oneDNN keeps, one per layer and input shape, >= 0 (default: oneDNN's 1024, "
-                        "or $ONEDNN_PRIMITIVE_CACHE_CAPACITY; 0: memory comes back after traffic of many frame sizes, "
-                        "each call compiles its kernels; docs/serve.md)")
+                   help="compiled kernels oneDNN keeps, one per layer and input shape, >= 0 (default: "
+                        f"$ONEDNN_PRIMITIVE_CACHE_CAPACITY if set, else {SERVE_KERNEL_CACHE}: every batch size of one "
+                        "frame size; 0: each call compiles its kernels; docs/serve.md)")
     p.add_argument("--no-freeze-gc", dest="freeze_gc", action="store_false",
                    help="let full garbage collections walk the loaded model and libraries (by default they are "
                         "frozen after warm-up, so a collection cannot stall health checks; docs/serve.md)")
@@ -93,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     single_malloc_arena()
     # before the first convolution: frames of every size and batch size would fill torch's per-shape kernel
     # caches, which keep their memory after the traffic is gone (docs/serve.md, "Memory")
-    # (--kernel-cache given: it wins over the environment; not given: the environment or oneDNN's default)
+    # (--kernel-cache given: it wins over the environment; not given: the environment, which may set it for
+    # every torch process of a deployment, else the service's bound)
     if args.kernel_cache is not None:
         os.environ[SHAPE_CACHE_ENV["onednn"]] = str(args.kernel_cache)
-    bound_shape_caches()
+    bound_shape_caches(onednn=SERVE_KERNEL_CACHE)
 
     try:
         from ..serve import ServeConfig, create_app, run_server
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                          max_connections=args.max_connections, shutdown_timeout_s=args.shutdown_timeout)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, threshold=args.threshold,
                                           precision=args.precision, amp=None if args.precision == "fp32" else args.amp,
-                                          batch_size=args.max_batch, verifier=verifier_of(args))
+                                          batch_size=args.max_batch, verifier=verifier_of(args),
+                                          pow2_batches=True)  # at most 5 batch sizes for the kernel cache
     try:
         public = not ipaddress.ip_address(args.host).is_loopback
     except ValueError:

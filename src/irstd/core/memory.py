@@ -14,7 +14,7 @@ import logging
 import os
 
 __all__ = ["retain_freed_memory", "memory_retained", "libc_malloc", "malloc_trim", "single_malloc_arena",
-           "bound_shape_caches", "SHAPE_CACHE_ENV"]
+           "bound_shape_caches", "SHAPE_CACHE_ENV", "SERVE_KERNEL_CACHE"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,15 @@ def single_malloc_arena() -> bool:
 #: primitive cache (compiled kernels) and ideep's cache of oneDNN primitives (torch's mkldnn layer)
 SHAPE_CACHE_ENV = {"onednn": "ONEDNN_PRIMITIVE_CACHE_CAPACITY", "ideep": "LRU_CACHE_CAPACITY"}
 
+#: oneDNN's cache entries in ``irstd serve`` unless ``--kernel-cache`` or the environment says otherwise
+#: (oneDNN's own default: 1,024). Every shipped model needs 23 (unet: 19) entries for its weights plus 26
+#: (19) per frame size and batch size, and serve runs batches as power-of-two chunks (at most 1, 2, 4, 8,
+#: 16 frames): one frame size at every batch size is 153 entries, so a steady camera never recompiles,
+#: while a flood of many sizes cannot grow the cache past 160 entries (about 9 MB in use against 53 MB
+#: at 1,024 after the flood's shapes; benchmarks/results/kernel-counts*.md, kernel-caches-sweep.md and
+#: serve-flood-cpu-cap*.md; docs/serve.md, "Memory").
+SERVE_KERNEL_CACHE = 160
+
 
 def bound_shape_caches(ideep: int = 1, onednn: int | None = None,
                        environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -111,10 +120,10 @@ def bound_shape_caches(ideep: int = 1, onednn: int | None = None,
     ideep's cache (torch's mkldnn layer) keeps its own references to primitives, also those oneDNN's
     cache has dropped, and a miss there is a look-up in oneDNN's cache: one entry costs no measurable time
     (0 entries crash torch 2.13 on the first convolution, hence at least 1). oneDNN's entries are the
-    compiled kernels, dear to rebuild (without them a 256² frame took 53 ms instead of 25-32; with 256
-    entries batches of 1-16 frames missed: 26.5 ms per frame against 22.5), so it keeps its default unless
-    asked (``benchmarks/kernel_caches.py``). A variable the user set is left alone. Same effect from
-    outside: ``LRU_CACHE_CAPACITY=1``.
+    compiled kernels, dear to rebuild (without them a 256² frame took 53 ms instead of 20-30), so it keeps
+    its default unless asked; ``irstd serve`` asks for :data:`SERVE_KERNEL_CACHE`, enough for the kernels
+    of one frame size at its batch sizes (``benchmarks/kernel_counts.py``, ``kernel_caches.py``). A
+    variable the user set is left alone. Same effect from outside: ``LRU_CACHE_CAPACITY=1``.
     """
     env = os.environ if environ is None else environ
     wanted = [(SHAPE_CACHE_ENV["ideep"], max(1, int(ideep)))]

@@ -37,7 +37,8 @@ from .targets import MERGE_DISTANCE, Target, check_merge_distance, extract_targe
 from .tiling import check_tiling, run_tiled
 from .verifier_protocol import TargetVerifier, apply_verifier
 
-__all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model", "model_name"]
+__all__ = ["INT8_HINT", "Prediction", "Predictor", "check_int8_runner", "load_predictor_model", "model_name",
+           "pow2_chunks"]
 
 #: how to get an int8 model: a quantised ONNX file (int8 runs in ONNX Runtime only; docs/int8.md)
 INT8_HINT = ("precision 'int8' runs a quantised ONNX file: make one with `irstd export CKPT --int8 --calib DATA` "
@@ -55,6 +56,11 @@ def check_int8_runner(runner: object, precision: str | None) -> None:
         raise ConfigError(f"{runner.path}: not an int8 file (precision {runner.precision}); {INT8_HINT}")
 
 log = logging.getLogger(__name__)
+
+
+def pow2_chunks(n: int) -> list[int]:
+    """``n`` frames as chunks of powers of two, largest first: 13 -> [8, 4, 1] (``pow2_batches``)."""
+    return [1 << b for b in range(n.bit_length() - 1, -1, -1) if n >> b & 1]
 
 
 @dataclass
@@ -121,6 +127,10 @@ class Predictor:
             probability map stays the network's); None: every target is kept.
         merge_distance: mask components whose pixels come within this many pixels are one target
             (fragments of one object; :mod:`irstd.inference.targets`); 0: every component is a target.
+        pow2_batches: run n frames of one shape as chunks of powers of two (13 as 8 + 4 + 1), so at most
+            five batch sizes up to 16 reach the network: oneDNN compiles kernels per batch size, and the
+            service's bounded kernel cache holds five (docs/serve.md, "Memory"); measured at no cost per
+            frame on the CPU (``benchmarks/batch_split.py``).
     """
 
     def __init__(
@@ -141,6 +151,7 @@ class Predictor:
         max_memory: int | str | None = None,
         verifier: TargetVerifier | None = None,
         merge_distance: float = MERGE_DISTANCE,
+        pow2_batches: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -161,6 +172,7 @@ class Predictor:
         self.normalization = tuple(normalization) if normalization is not None else runner.normalization
         self.threshold = threshold
         self.batch_size = batch_size
+        self.pow2_batches = pow2_batches
         self.connectivity = connectivity
         self.merge_distance = check_merge_distance(merge_distance)
         self.input_range = check_policy(input_range)
@@ -288,6 +300,12 @@ class Predictor:
 
     def _run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
         """Probabilities of normalised (H, W) arrays of one shape, batched."""
+        if self.pow2_batches and len(xs) & (len(xs) - 1):  # not a power of two: its chunks, one call each
+            out, start = [], 0
+            for k in pow2_chunks(len(xs)):
+                out += self._run(xs[start : start + k])
+                start += k
+            return out
         x = torch.from_numpy(np.stack(xs))[:, None]  # (B, 1, H, W)
         x, size = pad_to_multiple(x.to(self.device), self.stride)
         logits = self.runner(x)  # (B, 1, H', W') float32
