@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.main_process:
         return 0
     print(f"run folder : {result.run_dir}")
-    print(f"best       : {result.best_path} (epoch {result.best_metrics.get('epoch')}, val IoU {100 * result.best_metrics.get('val_iou', float('nan')):.2f})")
+    best = result.best_metrics
+    print(f"best       : {result.best_path} (epoch {best.get('epoch')}, val IoU {100 * best.get('val_iou', float('nan')):.2f}, "
+          f"Pd {100 * best.get('val_pd', float('nan')):.2f} %; {cfg.select_weights} weights, {cfg.select_metric})")
     print(f"last       : {result.last_path}")
     return 0

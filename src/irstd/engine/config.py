@@ -77,6 +77,10 @@ class TrainConfig:
     grad_clip: float | None = None  # max global grad norm
     grad_accum: int = 1  # micro-batches per optimiser step (global batch = ranks x batch_size x grad_accum)
     ema_decay: float = 0.0  # > 0: also keep an exponential moving average of the weights (ema.safetensors)
+    # choosing best.safetensors on the validation frames (irstd.engine.selection)
+    select_weights: str = "live"  # live | ema: the weights validated and written as best (ema needs ema_decay > 0)
+    select_metric: str = "iou"  # iou | pd_then_iou (highest Pd, ties broken by IoU)
+    validate_start: bool = False  # validate the starting weights as epoch 0: a later epoch must beat them
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -124,6 +128,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Reject values that would fail later, with the key in the message."""
         from .optimisation import OPTIMIZERS, SCHEDULERS, names  # late: torch (module docstring)
+        from .selection import SELECT_METRICS
 
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
@@ -144,6 +149,10 @@ class TrainConfig:
             (self.dist_timeout > 0, "dist_timeout must be > 0 seconds"),
             (self.device_data in ("auto", "on", "off"), "device_data must be auto, on or off (quote on/off in YAML)"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1) (0: no moving average)"),
+            (self.select_weights in ("live", "ema"), "select_weights must be live or ema"),
+            (self.select_weights != "ema" or self.ema_decay > 0,
+             "select_weights: ema needs ema_decay > 0 (the moving average it validates)"),
+            (self.select_metric in SELECT_METRICS, f"select_metric must be {names(SELECT_METRICS)}"),
             (0 <= self.widen_split_noise < 1, "widen_split_noise must be in [0, 1) (0: equal copies)"),
         ]
         for ok, message in checks:

@@ -22,6 +22,7 @@ the run folder.
 
 from __future__ import annotations
 
+import copy
 import errno
 import logging
 import shutil
@@ -62,6 +63,7 @@ from .mining import score_negatives
 from .optimisation import build_ema, build_optimizer, build_scheduler
 from .resume import TrainingParts, open_for_resume, restore_state, stage_state, state_of
 from .run_folder import RunFolder, load_run_config
+from .selection import improves
 from .sharding import gather_merged, shard_dataset
 from .sync_bn import convert_sync_batchnorm
 
@@ -97,10 +99,18 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"val_iou": -1.0})
     net: nn.Module | None = None  #: what trains: ``model`` itself alone, its DDP wrapper under torchrun
+    #: the starting weights while they are the best (``validate_start``), until best.safetensors holds them
+    start_model: nn.Module | None = None
 
     @property
     def model(self) -> nn.Module:
         return self.parts.model
+
+    @property
+    def selected(self) -> nn.Module:
+        """The weights validated and written as best: the moving average under ``select_weights: ema``."""
+        ema = self.parts.ema
+        return ema.module if self.cfg.select_weights == "ema" and ema is not None else self.model
 
 
 def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
@@ -161,8 +171,22 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     run = _Run(cfg, folder, device, amp_dtype, data, ModelLoss(**cfg.resolve_loss()), parts, start_epoch)
     if state is not None:
         _restore(run, state)
+    elif cfg.validate_start and len(data.val):
+        _validate_start(run)
     run.net = _parallel(model, device)
     return run
+
+
+def _validate_start(run: _Run) -> None:
+    """Score the starting weights as epoch 0 (a log row and the best record): an epoch is chosen only
+    when it beats them under ``select_metric``; while none does, best.safetensors holds the start."""
+    row = {"epoch": 0, **{f"val_{k}": v for k, v in _validate(run).as_dict().items()}}
+    run.history.append(row)
+    run.best = {k: v for k, v in row.items() if k.startswith("val_")} | {"epoch": 0}
+    run.start_model = copy.deepcopy(run.model)  # written as best with epoch 1's files unless epoch 1 beats it
+    if is_main_process():
+        log.info("epoch 0 (the starting weights): val %s",
+                 " ".join(METRIC_COLUMNS[k].short(row[f"val_{k}"]) for k in ("iou", "niou", "pd", "fa")))
 
 
 def _open_folder(cfg: TrainConfig, resume: str | Path | None) -> tuple[RunFolder, int, dict[str, Any] | None]:
@@ -299,8 +323,11 @@ def _validate(run: _Run) -> SegResult:
     in rank order, which equals one process scoring every image in order."""
     shard = shard_dataset(run.data.val)
     metrics = SegMetrics()
+    model = run.selected
+    if model is not run.model:
+        broadcast_buffers(model)  # each rank averaged its own BatchNorm statistics: validate rank 0's
     if len(shard):  # type: ignore[arg-type]
-        run_evaluation(run.model, run.data.val_loader(shard), run.device, amp_dtype=run.amp_dtype,
+        run_evaluation(model, run.data.val_loader(shard), run.device, amp_dtype=run.amp_dtype,
                        channels_last=run.cfg.channels_last, metrics=metrics)
     return gather_merged(metrics).compute()
 
@@ -339,19 +366,24 @@ def _write_hint(exc: OSError, folder: Path) -> str:
 def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
     cfg, norm, rng = run.cfg.to_dict(), run.data.normalization, run.data.input_range
     meta_metrics = {k: v for k, v in row.items() if k.startswith("val_")}
+    on_ema = run.selected is not run.model  # the validation scores belong to the moving average
     files = run.folder.epoch_files(epoch + 1)
     try:
-        _checkpoint(files, run.folder.last, run.model, normalization=norm, config=cfg, metrics=meta_metrics,
-                    epoch=epoch + 1, input_range=rng)
+        _checkpoint(files, run.folder.last, run.model, normalization=norm, config=cfg,
+                    metrics={} if on_ema else meta_metrics, epoch=epoch + 1, input_range=rng)
         val_iou = row.get("val_iou", float("nan"))
         best = run.best
-        if not len(run.data.val) or (val_iou == val_iou and val_iou > run.best["val_iou"]):
+        if not len(run.data.val) or improves(row, run.best, run.cfg.select_metric):
             best = {"val_iou": val_iou if val_iou == val_iou else -1.0, "epoch": epoch + 1, **meta_metrics}
-            _checkpoint(files, run.folder.best, run.model, normalization=norm, config=cfg, metrics=best,
+            _checkpoint(files, run.folder.best, run.selected, normalization=norm, config=cfg, metrics=best,
                         epoch=epoch + 1, input_range=rng)
+        elif run.start_model is not None and best.get("epoch") == 0:
+            _checkpoint(files, run.folder.best, run.start_model, normalization=norm, config=cfg, metrics=best,
+                        epoch=0, input_range=rng)
         if run.parts.ema is not None:
+            ema_metrics = {"ema_decay": run.cfg.ema_decay, **(meta_metrics if on_ema else {})}
             _checkpoint(files, run.folder.ema, run.parts.ema.module, normalization=norm, config=cfg,
-                        epoch=epoch + 1, metrics={"ema_decay": run.cfg.ema_decay}, input_range=rng)
+                        epoch=epoch + 1, metrics=ema_metrics, input_range=rng)
         stage_state(files, run.folder, state_of(run.parts, epoch + 1, run.history, best))
         run.folder.stage_logs(files, run.history)
         files.commit()
@@ -359,6 +391,7 @@ def _write_epoch(run: _Run, epoch: int, row: dict[str, Any]) -> None:
         files.discard()  # nothing renamed yet: the previous epoch's set stands
         raise
     run.best = best  # only once written: a failed write leaves the record matching the files
+    run.start_model = None  # best.safetensors exists now (the start's or a better epoch's)
 
 
 def _checkpoint(files: FileSet, path: Path, model: nn.Module, **kwargs: Any) -> None:
