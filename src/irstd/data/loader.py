@@ -22,7 +22,10 @@ class PadCollate:
     Masks are padded with zeros, images with ``mode`` (default ``constant``: zeros, the training mean;
     the evaluation and validation loaders pass :data:`~irstd.core.padding.STRIDE_PAD_MODE`, the pad the
     predictor uses, so that a change of it reaches them all). Returns ``{"image": (B, C, Hp, Wp), "mask": (B, 1, Hp, Wp), "size": [(h, w), …],
-    "name": [...], "path": [...]}``; crop each prediction back with ``irstd.core.padding.crop_to(pred[i], size[i])``.
+    "padded": [(hp, wp), …], "name": [...], "path": [...]}``; crop each prediction back with
+    ``irstd.core.padding.crop_to(pred[i], size[i])``. ``padded`` is each frame's own stride-padded size, the
+    input it would get alone: :func:`irstd.engine.eval_loop.run_evaluation` runs each frame at that size, so a
+    score never depends on which frames share its batch.
     A class (not a closure) so that it pickles into worker processes.
     """
 
@@ -35,7 +38,7 @@ class PadCollate:
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         sizes = [tuple(int(v) for v in b["image"].shape[-2:]) for b in batch]
         hp, wp = padded_size(max(h for h, _ in sizes), max(w for _, w in sizes), self.stride)
-        out: dict[str, Any] = {"size": sizes}
+        out: dict[str, Any] = {"size": sizes, "padded": [padded_size(h, w, self.stride) for h, w in sizes]}
         for key in ("image", "mask"):
             if key in batch[0]:
                 # (C, h, w) → (C, Hp, Wp): pad = (left, right, top, bottom)
