@@ -11,12 +11,15 @@ decode to the written line. The loop is the one ``irstd track`` runs
 and before that pull the predictor gets the tracker's expected positions of every live track for the next
 frame (``set_hints``). Scores: raw Pd and false targets per
 frame, and the confirmed targets' online Pd and false targets per frame (:mod:`irstd.tracking.evaluation`;
-a label is found within 4 px). All paths run in one process, one after the other, on the same threads.
+a label is found within 4 px). All paths run in one process, one after the other, on the same threads;
+``--cameras translation similarity`` runs each path with each camera model of the tracker.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import os
 import shlex
@@ -35,6 +38,7 @@ from irstd.inference import Predictor, WindowedPredictor
 from irstd.inference.records import RecordWriter
 from irstd.inference.tracking_run import track_frames
 from irstd.tracking import FrameResult, TrackerParams
+from irstd.tracking.camera import MODELS as CAMERA_MODELS
 from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
                                        read_point_labels)
 
@@ -44,13 +48,14 @@ SIRST = SHARED / "SIRST"
 SPLIT = SHARED / "splits" / "NUAA-SIRST_50_50" / "train.txt"
 
 
-def run_sequence(predictor: Any, seq: str, out: Path) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
+def run_sequence(predictor: Any, seq: str, out: Path,
+                 params: TrackerParams | None = None) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
     """Per-frame seconds (decode → detect → track → write) and the tracker's results on one sequence, through
     :func:`~irstd.inference.tracking_run.track_frames`, the loop ``irstd track`` runs."""
     times, results, shape = [], [], (0, 0)
     with RecordWriter(out) as writer:
         t0 = time.perf_counter()
-        for step in track_frames(predictor, DATA / seq, params=TrackerParams()):  # decodes inside the pull
+        for step in track_frames(predictor, DATA / seq, params=params or TrackerParams()):  # decodes inside the pull
             if "error" in step.record:
                 raise SystemExit(f"{seq}: {step.record['error']}")
             shape = step.detection.frame.image.shape[:2]
@@ -95,11 +100,11 @@ def make_paths(model: str, windows: list[int], window: int, int8: bool, threads:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| path | seq | frames | FPS (median frame) | FPS (frames ÷ time) | ms/frame p90 | full passes | "
+    head = ("| path | camera | seq | frames | FPS (median frame) | FPS (frames ÷ time) | ms/frame p90 | full passes | "
             "raw Pd % | raw false/frame | online Pd % | online false/frame |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        out.append(f"| {r['path']} | {r['seq']} | {r['frames']} | {r['fps_median']:.1f} | {r['fps_mean']:.1f} | "
+        out.append(f"| {r['path']} | {r['camera']} | {r['seq']} | {r['frames']} | {r['fps_median']:.1f} | {r['fps_mean']:.1f} | "
                    f"{r['p90_ms']:.0f} | {r['full_passes']} | {r['raw_pd']:.1f} | {r['raw_false']:.2f} | "
                    f"{r['online_pd']:.1f} | {r['online_false']:.3f} |")
     return "\n".join(out)
@@ -114,6 +119,8 @@ def main() -> int:
     ap.add_argument("--linger", type=int, default=3, help="frames a window stays after its last hint")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
+    ap.add_argument("--cameras", nargs="+", default=[TrackerParams().camera], choices=CAMERA_MODELS,
+                    help="the tracker's camera models, each path run with each (default: the tracker's default)")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
     if not DATA.exists():
@@ -124,14 +131,15 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="track-speed-") as tmp:
         for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger):
-            for seq in a.seq:
+            for camera, seq in itertools.product(a.cameras, a.seq):
                 p = factory()
                 p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)
                 if isinstance(p, WindowedPredictor):
                     p = factory()  # a fresh schedule
-                times, results, shape = run_sequence(p, seq, Path(tmp) / f"{seq}.jsonl")
+                params = dataclasses.replace(TrackerParams(), camera=camera)
+                times, results, shape = run_sequence(p, seq, Path(tmp) / f"{seq}.jsonl", params)
                 ms = np.asarray(times) * 1000
-                row = {"path": name, "seq": seq, "frames": len(times), "fps_median": 1000 / statistics.median(ms),
+                row = {"path": name, "camera": camera, "seq": seq, "frames": len(times), "fps_median": 1000 / statistics.median(ms),
                        "fps_mean": len(ms) / (ms.sum() / 1000), "p90_ms": float(np.percentile(ms, 90)),
                        "full_passes": getattr(p, "full_frames", len(times)), **scores(results, seq, shape),
                        "label": p.label()}
