@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,6 +102,16 @@ def scores(params: TrackerParams, seqs: list) -> dict:
             "offline_pd": 100 * n["off_found"] / n["labels"], "offline_false": n["off_false"] / n["frames"]}
 
 
+def emit(rows: list[dict], head: str, row_text: Callable[[dict], str], out: Path | None) -> None:
+    """Print the command, the parameters and one table row per result; save them under ``out``."""
+    lines = [f"Command: `{shlex.join(['python', *sys.argv])}`", "", f"Parameters otherwise: `{TrackerParams()}`", "",
+             head, "|" + "---|" * (head.count("|") - 1)]
+    text = "\n".join(lines + [row_text(r) for r in rows])
+    print(text)
+    if out:
+        save_report({"command": lines[0], "rows": rows}, text + "\n", out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", nargs="+", type=float, default=[0.0, 4.0, 5.0, 6.0], help="early_step values")
@@ -110,31 +121,19 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
     if a.cameras:
-        rows = camera_rows(a.cameras, a.seeds)
-        lines = [f"Command: `{shlex.join(['python', *sys.argv])}`", "", f"Parameters otherwise: `{TrackerParams()}`", "",
-                 "| generated | camera | min_warp | online Pd % | online false/frame | offline Pd % | offline false/frame |",
-                 "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['kind']} | {r['camera']} | {r['min_warp']:g} | {r['online_pd']:.1f} | {r['online_false']:.3f} | "
-                  f"{r['offline_pd']:.1f} | {r['offline_false']:.3f} |" for r in rows]
-        text = "\n".join(lines)
-        print(text)
-        if a.out:
-            save_report({"command": lines[0], "rows": rows}, text + "\n", a.out)
+        emit(camera_rows(a.cameras, a.seeds),
+             "| generated | camera | min_warp | online Pd % | online false/frame | offline Pd % | offline false/frame |",
+             lambda r: f"| {r['kind']} | {r['camera']} | {r['min_warp']:g} | {r['online_pd']:.1f} | "
+                       f"{r['online_false']:.3f} | {r['offline_pd']:.1f} | {r['offline_false']:.3f} |", a.out)
         return 0
     rows = []
     for kind in KINDS:
         seqs = sequences(kind, a.seeds)
         for step in a.steps:
             rows.append({"kind": kind, "early_step": step, **scores(replace(TrackerParams(), early_step=step), seqs)})
-    head = "| generated | early_step | online Pd % | online false/frame | offline Pd % | offline false/frame |"
-    lines = [f"Command: `{shlex.join(['python', *sys.argv])}`", "", f"Parameters otherwise: `{TrackerParams()}`", "",
-             head, "|---|---|---|---|---|---|"]
-    lines += [f"| {r['kind']} | {r['early_step']:g} | {r['online_pd']:.1f} | {r['online_false']:.3f} | "
-              f"{r['offline_pd']:.1f} | {r['offline_false']:.3f} |" for r in rows]
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        save_report({"command": lines[0], "rows": rows}, text + "\n", a.out)
+    emit(rows, "| generated | early_step | online Pd % | online false/frame | offline Pd % | offline false/frame |",
+         lambda r: f"| {r['kind']} | {r['early_step']:g} | {r['online_pd']:.1f} | {r['online_false']:.3f} | "
+                   f"{r['offline_pd']:.1f} | {r['offline_false']:.3f} |", a.out)
     return 0
 
 
