@@ -39,8 +39,9 @@ def _hann(b: int) -> np.ndarray:
     return _HANN[b]
 
 
-def _parabolic(c_m: np.ndarray, c_0: np.ndarray, c_p: np.ndarray) -> np.ndarray:
-    """Sub-sample offsets of tapered correlation peaks from three samples each, in [-0.5, 0.5], (K,)."""
+def parabolic_offset(c_m: np.ndarray, c_0: np.ndarray, c_p: np.ndarray) -> np.ndarray:
+    """Sub-sample offsets of smooth (tapered) correlation peaks from three samples each, in [-0.5, 0.5]
+    (any shape; 0 where the samples do not curve down)."""
     den = c_m - 2 * c_0 + c_p
     neg = den < 0
     return np.clip(np.where(neg, 0.5 * (c_m - c_p) / np.where(neg, den, -1.0), 0.0), -0.5, 0.5)
@@ -92,8 +93,8 @@ def block_shifts(prev: np.ndarray, cur: np.ndarray, tops: np.ndarray, offsets: n
     iy, ix = np.divmod(flat, block)
     ar = np.arange(k)
     c0 = r[ar, iy, ix]
-    fy = _parabolic(r[ar, (iy - 1) % block, ix], c0, r[ar, (iy + 1) % block, ix])
-    fx = _parabolic(r[ar, iy, (ix - 1) % block], c0, r[ar, iy, (ix + 1) % block])
+    fy = parabolic_offset(r[ar, (iy - 1) % block, ix], c0, r[ar, (iy + 1) % block, ix])
+    fx = parabolic_offset(r[ar, iy, (ix - 1) % block], c0, r[ar, iy, (ix + 1) % block])
     sy = (iy + fy + block / 2) % block - block / 2 + off[:, 0]
     sx = (ix + fx + block / 2) % block - block / 2 + off[:, 1]
     centres = (tops[:, ::-1] + (block - 1) / 2).astype(np.float64)

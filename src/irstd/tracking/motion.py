@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.errors import ConfigError
-from .camera import MODELS, block_grid, block_shifts, block_spectra, fit_transform
+from .camera import MODELS, block_grid, block_shifts, block_spectra, fit_transform, parabolic_offset
 
 if TYPE_CHECKING:
     from .params import TrackerParams
@@ -71,25 +71,6 @@ def _downsample(frame: np.ndarray, factor: int) -> np.ndarray:
         f = f.mean(axis=2)
     h, w = (f.shape[0] // factor) * factor, (f.shape[1] // factor) * factor
     return f[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
-
-
-def _parabolic(c_m: float, c_0: float, c_p: float) -> float:
-    """Sub-sample offset of a smooth (tapered) correlation peak from three samples, in [-0.5, 0.5]."""
-    den = c_m - 2 * c_0 + c_p
-    return 0.0 if den >= 0 else float(np.clip(0.5 * (c_m - c_p) / den, -0.5, 0.5))
-
-
-def _subsample(c_m: float, c_0: float, c_p: float) -> float:
-    """Sub-sample offset of a phase-correlation peak from three samples around it, in [-0.5, 0.5].
-
-    A shift's phase correlation is a sampled Dirichlet kernel, so the larger neighbour ``c1`` against the
-    peak ``c0`` gives the offset as ``c1 / (c1 + c0)`` (Foroosh, Zerubia, Berthod 2002); a parabola fit
-    would pull a half-pixel shift a quarter pixel back towards the grid.
-    """
-    side, c1 = (1.0, c_p) if c_p >= c_m else (-1.0, c_m)
-    if c1 <= 0 or c_0 <= 0:
-        return 0.0
-    return side * min(c1 / (c1 + c_0), 0.5)
 
 
 class GlobalMotion:
@@ -205,8 +186,8 @@ class GlobalMotion:
         h, w = r.shape
         iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
         peak = float(r[iy, ix]) / float(np.fft.irfft2(self._lowcut(small.shape), s=small.shape)[0, 0])  # 1: identical
-        fy = _parabolic(r[(iy - 1) % h, ix], r[iy, ix], r[(iy + 1) % h, ix])
-        fx = _parabolic(r[iy, (ix - 1) % w], r[iy, ix], r[iy, (ix + 1) % w])
+        fy = float(parabolic_offset(r[(iy - 1) % h, ix], r[iy, ix], r[(iy + 1) % h, ix]))
+        fx = float(parabolic_offset(r[iy, (ix - 1) % w], r[iy, ix], r[iy, (ix + 1) % w]))
         sy = (iy + fy + h / 2) % h - h / 2  # wrap to [-h/2, h/2)
         sx = (ix + fx + w / 2) % w - w / 2
         corr = _aligned_correlation(prev, small, int(round(sy)), int(round(sx)))
