@@ -83,13 +83,9 @@ def load_cache(paths: Sequence[str | Path]) -> list[PatchSet]:
     return out
 
 
-def _is_val(frame: str) -> bool:
-    return zlib.crc32(frame.encode()) % 5 == 0
-
-
 def is_kept_apart(frame: str) -> bool:
     """Whether a frame (by name) is in the fixed fifth kept apart from training for the threshold."""
-    return _is_val(frame)
+    return zlib.crc32(frame.encode()) % 5 == 0
 
 
 def _group(set_name: str, source: str, label: int) -> str:
@@ -106,7 +102,7 @@ def _group(set_name: str, source: str, label: int) -> str:
 def _pools(sets: list[PatchSet], val: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     patches, labels, groups, real = [], [], [], []
     for s in sets:
-        sel = np.asarray([_is_val(f) == val for f in s.frames], dtype=bool)
+        sel = np.asarray([is_kept_apart(f) == val for f in s.frames], dtype=bool)
         patches.append(s.patches[sel])
         labels.append(s.labels[sel])
         groups += [_group(s.name, src, int(l)) for src, l in zip(s.source[sel], s.labels[sel])]
@@ -241,7 +237,7 @@ def holdout_figures(verifier: Verifier, sets: list[PatchSet], threshold: float |
     t = verifier.threshold if threshold is None else threshold
     out: dict[str, Any] = {"threshold": t}
     for s in sets:
-        sel = np.asarray([_is_val(f) for f in s.frames], dtype=bool)
+        sel = np.asarray([is_kept_apart(f) for f in s.frames], dtype=bool)
         if not sel.any():
             continue
         raw, lab = s.patches[sel], s.labels[sel]
