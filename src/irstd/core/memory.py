@@ -114,9 +114,9 @@ def bound_shape_caches(ideep: int = 1, onednn: int | None = None,
     to ``ideep`` entries (at least 1), oneDNN's to ``onednn`` (None: its default, 1,024); returns the
     settings made. Call it before the first convolution runs: both caches read their capacity once.
 
-    A service meets frames of many sizes and batch sizes; each new one adds about 31 primitives of
-    ``sgem_unet_t`` to each cache, and what they hold stays after the traffic is gone: after a flood of
-    hostile requests 40-50 MB more was in use on the heap of a 310 MB process (docs/serve.md, "Memory").
+    A service meets frames of many sizes and batch sizes; each new one adds a shipped model's kernels
+    for it to each cache (counts at :data:`SERVE_KERNEL_CACHE`), and what they hold stays after the
+    traffic is gone: after a flood of hostile requests 40-50 MB more was in use on the heap of a 310 MB process (docs/serve.md, "Memory").
     ideep's cache (torch's mkldnn layer) keeps its own references to primitives, also those oneDNN's
     cache has dropped, and a miss there is a look-up in oneDNN's cache: one entry costs no measurable time
     (0 entries crash torch 2.13 on the first convolution, hence at least 1). oneDNN's entries are the
