@@ -12,8 +12,8 @@ The shipped verifier never saw these sequences; a round-3 verifier trained with 
 
 ``--track`` adds the tracker on the same detections, with and without the verifier (the verifier drops
 targets before the tracker, as ``irstd track MODEL --verify`` does): confirmed Pd and false targets per
-frame, online and offline (``confirm_offline``), the tracker's defaults and camera-shift estimates as in
-``benchmarks/tracking_sequences.py``.
+frame, online and offline (``confirm_offline``), the tracker's defaults and camera estimates (its default
+camera model, ``GlobalMotion.for_params``) as in ``benchmarks/tracking_sequences.py``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def track_rows(files: list, dets: list, keep: list | None, labels_xy: np.ndarray
 
     p = TrackerParams()
     if not hasattr(track_rows, "_motions") or track_rows._files != files:
-        g = GlobalMotion(p.downsample, p.cut_ratio, p.max_shift)
+        g = GlobalMotion.for_params(p)  # the defaults' camera model, as the tracker builds it
         track_rows._motions = [g.update(np.asarray(Image.open(f))) for f in files]
         track_rows._files = files
     d = [np.asarray(x, np.float64).reshape(-1, 4) for x in dets]

@@ -14,7 +14,9 @@ class TrackerParams:
 
     Association:
         gate: largest distance (px, scene coordinates) between a track's predicted position and a
-            detection it may take.
+            detection it may take. Limit: a new track has no velocity, so a target moving farther than
+            this per frame relative to the scene (image speed plus a pan's, when it crosses against it)
+            starts a new track at every detection and is never confirmed (docs/tracking.md, "Limits").
         gate_sigmas: a track's gate is this many standard deviations of its predicted position,
             clipped to [gate_min, gate]: tight for a settled track, wide for a new one.
         gate_min: smallest gate (px).

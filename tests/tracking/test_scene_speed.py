@@ -1,0 +1,82 @@
+"""A target faster than the gate relative to the scene (docs/tracking.md, "Limits"): the gate bounds the
+distance a track may jump in the scene, so a target moving 11.7 px/frame there (7.5 px/frame in the image
+while the camera pans 7 px/frame) is never followed by the defaults (gate 10 px); a detection that happens
+to lie between two of its positions can start a track that follows it (what seq5 frames 15-32 showed with
+and without a verifier), and detections far from it change nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irstd.data.synthetic_sequence import generate_sequence, ideal_detections
+from irstd.tracking import TrackerParams, track
+from irstd.tracking.evaluation import match
+
+
+@pytest.fixture(scope="module")
+def fast_against_the_scene():
+    """16 frames, the camera panning 7 px/frame, one target at 11.7 px/frame in the scene, clutter."""
+    seq = generate_sequence(16, size=(256, 320), n_targets=1, pan=(7, 0), speed=(11.0, 12.0), seed=0)
+    return seq, ideal_detections(seq)
+
+
+def _on_target(results, seq) -> tuple[list[bool], int]:
+    """Per frame, whether a confirmed target lies within 4 px of the target; and how many tracks its
+    detections belonged to."""
+    found, ids = [], set()
+    for r, t in zip(results, seq.targets):
+        tp = np.array([(x.x, x.y) for x in r.targets]).reshape(-1, 2)
+        found.append(bool(match(tp, t[:, 1:])[0].any()))
+        ids.add(int(r.track_ids[np.argmin(np.hypot(*(r.detections[:, :2] - t[0, 1:]).T))]))
+    return found, len(ids)
+
+
+def _with_far_detections(dets: list[np.ndarray], seq, k: int = 6, seed: int = 1) -> list[np.ndarray]:
+    """``k`` more detections per frame at random places at least 150 px from the target."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d, t in zip(dets, seq.targets):
+        pts: list[np.ndarray] = []
+        while len(pts) < k:
+            p = rng.uniform((0, 0), (320, 256))
+            if np.hypot(*(p - t[0, 1:])) >= 150:
+                pts.append(p)
+        out.append(np.vstack([d, np.column_stack([pts, np.full(k, 3.0), np.ones(k)])]))
+    return out
+
+
+def _bridged(dets: list[np.ndarray], seq) -> list[np.ndarray]:
+    """A faint candidate in frame 0 half-way (in the scene) between the target's frames 0 and 1."""
+    t0, t1 = seq.targets[0][0, 1:], seq.targets[1][0, 1:]
+    step = (t1 + seq.camera[1]) - (t0 + seq.camera[0])  # the target's scene step, 11.7 px
+    out = [d.copy() for d in dets]
+    out[0] = np.vstack([out[0], [*(t0 + 0.5 * step), 2.0, 0.5]])
+    return out
+
+
+def test_a_target_faster_than_the_gate_in_the_scene_starts_a_new_track_every_frame(fast_against_the_scene) -> None:
+    seq, dets = fast_against_the_scene
+    steps = np.hypot(*np.diff([t[0, 1:] + c for t, c in zip(seq.targets, seq.camera)], axis=0).T)
+    assert steps.min() > TrackerParams().gate  # 11.7 px in the scene against the 10 px gate
+    found, tracks = _on_target(track(dets, seq.frames), seq)
+    assert sum(found) == 0 and tracks == 16
+    # the gate is the reason: with a 15 px gate one track follows it, a target from its second frame on
+    found, tracks = _on_target(track(dets, seq.frames, TrackerParams(gate=15.0)), seq)
+    assert found == [False] + [True] * 15 and tracks == 1
+
+
+def test_a_candidate_between_two_positions_bridges_it(fast_against_the_scene) -> None:
+    """The candidate's track takes the target's next detection (5.9 px from the candidate, 11.7 from the
+    target's own track) and, given a velocity by then, follows it."""
+    seq, dets = fast_against_the_scene
+    found, tracks = _on_target(track(_bridged(dets, seq), seq.frames), seq)
+    assert found == [False] + [True] * 15 and tracks == 2
+
+
+@pytest.mark.parametrize("bridge", [False, True])
+def test_far_detections_change_nothing_about_the_target(fast_against_the_scene, bridge: bool) -> None:
+    seq, dets = fast_against_the_scene
+    dets = _bridged(dets, seq) if bridge else dets
+    assert _on_target(track(_with_far_detections(dets, seq), seq.frames), seq) == \
+        _on_target(track(dets, seq.frames), seq)
