@@ -192,10 +192,10 @@ def test_new_target_after_a_zoom_step(soft_cut: float, seen_at: int, full: int, 
 
 
 def test_full_pass_after_a_missed_confirmed_track(tophat: Predictor) -> None:
-    """With ``full_after_miss``, hints that say a confirmed track was missed make the next frame whole
-    (a target that left its window is looked for everywhere); without it, or without the flag, windows."""
+    """With ``full_after_miss`` (the default), hints that say a confirmed track was missed make the next
+    frame whole (a target that left its window is looked for everywhere); without it, or the flag, windows."""
     frame = scene()
-    w = WindowedPredictor(tophat, full_every=100, window=32, full_after_miss=True)
+    w = WindowedPredictor(tophat, full_every=100, window=32)
     w.predict([frame])
     runs = []
     for missed in (False, True, False):
@@ -204,7 +204,7 @@ def test_full_pass_after_a_missed_confirmed_track(tophat: Predictor) -> None:
         runs.append(w.last_full)
         assert len(pred.targets) == (4 if w.last_full else 1)
     assert runs == [False, True, False] and (w.full_frames, w.miss_passes) == (2, 1)
-    off = WindowedPredictor(tophat, full_every=100, window=32)
+    off = WindowedPredictor(tophat, full_every=100, window=32, full_after_miss=False)
     off.predict([frame])
     off.set_hints([BLOBS[0]], missed=True)
     off.predict([frame])
