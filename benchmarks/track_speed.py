@@ -77,7 +77,7 @@ def scores(results: list[FrameResult], seq: str, shape: tuple[int, int]) -> dict
 
 
 def make_paths(model: str, windows: list[int], window: int, int8: bool, threads: int,
-               linger: int) -> list[tuple[str, Any]]:
+               linger: int, variants: list[str] = ()) -> list[tuple[str, Any]]:
     """(name, predictor factory) per path; a factory gives a fresh predictor (windows keep a schedule)."""
     fp32 = Predictor.from_checkpoint(model, device="cpu", precision="fp32", batch_size=8)
     fast = Predictor.from_checkpoint(model, device="cpu", precision="fast", batch_size=8)
@@ -96,6 +96,11 @@ def make_paths(model: str, windows: list[int], window: int, int8: bool, threads:
         for name, p in (("fp32", fp32), ("fast", fast)):
             paths.append((f"windows {window} px, full every {n}, linger {linger}, {name}",
                           lambda p=p, n=n: WindowedPredictor(p, full_every=n, window=window, linger=linger)))
+            for v in variants:  # --window-variant: more WindowedPredictor keywords, key=value,…
+                kw = {k.strip(): json.loads(x) for k, x in (item.split("=") for item in v.split(",") if item)}
+                paths.append((f"windows {window} px, full every {n}, linger {linger}, {v}, {name}",
+                              lambda p=p, n=n, kw=kw: WindowedPredictor(p, **{"full_every": n, "window": window,
+                                                                             "linger": linger, **kw})))
     return paths
 
 
@@ -118,6 +123,9 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=64)
     ap.add_argument("--linger", type=int, default=3, help="frames a window stays after its last hint")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--window-variant", action="append", default=[],
+                    help="another windows path beside each windows path: WindowedPredictor keywords key=value,… "
+                         "(e.g. soft_cut=0.0,full_after_miss=false); repeat for several")
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
     ap.add_argument("--cameras", nargs="+", default=[TrackerParams().camera], choices=CAMERA_MODELS,
                     help="the tracker's camera models, each path run with each (default: the tracker's default)")
@@ -130,7 +138,8 @@ def main() -> int:
     env = environment(torch.device("cpu"))
     rows = []
     with tempfile.TemporaryDirectory(prefix="track-speed-") as tmp:
-        for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger):
+        for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger,
+                                        a.window_variant):
             for camera, seq in itertools.product(a.cameras, a.seq):
                 p = factory()
                 p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)

@@ -161,3 +161,82 @@ def test_linger_keeps_looking_where_a_hint_was(tophat: Predictor) -> None:
         counts.append(len(w.predict([frame])[0].targets))
         w.set_hints([BLOBS[0]])  # the second blob's track is gone
     assert counts == [2, 2, 2, 1]
+
+
+def _zoom_step_frames(step: int, n: int, new: tuple[float, float]) -> list[np.ndarray]:
+    """A generated 256×320 view panning 3 px/frame that magnifies 6 % at frame ``step``, where a new
+    target (a bright spot at ``new``) appears and stays."""
+    from irstd.data.synthetic_sequence import generate_sequence
+
+    seq = generate_sequence(n_frames=n, size=(256, 320), n_targets=1, n_static=0, n_flicker=0, pan=(3, 0),
+                            zoom_step=(step, 1.06), seed=0)
+    yy, xx = np.mgrid[:256, :320]
+    spot = 150 * np.exp(-((xx - new[0]) ** 2 + (yy - new[1]) ** 2) / 2)
+    return [f + spot if i >= step else f for i, f in enumerate(seq.frames)]
+
+
+@pytest.mark.parametrize("soft_cut, seen_at, full, soft", [(0.0, 10, 2, 0), (0.8, 7, 2, 1)])
+def test_new_target_after_a_zoom_step(soft_cut: float, seen_at: int, full: int, soft: int) -> None:
+    """A zoom step mid-cycle (frame 7 of a 10-frame cycle) is no cut; with ``soft_cut`` its collapsed
+    correlation peak (0.63 against the clip's 0.85) runs it whole, and a target new in it is seen at once;
+    without, at the next scheduled full pass (frame 10)."""
+    new = (250.3, 200.4)
+    w = WindowedPredictor(Predictor(LocalContrast(None), device="cpu"), full_every=10, window=32, soft_cut=soft_cut)
+    first = None
+    for i, frame in enumerate(_zoom_step_frames(7, 11, new)):
+        w.set_hints([(60.0, 60.0)])  # a tracked target far from the new one
+        if near(w.predict([frame])[0].targets, *new) and first is None:
+            first = i
+    assert first == seen_at
+    assert (w.full_frames, w.soft_cuts, w.cuts) == (full, soft, 0)
+
+
+def test_full_pass_after_a_missed_confirmed_track(tophat: Predictor) -> None:
+    """With ``full_after_miss`` (the default), hints that say a confirmed track was missed make the next
+    frame whole (a target that left its window is looked for everywhere); without it, or the flag, windows."""
+    frame = scene()
+    w = WindowedPredictor(tophat, full_every=100, window=32)
+    w.predict([frame])
+    runs = []
+    for missed in (False, True, False):
+        w.set_hints([BLOBS[0]], missed=missed)
+        pred = w.predict([frame])[0]
+        runs.append(w.last_full)
+        assert len(pred.targets) == (4 if w.last_full else 1)
+    assert runs == [False, True, False] and (w.full_frames, w.miss_passes) == (2, 1)
+    off = WindowedPredictor(tophat, full_every=100, window=32, full_after_miss=False)
+    off.predict([frame])
+    off.set_hints([BLOBS[0]], missed=True)
+    off.predict([frame])
+    assert (off.full_frames, off.miss_passes) == (1, 0)
+
+
+def test_tracking_loop_tells_of_a_missed_confirmed_track() -> None:
+    """``track_frames`` passes ``missed=True`` to a predictor that asks (``full_after_miss``) exactly before
+    the frame after one where a confirmed track coasted; a predictor that does not ask gets ``set_hints(points)``."""
+    from irstd.inference.predictor import Prediction
+    from irstd.inference.targets import Target
+    from irstd.inference.tracking_run import track_frames
+
+    frame = np.random.default_rng(0).normal(100, 5, (64, 96)).astype(np.float32)  # a still camera
+
+    class Truth:
+        """One target moving 3 px/frame, not detected at frame 8."""
+
+        full_after_miss = True
+
+        def __init__(self) -> None:
+            self.i, self.missed = 0, []
+
+        def set_hints(self, points, *, missed=False):
+            self.missed.append(missed)
+
+        def predict(self, batch):
+            x, y, self.i = 10.0 + 3 * self.i, 30.0, self.i + 1
+            targets = [] if self.i - 1 == 8 else [Target(x, y, 4, (int(x) - 1, 29, int(x) + 2, 32), 0.9)]
+            return [Prediction(np.zeros(frame.shape, np.float32), np.zeros(frame.shape, bool), targets)]
+
+    p = Truth()
+    steps = list(track_frames(p, [frame] * 14))
+    assert [t.predicted for t in steps[8].result.targets] == [True]  # confirmed before, coasting at 8
+    assert [i for i, m in enumerate(p.missed) if m] == [9]  # hints before frame 9 (the call after frame 8)

@@ -100,7 +100,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_max_memory(p)
     p.add_argument("--full-every", type=ranged(int, 1, 100000), default=1, metavar="N",
                    help="run the whole frame every N-th frame and, between, only windows around the live tracks "
-                        "(a new target is seen at most N-1 frames late; 1, the default: every frame whole; "
+                        "(a new target is seen at most N-1 frames late, at once after a scene cut, a zoom step or a "
+                        "confirmed track's miss; 1, the default: every frame whole; "
                         "docs/tracking.md#speed)")
     p.add_argument("--window", type=ranged(int, 16, 4096), default=64, metavar="PX",
                    help="with --full-every: the window's side around each track (default 64)")

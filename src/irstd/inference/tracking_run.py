@@ -190,7 +190,11 @@ def _hint(predictor: Any, tracker: Tracker, last: FrameResult | None) -> None:
     shift = (0.0, 0.0)
     if last is not None and last.motion is not None and not last.motion.cut:
         shift = (last.motion.dx, last.motion.dy)  # the camera keeps moving as it did
-    set_hints([(float(x), float(y)) for x, y in tracker.next_positions(shift)])
+    points = [(float(x), float(y)) for x, y in tracker.next_positions(shift)]
+    if getattr(predictor, "full_after_miss", False):  # it asks to hear of a confirmed track that coasted
+        set_hints(points, missed=last is not None and any(t.predicted for t in last.targets))
+    else:
+        set_hints(points)
 
 
 def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params: TrackerParams | None = None,

@@ -8,7 +8,9 @@ one shape batched in one call). Every ``full_every``-th frame, and any frame wit
 
 **How soon a new target is seen.** A target outside every window is found at the next full pass: at most
 ``full_every - 1`` frames after it appears (on average about half that), then followed in windows. The
-first frame after a scene cut runs whole (``full_on_cut``), so a new scene's targets are seen at once.
+first frame after a scene cut runs whole (``full_on_cut``), so a new scene's targets are seen at once;
+so does a frame whose camera test's correlation peak collapses without a cut (``soft_cut``: a zoom step,
+a view that changed in part), and the frame after a confirmed track coasted (``full_after_miss``).
 
 **Exactness.** Windows start on multiples of the model's stride, so they see the pooling grid of the
 whole frame; they are cut from the frame *after* its normalisation, so the statistics are the full
@@ -121,14 +123,31 @@ class WindowedPredictor:
         linger: a hinted point keeps its window this many frames after its last hint (at its last
             position): a dim target whose young track died after a missed frame is still looked at where
             it was, as the full frame would (0: only the latest hints).
+        soft_cut: with ``full_on_cut``, a frame whose phase-correlation peak falls below this fraction of
+            the median peak of the clip's last 8 frames (0.5 assumed at a clip's first frame) runs whole,
+            though it is no cut (a zoom step, a view that changed in part: new targets may be in it); the
+            hints stay. 0: off. 0.8 (chosen on seq4 of ISTD-sequences and generated sequences,
+            docs/tracking.md): 18 of 20 generated 6 % zoom steps, under 1 extra pass per 100 frames.
+        full_after_miss: the frame after one whose hints said a confirmed track was missed
+            (``set_hints(..., missed=True)``, as the tracking loop says it) runs whole: a target that
+            left its window is looked for everywhere at once.
     """
 
     def __init__(self, predictor: Predictor, *, full_every: int = 10, window: int = 64, warmup: int = 1,
-                 max_windows: int | None = None, full_on_cut: bool = True, linger: int = 3) -> None:
+                 max_windows: int | None = None, full_on_cut: bool = True, linger: int = 3,
+                 soft_cut: float = 0.8, full_after_miss: bool = True) -> None:
         if full_every < 1:
             raise ConfigError(f"full_every must be >= 1, got {full_every}")
         if window < 1:
             raise ConfigError(f"window must be >= 1, got {window}")
+        if not 0.0 <= soft_cut < 1.0:
+            raise ConfigError(f"soft_cut must be in [0, 1), got {soft_cut}")
+        self.soft_cut = soft_cut
+        self.full_after_miss = full_after_miss
+        self._missed = False  # the last hints said a confirmed track was missed
+        self._peaks: list[float] = []  # the clip's last phase-correlation peaks (the soft cut's reference)
+        self.soft_cuts = 0  # frames run whole by the soft cut
+        self.miss_passes = 0  # frames run whole after a missed confirmed track
         self.predictor = predictor
         self.full_every = full_every
         stride = int(predictor.stride)
@@ -145,6 +164,8 @@ class WindowedPredictor:
         self.last_windows: list[Box] = []  # the windows of the last frame ([] after a full pass)
         self._motion = GlobalMotion() if full_on_cut else None
         self.cuts = 0
+        self.last_motion: MotionEstimate | None = None  # the scene-cut test's estimate of the last frame
+        self.last_full = False  # the last frame ran whole
         if _is_classical(getattr(predictor, "model", None)):
             log.warning("%s thresholds at its input's own statistics: windows will not reproduce the full "
                         "frame's targets (see irstd.inference.windows)", type(predictor.model).__name__)
@@ -167,10 +188,12 @@ class WindowedPredictor:
         """The wrapped predictor's label with the schedule, e.g. ``fp32 eager, windows 64 px, full every 10``."""
         return f"{self.predictor.label()}, windows {self.window} px, full every {self.full_every}"
 
-    def set_hints(self, points: Iterable[Any] | None) -> None:
+    def set_hints(self, points: Iterable[Any] | None, *, missed: bool = False) -> None:
         """Image positions ``(x, y)`` (column, row; pixels) where targets are expected in the *next* frame,
         e.g. the tracker's predicted tracks. Used by the next frame only; an empty list or None makes it
-        a full pass."""
+        a full pass. ``missed``: a confirmed track had no detection in the last frame (with
+        ``full_after_miss``, the next frame runs whole)."""
+        self._missed = bool(missed)
         self._hints = None if points is None else [(float(p[0]), float(p[1])) for p in points]
         if self.linger and self._hints:
             kept = [(x, y, n - 1) for x, y, n in self._old if n > 0]
@@ -178,21 +201,44 @@ class WindowedPredictor:
             self._hints = self._hints + [(x, y) for x, y, _ in kept]
 
     def _full_due(self, frame: np.ndarray) -> bool:
-        cut = False
+        est = None
         if self._motion is not None and np.ndim(frame) == 2:
-            cut = self._motion.update(np.asarray(frame, dtype=np.float32)).cut  # every frame: the test needs the pair
-            self.cuts += cut
-        return self._due(cut)
+            est = self._motion.update(np.asarray(frame, dtype=np.float32))  # every frame: the test needs the pair
+        self.last_motion = est
+        self.cuts += bool(est is not None and est.cut)
+        return self._due(est)
 
-    def _due(self, cut: bool) -> bool:
-        """Whether the frame now due runs whole (the schedule, the hints, a scene cut)."""
+    def _soft(self, est: MotionEstimate | None) -> bool:
+        """Whether ``est`` is a soft cut (see ``soft_cut``); keeps the clip's recent peaks."""
+        if est is None:
+            return False
+        ref = float(np.median(self._peaks)) if self._peaks else 0.5
+        first = self._seen == 0  # the first frame's estimate is a placeholder (no pair yet)
+        soft = not est.cut and not first and est.peak < self.soft_cut * ref
+        self._peaks = [] if est.cut or first else (self._peaks + [est.peak])[-8:]
+        return soft
+
+    def _due(self, est: MotionEstimate | None) -> bool:
+        """Whether the frame now due runs whole (the schedule, the hints, a scene cut, a soft cut, a miss)."""
+        cut = bool(est is not None and est.cut)
         if cut:
             self._old = []
-        return cut or self._seen < self.warmup or not self._hints or self._since_full + 1 >= self.full_every
+        soft = self._soft(est)
+        usual = cut or self._seen < self.warmup or not self._hints or self._since_full + 1 >= self.full_every
+        if usual:
+            return True
+        if soft:
+            self.soft_cuts += 1
+            return True
+        if self.full_after_miss and self._missed:
+            self.miss_passes += 1
+            return True
+        return False
 
     def _advance(self, full: bool) -> None:
         self._since_full = 0 if full else self._since_full + 1
         self._hints = None
+        self._missed = False
         self._seen += 1
 
     def skip_frame(self, shape: tuple[int, int], motion: MotionEstimate | None = None) -> None:
@@ -202,11 +248,11 @@ class WindowedPredictor:
         the camera estimate stored for that frame (its scene-cut test, the same as this class's with the
         tracker's default camera parameters); None when the run stored none (compensation off), taken
         as no cut. Call :meth:`prime` with the last finished frame before the next :meth:`predict`."""
-        cut = False
+        est = None
         if self._motion is not None and motion is not None:
             self._motion.replay(shape, motion)
-            cut = bool(motion.cut)
-        self._advance(self._due(cut))
+            est = motion
+        self._advance(self._due(est))
 
     def prime(self, frame: np.ndarray) -> None:
         """Take ``frame`` (the last frame an earlier run did) as the previous frame of the scene-cut test."""
@@ -228,6 +274,7 @@ class WindowedPredictor:
             else:
                 pred = self._windowed(frame, self._hints or [])
                 self.window_frames += 1
+            self.last_full = full
             self._advance(full)
             out.append(pred)
         return out
