@@ -1,0 +1,176 @@
+"""Where the milliseconds of one ``irstd track`` frame go: the full-frame loop, stage by stage.
+
+    python benchmarks/track_profile.py --threads 2 --prefetch 0 2 --out benchmarks/results/tracking/track-profile
+
+Runs :func:`~irstd.inference.tracking_run.track_frames` (the loop ``irstd track`` runs) over ``seq4`` of
+``$IRSTD_DATASETS/ISTD-sequences`` with the full-frame predictor (default ``sgem_unet_t.sirst`` in the fast
+mode) and a JSON Lines writer, and times each stage by wrapping the library function that does it (the
+loop itself is not changed): decode (``load_image``), normalise (``Predictor._normalise``: cast, range
+policy, statistics), network (``Predictor._run``: stack, pad, the model, sigmoid, crop, to numpy), targets
+(``Predictor.prediction``: threshold, connected components), the detection record, camera
+(``GlobalMotion.update``), tracker (``Tracker.update``), the track record and the write. ``other`` is the
+frame's time not inside a stage of the main thread: the loop's glue and, with prefetch, the wait for a
+frame the reader thread has not finished. Decoding done in the reader thread (``--prefetch`` N > 0) is
+shown apart: it overlaps the rest. Each ``--prefetch`` setting is run ``--repeats`` times, the settings
+alternating, so that they see the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+import irstd.inference.pipeline as pipeline_mod
+import irstd.inference.sources.files as files_mod
+import irstd.inference.tracking_run as tracking_mod
+from irstd.bench.timing import environment
+from irstd.inference import Predictor
+from irstd.inference.records import RecordWriter
+from irstd.tracking import Tracker, TrackerParams
+from irstd.tracking.motion import GlobalMotion
+
+SHARED = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+DATA = SHARED / "ISTD-sequences"
+
+#: (stage, owner, attribute) in the order of a frame's work
+STAGES: list[tuple[str, Any, str]] = [
+    ("decode", files_mod, "load_image"),
+    ("normalise", Predictor, "_normalise"),
+    ("network", Predictor, "_run"),
+    ("targets", Predictor, "prediction"),
+    ("detection record", pipeline_mod, "frame_record"),
+    ("camera", GlobalMotion, "update"),
+    ("tracker", Tracker, "update"),
+    ("track record", tracking_mod, "track_record"),
+    ("write", RecordWriter, "write"),
+]
+
+
+class StageClock:
+    """Seconds spent in each wrapped function, by stage and by thread (main or reader)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, stage: str, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = time.perf_counter() - t0
+                key = stage if threading.current_thread() is threading.main_thread() else f"{stage} (reader thread)"
+                with self._lock:
+                    self.spent[key] += dt
+        return timed
+
+    def __enter__(self) -> "StageClock":
+        for stage, owner, name in STAGES:
+            fn = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._wrap(stage, fn))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+        self._saved.clear()
+
+
+def profile_once(predictor: Predictor, seq: str, out: Path, prefetch: int) -> dict[str, Any]:
+    """One pass over ``seq``: per-stage mean ms per frame and the frames per second of the pass."""
+    frames, total = 0, 0.0
+    with StageClock() as clock, RecordWriter(out) as writer:
+        t0 = time.perf_counter()
+        for step in tracking_mod.track_frames(predictor, DATA / seq, params=TrackerParams(),
+                                                **({'prefetch': prefetch} if prefetch else {})):
+            if "error" in step.record:
+                raise SystemExit(f"{seq}: {step.record['error']}")
+            writer.write(step.record)
+            frames += 1
+        total = time.perf_counter() - t0
+    ms = {k: 1000 * v / frames for k, v in clock.spent.items()}
+    main = sum(v for k, v in ms.items() if "reader" not in k)
+    ms["other"] = 1000 * total / frames - main
+    return {"prefetch": prefetch, "frames": frames, "fps": frames / total, "ms_per_frame": 1000 * total / frames,
+            "stages_ms": ms}
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    """One column per run: mean ms per frame of each stage."""
+    names = [s for s, _, _ in STAGES]
+    keys = names + [f"{s} (reader thread)" for s in names] + ["other"]
+    keys = [k for k in keys if any(k in r["stages_ms"] for r in runs)]
+    head = "| stage | " + " | ".join(f"prefetch {r['prefetch']} (run {r['repeat']})" for r in runs) + " |"
+    out = [head, "|" + "---|" * (len(runs) + 1)]
+    for k in keys:
+        out.append(f"| {k} | " + " | ".join(f"{r['stages_ms'].get(k, 0.0):.2f}" for r in runs) + " |")
+    out.append("| **frame (ms)** | " + " | ".join(f"**{r['ms_per_frame']:.1f}**" for r in runs) + " |")
+    out.append("| **FPS** | " + " | ".join(f"**{r['fps']:.1f}**" for r in runs) + " |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="sgem_unet_t.sirst")
+    ap.add_argument("--precision", default="fast")
+    ap.add_argument("--seq", default="seq4")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prefetch", nargs="+", type=int, default=[0],
+                    help="frames decoded ahead in a reader thread, one run per setting (0: decode in the loop)")
+    ap.add_argument("--repeats", type=int, default=1, help="passes per setting, the settings alternating")
+    ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
+    a = ap.parse_args()
+    if not DATA.exists():
+        print(f"{DATA}: not found", file=sys.stderr)
+        return 2
+    torch.set_num_threads(a.threads)
+    env = environment(torch.device("cpu"))
+    predictor = Predictor.from_checkpoint(a.model, device="cpu", precision=a.precision, batch_size=8)
+    predictor.predict([np.zeros((512, 640), np.uint8)])  # warm-up (the fast mode's rewrite)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="track-profile-") as tmp:
+        for repeat in range(a.repeats):
+            for n in a.prefetch:
+                r = profile_once(predictor, a.seq, Path(tmp) / f"{a.seq}-{n}-{repeat}.jsonl", n)
+                r["repeat"] = repeat + 1
+                runs.append(r)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+    env["load_average_after"] = list(os.getloadavg())
+    cmd = shlex.join(["python", *sys.argv])
+    text = "\n".join([
+        f"# `irstd track` loop, per stage: {env['cpu_name']}, {a.threads} threads", "",
+        f"Command: `{cmd}`", "",
+        f"Model `{a.model}`, precision {a.precision}, full frame, `{a.seq}` ({runs[0]['frames']} frames, 640×512 PNG), "
+        f"similarity camera; torch threads {env['threads']}; load average before {env['load_average']}, after "
+        f"{env['load_average_after']}.", "",
+        "Mean ms per frame in each stage (the library function wrapped by a timer); `other` = the frame's time "
+        "outside the main thread's stages (loop glue; with prefetch, waiting for the reader thread). A "
+        "stage marked (reader thread) overlaps the main thread's work.", "",
+        markdown(runs), "", "Environment: `" + json.dumps(env) + "`"])
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.with_suffix(".md").write_text(text + "\n")
+        a.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "environment": env, "runs": runs}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
