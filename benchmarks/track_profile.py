@@ -1,6 +1,7 @@
 """Where the milliseconds of one ``irstd track`` frame go: the full-frame loop, stage by stage.
 
-    python benchmarks/track_profile.py --threads 2 --prefetch 0 2 --out benchmarks/results/tracking/track-profile
+    python benchmarks/track_profile.py --threads 2 --whole-frame-targets --prefetch 0 2 \
+        --out benchmarks/results/tracking/track-profile
 
 Runs :func:`~irstd.inference.tracking_run.track_frames` (the loop ``irstd track`` runs) over ``seq4`` of
 ``$IRSTD_DATASETS/ISTD-sequences`` with the full-frame predictor (default ``sgem_unet_t.sirst`` in the fast
@@ -11,8 +12,9 @@ policy, statistics), network (``Predictor._run``: stack, pad, the model, sigmoid
 (``GlobalMotion.update``), tracker (``Tracker.update``), the track record and the write. ``other`` is the
 frame's time not inside a stage of the main thread: the loop's glue and, with prefetch, the wait for a
 frame the reader thread has not finished. Decoding done in the reader thread (``--prefetch`` N > 0) is
-shown apart: it overlaps the rest. Each ``--prefetch`` setting is run ``--repeats`` times, the settings
-alternating, so that they see the same machine state.
+shown apart: it overlaps the rest. ``--whole-frame-targets`` adds the loop as it was before (no
+read-ahead, the target extraction of ``benchmarks/whole_frame_targets.py``). Each setting is run
+``--repeats`` times, the settings alternating, so that they see the same machine state.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from irstd.inference import Predictor
 from irstd.inference.records import RecordWriter
 from irstd.tracking import Tracker, TrackerParams
 from irstd.tracking.motion import GlobalMotion
+from whole_frame_targets import whole_frame_targets  # noqa: E402 — beside this script
 
 SHARED = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 DATA = SHARED / "ISTD-sequences"
@@ -93,13 +96,12 @@ class StageClock:
         self._saved.clear()
 
 
-def profile_once(predictor: Predictor, seq: str, out: Path, prefetch: int) -> dict[str, Any]:
+def profile_once(predictor: Predictor, seq: str, out: Path, prefetch: int, old_targets: bool = False) -> dict[str, Any]:
     """One pass over ``seq``: per-stage mean ms per frame and the frames per second of the pass."""
     frames, total = 0, 0.0
-    with StageClock() as clock, RecordWriter(out) as writer:
+    with whole_frame_targets(old_targets), StageClock() as clock, RecordWriter(out) as writer:
         t0 = time.perf_counter()
-        for step in tracking_mod.track_frames(predictor, DATA / seq, params=TrackerParams(),
-                                                **({'prefetch': prefetch} if prefetch else {})):
+        for step in tracking_mod.track_frames(predictor, DATA / seq, params=TrackerParams(), prefetch=prefetch):
             if "error" in step.record:
                 raise SystemExit(f"{seq}: {step.record['error']}")
             writer.write(step.record)
@@ -108,8 +110,8 @@ def profile_once(predictor: Predictor, seq: str, out: Path, prefetch: int) -> di
     ms = {k: 1000 * v / frames for k, v in clock.spent.items()}
     main = sum(v for k, v in ms.items() if "reader" not in k)
     ms["other"] = 1000 * total / frames - main
-    return {"prefetch": prefetch, "frames": frames, "fps": frames / total, "ms_per_frame": 1000 * total / frames,
-            "stages_ms": ms}
+    return {"loop": ("before" if old_targets else f"prefetch {prefetch}"), "prefetch": prefetch, "frames": frames,
+            "fps": frames / total, "ms_per_frame": 1000 * total / frames, "stages_ms": ms}
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:
@@ -117,7 +119,7 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     names = [s for s, _, _ in STAGES]
     keys = names + [f"{s} (reader thread)" for s in names] + ["other"]
     keys = [k for k in keys if any(k in r["stages_ms"] for r in runs)]
-    head = "| stage | " + " | ".join(f"prefetch {r['prefetch']} (run {r['repeat']})" for r in runs) + " |"
+    head = "| stage | " + " | ".join(f"{r['loop']} (run {r['repeat']})" for r in runs) + " |"
     out = [head, "|" + "---|" * (len(runs) + 1)]
     for k in keys:
         out.append(f"| {k} | " + " | ".join(f"{r['stages_ms'].get(k, 0.0):.2f}" for r in runs) + " |")
@@ -134,6 +136,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prefetch", nargs="+", type=int, default=[0],
                     help="frames decoded ahead in a reader thread, one run per setting (0: decode in the loop)")
+    ap.add_argument("--whole-frame-targets", action="store_true",
+                    help="also run the loop as before (no read-ahead, the whole-frame target extraction) first")
     ap.add_argument("--repeats", type=int, default=1, help="passes per setting, the settings alternating")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
@@ -147,8 +151,8 @@ def main() -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="track-profile-") as tmp:
         for repeat in range(a.repeats):
-            for n in a.prefetch:
-                r = profile_once(predictor, a.seq, Path(tmp) / f"{a.seq}-{n}-{repeat}.jsonl", n)
+            for n, old in ([(0, True)] if a.whole_frame_targets else []) + [(n, False) for n in a.prefetch]:
+                r = profile_once(predictor, a.seq, Path(tmp) / f"{a.seq}-{n}-{old}-{repeat}.jsonl", n, old)
                 r["repeat"] = repeat + 1
                 runs.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
