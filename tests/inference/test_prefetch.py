@@ -82,3 +82,33 @@ def test_closing_the_consumer_ends_the_reader() -> None:
     assert not _readers() and inner.closed
     with pytest.raises(ValueError):
         PrefetchSource(inner, -1)
+
+
+class Slow(FrameSource):
+    """Frames that take ``delay`` seconds each to read."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def frames(self, want: Want = None) -> Iterator[Frame]:
+        for i in range(1000):
+            time.sleep(self.delay)
+            yield Frame(i, f"f{i}", np.zeros((2, 2), np.float32))
+
+
+def test_ctrl_c_while_waiting_for_a_frame_ends_the_reader() -> None:
+    import os
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    got = []
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        timer.start()
+        for f in PrefetchSource(Slow(0.2), 2):
+            got.append(f.index)
+    assert time.perf_counter() - t0 < 1.0  # interrupted while blocked on the queue, not after the source
+    assert got and got == list(range(len(got)))
+    assert not _readers()  # the reader ended with the generator (the frame it was reading finished first)
