@@ -13,8 +13,13 @@ policy, statistics), network (``Predictor._run``: stack, pad, the model, sigmoid
 frame's time not inside a stage of the main thread: the loop's glue and, with prefetch, the wait for a
 frame the reader thread has not finished. Decoding done in the reader thread (``--prefetch`` N > 0) is
 shown apart: it overlaps the rest. ``--whole-frame-targets`` adds the loop as it was before (no
-read-ahead, the target extraction of ``benchmarks/whole_frame_targets.py``). Each setting is run
-``--repeats`` times, the settings alternating, so that they see the same machine state.
+read-ahead, the target extraction of ``benchmarks/whole_frame_targets.py``).
+
+The settings run side by side in one pass: each has its own loop (source, tracker, writer) and they take
+turns, ``--chunk`` frames each (default 25), so that they see the same machine state even on a loaded
+machine whose load moves within seconds; their records are checked byte-identical. While another
+setting runs, a read-ahead setting's reader thread decodes its next frames (at most its depth, then
+waits): a bias in its favour of at most depth ÷ chunk of a decode per frame (2 ÷ 25 × 4 ms ≈ 0.3 ms).
 """
 
 from __future__ import annotations
@@ -63,10 +68,12 @@ STAGES: list[tuple[str, Any, str]] = [
 
 
 class StageClock:
-    """Seconds spent in each wrapped function, by stage and by thread (main or reader)."""
+    """Seconds spent in each wrapped function, by stage and by thread (main or reader), added to ``spent``
+    (the dict of the setting being pulled; a reader thread's to the setting active when it first decoded)."""
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = defaultdict(float)
+        self._readers: dict[int, dict[str, float]] = {}
         self._lock = threading.Lock()
         self._saved: list[tuple[Any, str, Any]] = []
 
@@ -78,9 +85,11 @@ class StageClock:
                 return fn(*args, **kwargs)
             finally:
                 dt = time.perf_counter() - t0
-                key = stage if threading.current_thread() is threading.main_thread() else f"{stage} (reader thread)"
                 with self._lock:
-                    self.spent[key] += dt
+                    if threading.current_thread() is threading.main_thread():
+                        self.spent[stage] += dt
+                    else:
+                        self._readers.setdefault(threading.get_ident(), self.spent)[f"{stage} (reader thread)"] += dt
         return timed
 
     def __enter__(self) -> "StageClock":
@@ -96,22 +105,55 @@ class StageClock:
         self._saved.clear()
 
 
-def profile_once(predictor: Predictor, seq: str, out: Path, prefetch: int, old_targets: bool = False) -> dict[str, Any]:
-    """One pass over ``seq``: per-stage mean ms per frame and the frames per second of the pass."""
-    frames, total = 0, 0.0
-    with whole_frame_targets(old_targets), StageClock() as clock, RecordWriter(out) as writer:
-        t0 = time.perf_counter()
-        for step in tracking_mod.track_frames(predictor, DATA / seq, params=TrackerParams(), prefetch=prefetch):
-            if "error" in step.record:
-                raise SystemExit(f"{seq}: {step.record['error']}")
-            writer.write(step.record)
-            frames += 1
-        total = time.perf_counter() - t0
-    ms = {k: 1000 * v / frames for k, v in clock.spent.items()}
-    main = sum(v for k, v in ms.items() if "reader" not in k)
-    ms["other"] = 1000 * total / frames - main
-    return {"loop": ("before" if old_targets else f"prefetch {prefetch}"), "prefetch": prefetch, "frames": frames,
-            "fps": frames / total, "ms_per_frame": 1000 * total / frames, "stages_ms": ms}
+class Setting:
+    """One way of running the loop (read-ahead, target extraction) over ``seq``, pulled frame by frame."""
+
+    def __init__(self, predictor: Predictor, seq: str, out: Path, prefetch: int, old_targets: bool) -> None:
+        self.name = "before" if old_targets else f"prefetch {prefetch}"
+        self.prefetch, self.old_targets, self.out = prefetch, old_targets, out
+        self.spent: dict[str, float] = defaultdict(float)
+        self.frames, self.total, self.done = 0, 0.0, False
+        self.writer = RecordWriter(out)
+        self.steps = tracking_mod.track_frames(predictor, DATA / seq, params=TrackerParams(), prefetch=prefetch)
+
+    def pull(self, clock: StageClock, n: int) -> None:
+        """Up to ``n`` frames: decode → detect → track → write, each timed."""
+        clock.spent = self.spent
+        with whole_frame_targets(self.old_targets):
+            for _ in range(n):
+                t0 = time.perf_counter()
+                step = next(self.steps, None)
+                if step is None:
+                    self.done = True
+                    self.writer.close()
+                    return
+                if "error" in step.record:
+                    raise SystemExit(f"{step.record['file']}: {step.record['error']}")
+                self.writer.write(step.record)
+                self.total += time.perf_counter() - t0
+                self.frames += 1
+
+    def result(self) -> dict[str, Any]:
+        ms = {k: 1000 * v / self.frames for k, v in self.spent.items()}
+        ms["other"] = 1000 * self.total / self.frames - sum(v for k, v in ms.items() if "reader" not in k)
+        return {"loop": self.name, "prefetch": self.prefetch, "frames": self.frames, "fps": self.frames / self.total,
+                "ms_per_frame": 1000 * self.total / self.frames, "stages_ms": ms}
+
+
+def profile(predictor: Predictor, seq: str, tmp: Path, loops: list[tuple[int, bool]], chunk: int) -> list[dict[str, Any]]:
+    """Every setting of ``loops`` ((prefetch, whole-frame targets) each) over ``seq``: ``chunk`` frames of
+    one, then of the next, … until all are done (0: each whole sequence in turn); their records checked equal."""
+    settings = [Setting(predictor, seq, tmp / f"{seq}-{k}.jsonl", n, old) for k, (n, old) in enumerate(loops)]
+    with StageClock() as clock:
+        while not all(s.done for s in settings):
+            for s in settings:
+                if not s.done:
+                    s.pull(clock, chunk or 10**9)
+    first = settings[0].out.read_bytes()
+    for s in settings[1:]:
+        if s.out.read_bytes() != first:
+            raise SystemExit(f"{seq}: the records of '{s.name}' differ from those of '{settings[0].name}'")
+    return [s.result() for s in settings]
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:
@@ -138,7 +180,9 @@ def main() -> int:
                     help="frames decoded ahead in a reader thread, one run per setting (0: decode in the loop)")
     ap.add_argument("--whole-frame-targets", action="store_true",
                     help="also run the loop as before (no read-ahead, the whole-frame target extraction) first")
-    ap.add_argument("--repeats", type=int, default=1, help="passes per setting, the settings alternating")
+    ap.add_argument("--repeats", type=int, default=1, help="passes per setting")
+    ap.add_argument("--chunk", type=int, default=25,
+                    help="frames of one setting before the next setting's (0: each setting's whole sequence in turn)")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
     if not DATA.exists():
@@ -149,10 +193,10 @@ def main() -> int:
     predictor = Predictor.from_checkpoint(a.model, device="cpu", precision=a.precision, batch_size=8)
     predictor.predict([np.zeros((512, 640), np.uint8)])  # warm-up (the fast mode's rewrite)
     runs = []
+    loops = ([(0, True)] if a.whole_frame_targets else []) + [(n, False) for n in a.prefetch]
     with tempfile.TemporaryDirectory(prefix="track-profile-") as tmp:
         for repeat in range(a.repeats):
-            for n, old in ([(0, True)] if a.whole_frame_targets else []) + [(n, False) for n in a.prefetch]:
-                r = profile_once(predictor, a.seq, Path(tmp) / f"{a.seq}-{n}-{old}-{repeat}.jsonl", n, old)
+            for r in profile(predictor, a.seq, Path(tmp), loops, a.chunk):
                 r["repeat"] = repeat + 1
                 runs.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
@@ -164,6 +208,8 @@ def main() -> int:
         f"Model `{a.model}`, precision {a.precision}, full frame, `{a.seq}` ({runs[0]['frames']} frames, 640×512 PNG), "
         f"similarity camera; torch threads {env['threads']}; load average before {env['load_average']}, after "
         f"{env['load_average_after']}.", "",
+        f"The settings run side by side, taking turns of {a.chunk} frames (0: whole sequences in turn); "
+        "records checked byte-identical. "
         "Mean ms per frame in each stage (the library function wrapped by a timer); `other` = the frame's time "
         "outside the main thread's stages (loop glue; with prefetch, waiting for the reader thread). A "
         "stage marked (reader thread) overlaps the main thread's work.", "",

@@ -130,7 +130,7 @@ def main() -> int:
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
     ap.add_argument("--cameras", nargs="+", default=[TrackerParams().camera], choices=CAMERA_MODELS,
                     help="the tracker's camera models, each path run with each (default: the tracker's default)")
-    ap.add_argument("--prefetch", nargs="+", type=int, default=[2],
+    ap.add_argument("--prefetch", nargs="+", type=int, default=[0],
                     help="frames decoded ahead in a reader thread (0: in the loop), one row per setting")
     ap.add_argument("--whole-frame-targets", action="store_true",
                     help="also run the loop as before: no read-ahead, the whole-frame target extraction")

@@ -23,9 +23,12 @@ __all__ = ["PREFETCH", "PrefetchSource", "prefetched"]
 
 log = logging.getLogger(__name__)
 
-#: frames decoded ahead by default (``irstd track`` and ``irstd detect``): one in the queue covers the
-#: decode; a second absorbs a slow frame
-PREFETCH = 2
+#: frames decoded ahead by default by :func:`~irstd.inference.pipeline.detect_frames` and
+#: :func:`~irstd.inference.tracking_run.track_frames` (``irstd detect``, ``irstd track``): 0, decoding in the
+#: loop. Measured side by side on seq4 (docs/tracking.md, "Speed"), 2 ahead saved the loop its 5 ms decode
+#: but cost as much in the loop's other stages on a 2-core machine with no core to spare; set 2 where a
+#: measurement on the machine says it pays (``benchmarks/track_profile.py --prefetch 0 2``).
+PREFETCH = 0
 
 _POLL = 0.05  # s: how often a reader blocked on a full queue checks that the consumer is still there
 _JOIN = 5.0  # s: how long closing waits for the reader to finish the frame it is decoding
@@ -37,7 +40,7 @@ class PrefetchSource(FrameSource):
     """The frames of ``inner``, decoded up to ``depth`` ahead in a reader thread (``depth`` 0: in the
     consumer's thread, as ``inner`` itself)."""
 
-    def __init__(self, inner: FrameSource, depth: int = PREFETCH) -> None:
+    def __init__(self, inner: FrameSource, depth: int = 2) -> None:
         if depth < 0:
             raise ValueError(f"prefetch depth must be >= 0, got {depth}")
         self.inner, self.depth = inner, depth
@@ -92,7 +95,7 @@ class PrefetchSource(FrameSource):
                 log.debug("frame reader still busy after %.0f s; left to end on its own (daemon thread)", _JOIN)
 
 
-def prefetched(source: FrameSource, depth: int = PREFETCH) -> FrameSource:
+def prefetched(source: FrameSource, depth: int = 2) -> FrameSource:
     """``source`` decoded ``depth`` frames ahead where that pays: files (images, stacks, videos) are; a
     caller's iterable of arrays (:class:`~irstd.inference.sources.ArraySource`: nothing to decode, and
     its camera loop is pulled only as the loop asks) and a source already prefetched are returned as is."""
