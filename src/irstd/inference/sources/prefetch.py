@@ -1,8 +1,8 @@
 """Decoding ahead: a source's frames read in a background thread, a bounded number ahead of the consumer.
 
-Decoding a frame (PNG inflate, video decode, the cast to float32) runs in C with the GIL released, so a
-reader thread can decode frame t + 1 while the loop runs the detector and the tracker on frame t (on a
-2-core machine the loop's single-threaded stretches — targets, camera, tracker — leave a core to it).
+Decoding a frame (PNG inflate, video decode, the cast to float32) runs mostly in C with the GIL released,
+so a reader thread can decode frame t + 1 while the loop runs the detector and the tracker on frame t,
+where a core is free for it (off by default: :data:`PREFETCH`).
 :class:`PrefetchSource` keeps the source's contract: the same frames, in the same order, error frames
 where they were; an exception the source raises is raised to the consumer after the frames before it;
 at most ``depth`` decoded frames wait in the queue (memory stays flat); closing the consumer's generator
