@@ -13,6 +13,13 @@ frame (``set_hints``). Scores: raw Pd and false targets per
 frame, and the confirmed targets' online Pd and false targets per frame (:mod:`irstd.tracking.evaluation`;
 a label is found within 4 px). All paths run in one process, one after the other, on the same threads;
 ``--cameras translation similarity`` runs each path with each camera model of the tracker.
+
+``--prefetch 0 2`` runs each path with each read-ahead (frames decoded ahead in a reader thread; 0: each
+frame decoded when the loop pulls it), one row per setting; ``--whole-frame-targets`` adds, first, the
+loop as it was before the per-frame work was cut (no read-ahead, the whole-frame target extraction of
+``benchmarks/whole_frame_targets.py``); ``--repeats R`` runs those settings R times, alternating, so the
+rows compare under the same machine state. ``--paths`` keeps some paths only (e.g. ``"full frame, fast"``).
+The rows' records are checked equal across the settings (same path, camera and sequence).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from irstd.inference.records import RecordWriter
 from irstd.inference.tracking_run import track_frames
 from irstd.tracking import FrameResult, TrackerParams
 from irstd.tracking.camera import MODELS as CAMERA_MODELS
+from whole_frame_targets import whole_frame_targets  # noqa: E402 — beside this script
 from irstd.tracking.evaluation import (GATE, clip_starts, detection_scores, evaluate_tracking, labels_with_clip_ids,
                                        read_point_labels)
 
@@ -48,14 +56,14 @@ SIRST = SHARED / "SIRST"
 SPLIT = SHARED / "splits" / "NUAA-SIRST_50_50" / "train.txt"
 
 
-def run_sequence(predictor: Any, seq: str, out: Path,
-                 params: TrackerParams | None = None) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
+def run_sequence(predictor: Any, seq: str, out: Path, params: TrackerParams | None = None,
+                 prefetch: int = 0) -> tuple[list[float], list[FrameResult], tuple[int, int]]:
     """Per-frame seconds (decode → detect → track → write) and the tracker's results on one sequence, through
     :func:`~irstd.inference.tracking_run.track_frames`, the loop ``irstd track`` runs."""
     times, results, shape = [], [], (0, 0)
     with RecordWriter(out) as writer:
         t0 = time.perf_counter()
-        for step in track_frames(predictor, DATA / seq, params=params or TrackerParams()):  # decodes inside the pull
+        for step in track_frames(predictor, DATA / seq, params=params or TrackerParams(), prefetch=prefetch):
             if "error" in step.record:
                 raise SystemExit(f"{seq}: {step.record['error']}")
             shape = step.detection.frame.image.shape[:2]
@@ -105,11 +113,12 @@ def make_paths(model: str, windows: list[int], window: int, int8: bool, threads:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| path | camera | seq | frames | FPS (median frame) | FPS (frames ÷ time) | ms/frame p90 | full passes | "
+    head = ("| path | loop | camera | seq | frames | FPS (median frame) | FPS (frames ÷ time) | ms/frame p90 | full passes | "
             "raw Pd % | raw false/frame | online Pd % | online false/frame |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        out.append(f"| {r['path']} | {r['camera']} | {r['seq']} | {r['frames']} | {r['fps_median']:.1f} | {r['fps_mean']:.1f} | "
+        loop = r["loop"] + (f" (run {r['repeat']})" if r.get("repeat", 1) > 1 or r.get("repeats", 1) > 1 else "")
+        out.append(f"| {r['path']} | {loop} | {r['camera']} | {r['seq']} | {r['frames']} | {r['fps_median']:.1f} | {r['fps_mean']:.1f} | "
                    f"{r['p90_ms']:.0f} | {r['full_passes']} | {r['raw_pd']:.1f} | {r['raw_false']:.2f} | "
                    f"{r['online_pd']:.1f} | {r['online_false']:.3f} |")
     return "\n".join(out)
@@ -129,6 +138,12 @@ def main() -> int:
     ap.add_argument("--no-int8", action="store_true", help="skip the int8 path (it quantises once, cached)")
     ap.add_argument("--cameras", nargs="+", default=[TrackerParams().camera], choices=CAMERA_MODELS,
                     help="the tracker's camera models, each path run with each (default: the tracker's default)")
+    ap.add_argument("--prefetch", nargs="+", type=int, default=[0],
+                    help="frames decoded ahead in a reader thread (0: in the loop), one row per setting")
+    ap.add_argument("--whole-frame-targets", action="store_true",
+                    help="also run the loop as before: no read-ahead, the whole-frame target extraction")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of every setting, alternating")
+    ap.add_argument("--paths", nargs="+", default=None, help="run only the paths of these names")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
     a = ap.parse_args()
     if not DATA.exists():
@@ -137,23 +152,36 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     env = environment(torch.device("cpu"))
     rows = []
+    loops = ([("before: read in the loop, whole-frame targets", 0, True)] if a.whole_frame_targets else []) + [
+        ("read in the loop" if n == 0 else f"prefetch {n}", n, False) for n in a.prefetch]
     with tempfile.TemporaryDirectory(prefix="track-speed-") as tmp:
         for name, factory in make_paths(a.model, a.full_every, a.window, not a.no_int8, a.threads, a.linger,
                                         a.window_variant):
+            if a.paths and name not in a.paths:
+                continue
             for camera, seq in itertools.product(a.cameras, a.seq):
-                p = factory()
-                p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)
-                if isinstance(p, WindowedPredictor):
-                    p = factory()  # a fresh schedule
-                params = dataclasses.replace(TrackerParams(), camera=camera)
-                times, results, shape = run_sequence(p, seq, Path(tmp) / f"{seq}.jsonl", params)
-                ms = np.asarray(times) * 1000
-                row = {"path": name, "camera": camera, "seq": seq, "frames": len(times), "fps_median": 1000 / statistics.median(ms),
-                       "fps_mean": len(ms) / (ms.sum() / 1000), "p90_ms": float(np.percentile(ms, 90)),
-                       "full_passes": getattr(p, "full_frames", len(times)), **scores(results, seq, shape),
-                       "label": p.label()}
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                records: bytes | None = None  # of the first setting: every other must write the same
+                for repeat, (loop, prefetch, old_targets) in itertools.product(range(a.repeats), loops):
+                    p = factory()
+                    p.predict([np.zeros((512, 640), np.uint8)])  # warm-up (fast-mode rewrite, ORT session)
+                    if isinstance(p, WindowedPredictor):
+                        p = factory()  # a fresh schedule
+                    params = dataclasses.replace(TrackerParams(), camera=camera)
+                    out = Path(tmp) / f"{seq}.jsonl"
+                    with whole_frame_targets(old_targets):
+                        times, results, shape = run_sequence(p, seq, out, params, prefetch)
+                    if records is None:
+                        records = out.read_bytes()
+                    elif out.read_bytes() != records:
+                        raise SystemExit(f"{name}, {camera}, {seq}: the records of '{loop}' differ from the first setting's")
+                    ms = np.asarray(times) * 1000
+                    row = {"path": name, "loop": loop, "repeat": repeat + 1, "repeats": a.repeats, "camera": camera, "seq": seq,
+                           "frames": len(times), "fps_median": 1000 / statistics.median(ms),
+                           "fps_mean": len(ms) / (ms.sum() / 1000), "p90_ms": float(np.percentile(ms, 90)),
+                           "full_passes": getattr(p, "full_frames", len(times)), **scores(results, seq, shape),
+                           "label": p.label()}
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
     env["load_average_after"] = list(__import__("os").getloadavg())
     cmd = shlex.join(["python", *sys.argv])
     text = "\n".join([
@@ -162,7 +190,9 @@ def main() -> int:
         f"Model `{a.model}`; every path in this one run, one after the other; torch threads {env['threads']}, "
         f"ONNX Runtime threads {a.threads}; load average before {env['load_average']}, after "
         f"{env['load_average_after']}.", "",
-        "Per frame: PNG decode → detect → tracker update (with the camera shift) → one JSON line written. "
+        "Per frame: PNG decode → detect → tracker update (with the camera shift) → one JSON line written; "
+        "loop: how frames are read (prefetch N: decoded up to N ahead in a reader thread); the records of "
+        "every loop setting of a path, camera and sequence were checked byte-identical. "
         "FPS (median frame) = 1000 ÷ the median frame's ms; FPS (frames ÷ time) = the throughput, the one that "
         "counts for windows (their full passes are the slow frames). A label is found within 4 px; online = "
         "confirmed targets as the frame is processed (confirmation delay counted).", "",

@@ -106,3 +106,61 @@ def test_stride_pad_is_one_setting_and_replicate_repeats_the_edge() -> None:
     assert torch.equal(padded[0, 0, 7], torch.tensor([8.0, 9, 10, 11, 11, 11, 11, 11]))
     assert torch.equal(padded[0, 0, :, 7], torch.tensor([3.0, 7, 11, 11, 11, 11, 11, 11]))
     assert pad_to_multiple(torch.arange(12.0).reshape(3, 4), 8, "replicate")[0].shape == (8, 8)  # any leading dims
+
+
+def _whole_frame_targets(prob: np.ndarray, mask: np.ndarray, connectivity: int, distance: float) -> list[tuple]:
+    """The whole-frame computation extract_targets made before it worked on the on pixels only (scipy's
+    per-label maximum and boxes, the shifted-frame comparison for the merge): the reference it must equal."""
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as graph_components
+
+    from irstd.core.components import connected_components
+    from irstd.inference.targets import _offsets
+
+    cc = connected_components(mask, connectivity)
+    if cc.n == 0:
+        return []
+    labels, n = cc.labels, cc.n
+    h, w = labels.shape
+    group = np.arange(n)
+    pairs = []
+    for dy, dx in _offsets(distance) if distance > 0 and n > 1 else []:
+        if dy >= h or abs(dx) >= w:
+            continue
+        a = labels[: h - dy, max(0, -dx) : w - max(0, dx)]
+        b = labels[dy:, max(0, dx) : w - max(0, -dx)]
+        link = (a > 0) & (b > 0) & (a != b)
+        if link.any():
+            pairs.append(np.stack([a[link], b[link]], axis=1))
+    if pairs:
+        ab = np.unique(np.concatenate(pairs) - 1, axis=0)
+        _, group = graph_components(coo_matrix((np.ones(len(ab)), (ab[:, 0], ab[:, 1])), shape=(n, n)), directed=False)
+    peaks = ndimage.maximum(prob, labels, np.arange(1, n + 1))
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop - 1, s[0].stop - 1) for s in ndimage.find_objects(labels)])
+    rows, cols = np.nonzero(labels)
+    pg = group[labels[rows, cols] - 1]
+    g = int(group.max()) + 1
+    area = np.bincount(pg, minlength=g)
+    cy, cx = np.bincount(pg, weights=rows, minlength=g) / area, np.bincount(pg, weights=cols, minlength=g) / area
+    out = []
+    for k in range(g):
+        m = group == k
+        b = boxes[m]
+        out.append((float(cx[k]), float(cy[k]), int(area[k]),
+                    (int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())), float(peaks[m].max())))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_targets_from_on_pixels_equal_the_whole_frame_computation(seed: int) -> None:
+    # random sparse masks (components on every border, fragments within and beyond the merge distance):
+    # every field of every target equals the whole-frame computation, bit for bit
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 40, size=2) if seed == 0 else rng.integers(20, 90, size=2)
+    prob = rng.random((h, w)).astype(np.float32)
+    mask = prob > rng.uniform(0.8, 0.99)
+    for connectivity in (4, 8):
+        for distance in (0.0, 1.5, 2.0, MERGE_DISTANCE, 5.5):
+            got = [(t.x, t.y, t.area, t.bbox, t.peak) for t in extract_targets(prob, mask, connectivity, distance)]
+            assert got == _whole_frame_targets(prob, mask, connectivity, distance)

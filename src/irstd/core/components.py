@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["CONNECTIVITIES", "Components", "connected_components"]
+__all__ = ["CONNECTIVITIES", "Components", "connected_components", "label_components"]
 
 _STRUCTURES = {
     4: ndimage.generate_binary_structure(2, 1),  # cross: edge neighbours only
@@ -37,11 +37,19 @@ class Components:
         return len(self.centroids)
 
 
-def connected_components(mask: np.ndarray, connectivity: int = 8) -> Components:
-    """4- or 8-connected components of a binary (H, W) map (non-zero = on) with centroids and areas."""
+def label_components(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, int]:
+    """The label image (H, W) int32 (0 = background, 1..n in raster order) and ``n`` of the 4- or
+    8-connected components of a binary (H, W) map (non-zero = on): the labelling of
+    :func:`connected_components`, without its centroids and areas."""
     if connectivity not in _STRUCTURES:
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
     labels, n = ndimage.label(mask, structure=_STRUCTURES[connectivity])
+    return labels, int(n)
+
+
+def connected_components(mask: np.ndarray, connectivity: int = 8) -> Components:
+    """4- or 8-connected components of a binary (H, W) map (non-zero = on) with centroids and areas."""
+    labels, n = label_components(mask, connectivity)
     rows, cols = np.nonzero(labels)  # (P,) coordinates of the on pixels, raster order
     ids = labels[rows, cols]  # (P,) their labels, 1..n
     # vectorised centroids: per-label coordinate sums / areas (label 0 excluded by nonzero above)

@@ -26,7 +26,7 @@ from ..core.distributed import all_gather_object, rank, world_size
 from ..core.errors import DataError, first_line
 from .predictor import Prediction
 from .schema import error_record, frame_record
-from .sources import Frame, FrameSource, open_source
+from .sources import PREFETCH, Frame, FrameSource, open_source, prefetched
 
 __all__ = ["Detection", "FramePredictor", "OOM_MESSAGES", "detect_frames", "frame_failure"]
 
@@ -93,7 +93,7 @@ def _run(predictor: FramePredictor, frame: Frame) -> Detection:
 
 
 def detect_frames(predictor: FramePredictor, source: FrameSource | Any, *, skip: Container[int] = (),
-                  shard: bool = True, max_pixels: int | None = None) -> Iterator[Detection]:
+                  shard: bool = True, max_pixels: int | None = None, prefetch: int = PREFETCH) -> Iterator[Detection]:
     """Run ``predictor`` on every frame of ``source`` and yield one :class:`Detection` per frame, in
     source order, as each is done.
 
@@ -103,8 +103,11 @@ def detect_frames(predictor: FramePredictor, source: FrameSource | Any, *, skip:
     the format allows. ``shard``: under torchrun, each rank runs its share and every rank yields all
     records (set False to run everything here, e.g. a tracker that needs every frame's pixels). Files that
     ``source`` names are checked against the predictor's memory budget from their headers (``predictor.admit``).
+    ``prefetch``: frames of files decoded that far ahead in a reader thread while the predictor runs
+    (:func:`~irstd.inference.sources.prefetched`; 0: each frame decoded when it is pulled); the records
+    are the same either way.
     """
-    source = open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None))
+    source = prefetched(open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None)), prefetch)
     world = world_size() if shard else 1
     if world == 1:
         for frame in source.frames(None if not skip else (lambda i: i not in skip)):

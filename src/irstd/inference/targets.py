@@ -13,11 +13,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as graph_components
 
-from ..core.components import connected_components
+from ..core.components import label_components
 from ..core.errors import ConfigError
 
 __all__ = ["MERGE_DISTANCE", "Target", "check_merge_distance", "extract_targets", "merge_groups"]
@@ -65,15 +64,28 @@ def merge_groups(labels: np.ndarray, n: int, distance: float) -> np.ndarray:
     each group's lowest label (raster order kept)."""
     if n < 2 or distance <= 0:
         return np.arange(n, dtype=np.int64)
+    flat = np.flatnonzero(labels)  # (P,) the on pixels, raster order
+    return _groups(labels, flat, n, distance)
+
+
+def _groups(labels: np.ndarray, flat: np.ndarray, n: int, distance: float) -> np.ndarray:
+    """:func:`merge_groups` from the on pixels' flat indices ``flat`` (P,) of ``labels`` (H, W).
+
+    Each on pixel p is paired with its neighbour p + (dy, dx) for the offsets within ``distance`` (both in the
+    frame): the pairs of the whole-frame shifted comparison, found from the P on pixels (a handful in a frame
+    of targets) instead of from every pixel of the frame."""
+    if n < 2 or distance <= 0:
+        return np.arange(n, dtype=np.int64)
     h, w = labels.shape
+    rows, cols = np.divmod(flat, w)  # (P,)
+    own = labels.ravel()[flat]  # (P,) labels 1..n
     pairs = []
     for dy, dx in _offsets(distance):
-        if dy >= h or abs(dx) >= w:
-            continue
-        # a: pixels p, b: pixels p + (dy, dx), both inside the frame; (h - dy, w - |dx|) each
-        a = labels[: h - dy, max(0, -dx) : w - max(0, dx)]
-        b = labels[dy:, max(0, dx) : w - max(0, -dx)]
-        link = (a > 0) & (b > 0) & (a != b)
+        r, c = rows + dy, cols + dx
+        inside = (r < h) & (c >= 0) & (c < w)  # dy >= 0: r never falls below 0
+        a = own[inside]
+        b = labels[r[inside], c[inside]]
+        link = (b > 0) & (a != b)
         if link.any():
             pairs.append(np.stack([a[link], b[link]], axis=1))  # (k, 2) label pairs
     if not pairs:
@@ -88,17 +100,26 @@ def extract_targets(prob: np.ndarray, mask: np.ndarray, connectivity: int = 8,
                     merge_distance: float = MERGE_DISTANCE) -> list[Target]:
     """Targets of ``mask`` (H, W): its connected components (the labelling of the metrics' Pd / Fa), with
     those within ``merge_distance`` px of each other merged into one target (0: every component is one)."""
-    cc = connected_components(mask, connectivity)
-    if cc.n == 0:
+    labels, n = label_components(mask, connectivity)  # the labelling of connected_components
+    if n == 0:
         return []
-    index = np.arange(1, cc.n + 1)
-    peaks = ndimage.maximum(prob, cc.labels, index)  # (n,)
-    slices = ndimage.find_objects(cc.labels)
-    boxes = np.array([(sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1) for sl in slices])  # (n, 4)
-    group = merge_groups(cc.labels, cc.n, merge_distance)  # (n,)
+    # everything below works on the P on pixels (raster order), not on the whole frame
+    h, w = labels.shape
+    flat = np.flatnonzero(labels)  # (P,)
+    rows, cols = np.divmod(flat, w)  # (P,)
+    comp = labels.ravel()[flat] - 1  # (P,) zero-based component of each pixel
+    prob = np.asarray(prob)
+    peaks = np.full(n, -np.inf, dtype=np.result_type(prob.dtype, np.float32))
+    np.maximum.at(peaks, comp, prob.ravel()[flat])  # (n,) highest probability of each component
+    boxes = np.empty((n, 4), dtype=np.int64)  # (n, 4) x0, y0, x1, y1, inclusive
+    boxes[:, :2], boxes[:, 2:] = np.iinfo(np.int64).max, -1
+    np.minimum.at(boxes[:, 0], comp, cols)
+    np.minimum.at(boxes[:, 1], comp, rows)
+    np.maximum.at(boxes[:, 2], comp, cols)
+    np.maximum.at(boxes[:, 3], comp, rows)
+    group = _groups(labels, flat, n, merge_distance)  # (n,)
     g = int(group.max()) + 1
-    rows, cols = np.nonzero(cc.labels)  # (P,) the on pixels, raster order
-    pixel_group = group[cc.labels[rows, cols] - 1]  # (P,)
+    pixel_group = group[comp]  # (P,)
     area = np.bincount(pixel_group, minlength=g)  # (g,)
     # pixel-weighted centroids, summed as connected_components sums them (an unmerged target is unchanged)
     cy = np.bincount(pixel_group, weights=rows, minlength=g) / area

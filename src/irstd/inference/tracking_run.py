@@ -32,7 +32,7 @@ import numpy as np
 from ..core.errors import DataError
 from ..tracking import FrameResult, GlobalMotion, MotionEstimate, TrackedTarget, Tracker, TrackerParams
 from .pipeline import Detection, FramePredictor, detect_frames
-from .sources import Frame, FrameSource, Want, open_source
+from .sources import PREFETCH, Frame, FrameSource, Want, open_source, prefetched
 
 __all__ = ["TrackStep", "track_frames", "track_record", "result_from_record", "replay", "record_detections"]
 
@@ -198,19 +198,22 @@ def _hint(predictor: Any, tracker: Tracker, last: FrameResult | None) -> None:
 
 
 def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params: TrackerParams | None = None,
-                 replay_records: Sequence[dict[str, Any]] = (), max_pixels: int | None = None) -> Iterator[TrackStep]:
+                 replay_records: Sequence[dict[str, Any]] = (), max_pixels: int | None = None,
+                 prefetch: int = PREFETCH) -> Iterator[TrackStep]:
     """Detect and track every frame of ``source``; yield one :class:`TrackStep` per frame in source order.
 
     ``replay_records``: the finished records of an interrupted run (frames 0 … n-1): the tracker is rebuilt
     from them (yielded as replayed steps), the last of them that was read is decoded again for the camera's
     next shift, and detection goes on from frame n; the steps then equal an unbroken run's. Before each
     frame is read, a predictor with ``set_hints(points)`` gets the expected image positions of all live tracks.
+    ``prefetch``: frames of files decoded that far ahead in a reader thread (see
+    :func:`~irstd.inference.pipeline.detect_frames`; the hints concern the predictor, not the decoding).
     """
     params = params or TrackerParams()
     tracker, motion, done = replay(list(replay_records), params, before=_replay_predictor(predictor))
     for rec, res in zip(replay_records, done):
         yield TrackStep(rec, res)
-    source = open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None))
+    source = prefetched(open_source(source, max_pixels=max_pixels, admit=getattr(predictor, "admit", None)), prefetch)
     ok = [int(r["frame"]) for r in replay_records if "error" not in r]
     prime_predictor = getattr(predictor, "prime", None)  # a windowed predictor's scene-cut test
     if (motion is not None or callable(prime_predictor)) and ok:
@@ -226,7 +229,7 @@ def track_frames(predictor: FramePredictor, source: FrameSource | Any, *, params
     last = done[-1] if done else None
     _hint(predictor, tracker, last)
     skip = range(len(done))
-    for det in detect_frames(predictor, source, skip=skip, shard=False):
+    for det in detect_frames(predictor, source, skip=skip, shard=False, prefetch=0):  # prefetched above
         image = det.frame.image if det.ok and det.frame is not None else None
         last = _step(tracker, motion, det.record, image)
         step = TrackStep(track_record(det.record, last), last, det)

@@ -4,7 +4,8 @@
 multi-page TIFF stacks, video files through PyAV) or any iterable of arrays (a caller's camera loop)
 into a :class:`FrameSource` that yields :class:`Frame` items. Frames stream: a source holds the current
 frame only, so memory stays flat however long the input. A frame that cannot be read is yielded with its
-``error`` (one line naming the file); the source goes on.
+``error`` (one line naming the file); the source goes on. :func:`prefetched` decodes a file source's frames
+a bounded number ahead in a reader thread (:mod:`.prefetch`), in the same order.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from ...data.io import Admit
 
 from .files import FileSource, expand_inputs, is_image_file, natural_sorted
 from .frames import ArraySource, Frame, FrameSource, Want
+from .prefetch import PREFETCH, PrefetchSource, prefetched
 from .video import VIDEO_EXTENSIONS, is_video_file, read_video, video_rate
 
-__all__ = ["ArraySource", "FileSource", "Frame", "FrameSource", "VIDEO_EXTENSIONS", "Want", "expand_inputs",
-           "is_image_file", "is_video_file", "natural_sorted", "open_source", "read_video", "video_rate"]
+__all__ = ["ArraySource", "FileSource", "Frame", "FrameSource", "PREFETCH", "PrefetchSource", "VIDEO_EXTENSIONS", "Want",
+           "expand_inputs", "is_image_file", "is_video_file", "natural_sorted", "open_source", "prefetched", "read_video",
+           "video_rate"]
 
 
 def open_source(inputs: FrameSource | str | os.PathLike | Iterable, *, max_pixels: int | None = None,

@@ -42,7 +42,8 @@ class Frame:
 
 
 class FrameSource(ABC):
-    """Frames one at a time in source order; nothing holds more than the current frame."""
+    """Frames one at a time in source order; nothing holds more than the current frame (a
+    :class:`~irstd.inference.sources.PrefetchSource` holds its few frames decoded ahead)."""
 
     @abstractmethod
     def frames(self, want: Want = None) -> Iterator[Frame]:
