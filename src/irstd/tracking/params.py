@@ -23,6 +23,13 @@ class TrackerParams:
         meas_std: centroid noise of a detection (px).
         accel_std: the Kalman filter's white acceleration (px/frame²): how fast a target may turn.
         speed_std: prior std of a new track's speed (px/frame).
+        birth_gate, birth_image, birth_second_pass: a wider association for a track with one detection
+            (no velocity yet): it may also take a detection within ``birth_gate`` px of it in the scene
+            (0: off; flat, not clipped by ``gate``), and (``birth_image``) a detection within its gate of
+            its one detection in IMAGE coordinates (a target crossing against a pan steps less in the
+            image than in the scene). Costs are compared in one assignment with every other track's, or,
+            with ``birth_second_pass``, only among the tracks and detections the first, ordinary
+            assignment left over. The motion tests that confirm stay in scene coordinates.
     Life of a track:
         birth_hits, birth_window: a track is established after ``birth_hits`` detections within its
             last ``birth_window`` frames (M of N); a track not yet established dies as soon as it
@@ -83,6 +90,9 @@ class TrackerParams:
     meas_std: float = 1.0
     accel_std: float = 2.0
     speed_std: float = 4.0
+    birth_gate: float = 0.0
+    birth_image: bool = False
+    birth_second_pass: bool = False
     birth_hits: int = 3
     birth_window: int = 5
     max_misses: int = 3
@@ -110,7 +120,7 @@ class TrackerParams:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"tracker parameter {name} must be > 0, got {getattr(self, name)}")
         for name in ("max_misses", "coast", "hover_frames", "release_after", "accel_std", "min_displacement", "min_image_displacement",
-                     "early_step", "min_warp"):
+                     "early_step", "min_warp", "birth_gate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tracker parameter {name} must be >= 0, got {getattr(self, name)}")
         if self.motion_window < 2:

@@ -164,6 +164,27 @@ class Tracker:
         self._p = t @ self._p @ t.T
         self._win = self._win @ a.T + off
 
+    def _young_costs(self, cost: np.ndarray, gate: np.ndarray, det: np.ndarray) -> np.ndarray:
+        """Costs (T, D) of the wider association of tracks with one detection (no velocity yet), ``_BIG``
+        elsewhere: their scene distance within ``birth_gate``, and (``birth_image``) the step from the
+        detection's image position to the track's one detection in the image, within the track's gate
+        (a target crossing against a pan steps farther in the scene than in the image). ``cost``: the
+        scene distances (T, D) before gating; ``det`` (D, 4) image coordinates."""
+        pr = self.params
+        out = np.full(cost.shape, _BIG)
+        one = np.flatnonzero(~self._established & (_popcount(self._hist) == 1))
+        if not len(one):
+            return out
+        if pr.birth_gate:
+            c = cost[one]
+            out[one] = np.where(c <= pr.birth_gate, c, _BIG)
+        if pr.birth_image:
+            slot = (self._frame - 1 - self._age[one]) % pr.motion_window  # the frame of its one detection
+            last = self._win_img[one, slot]  # (Y, 2) image x, y
+            c = np.hypot(last[:, None, 0] - det[None, :, 0], last[:, None, 1] - det[None, :, 1])
+            out[one] = np.minimum(out[one], np.where(c <= gate[one, None], c, _BIG))
+        return out
+
     def update(self, detections: Any, frame: np.ndarray | None = None,
                shift: tuple[float, float] | None = None, motion: MotionEstimate | None = None) -> FrameResult:
         """Take one frame's detections (see :func:`as_detections`) and, for the camera, one of: ``frame``
@@ -185,10 +206,16 @@ class Tracker:
         if n and d:
             cost = np.hypot(self._x[:, None, 0] - z[None, :, 0], self._x[:, None, 1] - z[None, :, 1])  # (T, D)
             gate = np.clip(pr.gate_sigmas * kalman.innovation_std(self._p, pr.meas_std), pr.gate_min, pr.gate)
+            young = self._young_costs(cost, gate, det) if pr.birth_gate or pr.birth_image else None
             cost[cost > gate[:, None]] = _BIG
-            rows, cols = linear_sum_assignment(cost)
-            ok = cost[rows, cols] < _BIG
-            rows, cols = rows[ok], cols[ok]
+            if young is not None and not pr.birth_second_pass:
+                cost = np.minimum(cost, young)
+            rows, cols = _assign(cost)
+            if young is not None and pr.birth_second_pass:  # unmatched young tracks, untaken detections
+                t2 = np.setdiff1d(np.arange(n), rows)
+                d2 = np.setdiff1d(np.arange(d), cols)
+                r2, c2 = _assign(young[np.ix_(t2, d2)])
+                rows, cols = np.concatenate([rows, t2[r2]]), np.concatenate([cols, d2[c2]])
             hit[rows] = True
             det_track[cols] = rows
             self._x[rows], self._p[rows] = kalman.update(self._x[rows], self._p[rows], z[cols], pr.meas_std)
@@ -284,6 +311,15 @@ class Tracker:
         result = FrameResult(self._frame, det, track_ids, confirmed, targets, coasting, motion, cut)
         self._frame += 1
         return result
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal pairs (rows, cols) of a (T, D) cost matrix, pairs at ``_BIG`` (outside the gate) dropped."""
+    if not cost.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, cols = linear_sum_assignment(cost)
+    ok = cost[rows, cols] < _BIG
+    return rows[ok], cols[ok]
 
 
 def _line_fit(win: np.ndarray, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
