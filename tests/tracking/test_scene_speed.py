@@ -6,6 +6,8 @@ and without a verifier), and detections far from it change nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,61 @@ def test_far_detections_change_nothing_about_the_target(fast_against_the_scene, 
     dets = _bridged(dets, seq) if bridge else dets
     assert _on_target(track(_with_far_detections(dets, seq), seq.frames), seq) == \
         _on_target(track(dets, seq.frames), seq)
+
+
+# The fifth pass (docs/tracking.md): a track born in the last frame may also take, among the detections and
+# tracks the ordinary assignment left over, a detection within its gate of its one detection in the IMAGE.
+_IMAGE_BIRTHS = TrackerParams(birth_image=True, birth_second_pass=True, birth_span=1)
+
+
+def test_an_image_step_birth_follows_the_fast_target(fast_against_the_scene) -> None:
+    """Its second detection steps 11.7 px in the scene but 4.7 in the image: one track, a target from its
+    second frame on (the early step), the motion tests unchanged (scene coordinates)."""
+    seq, dets = fast_against_the_scene
+    found, tracks = _on_target(track(dets, seq.frames, _IMAGE_BIRTHS), seq)
+    assert found == [False] + [True] * 15 and tracks == 1
+    found, tracks = _on_target(track(_with_far_detections(dets, seq), seq.frames, _IMAGE_BIRTHS), seq)
+    assert found == [False] + [True] * 15 and tracks == 1
+
+
+def _pan_pair(shown_b: list[bool], a_from: int = 0, offset: float = 14.0) -> list[np.ndarray]:
+    """Detections of a camera panning 7 px/frame (content moving -7 px/frame in the image): a static spot A
+    shown from frame ``a_from`` on, and a flickering spot B ``offset`` px before it in the scene, shown
+    where ``shown_b``. With offset 14, A lies 14 px from B in the scene but 7 px from B's last image
+    position one frame later: within the gate of B's young track in the image."""
+    out = []
+    for i, b in enumerate(shown_b):
+        cam = -7.0 * i
+        pts = ([(100 + offset + cam + 300, 50.0)] if i >= a_from else []) + ([(100 + cam + 300, 50.0)] if b else [])
+        out.append(np.array([(x, y, 3.0, 1.0) for x, y in pts]).reshape(-1, 4))
+    return out
+
+
+def _run_shifts(dets: list[np.ndarray], params: TrackerParams) -> list:
+    from irstd.tracking import Tracker
+
+    t = Tracker(params)
+    return [t.update(d, shift=(0.0, 0.0) if i == 0 else (-7.0, 0.0)) for i, d in enumerate(dets)]
+
+
+@pytest.mark.parametrize("params", [TrackerParams(), _IMAGE_BIRTHS], ids=["default", "image-births"])
+def test_a_flickering_spot_beside_a_static_one_in_a_pan_is_not_confirmed(params: TrackerParams) -> None:
+    """The static spot's own track takes it at ≈ 0 px in the scene before any young track may try the
+    image step: 2 tracks (A's, B's), no confirmed target in 30 frames."""
+    shown = [bool(int(c)) for c in "101101001101011001011010011010"]
+    results = _run_shifts(_pan_pair(shown), params)
+    ids = {int(i) for r in results for i in r.track_ids}
+    assert sum(len(r.targets) for r in results) == 0
+    assert ids == {1, 2}
+
+
+def test_a_spot_appearing_where_a_young_track_steps_in_the_image_is_confirmed_for_two_frames() -> None:
+    """The limit (docs/tracking.md): B shown once in frame 3, A appearing in frame 4 where B's image step
+    leads, never seen before: B's young track takes A (14 px in the scene, 7 in the image) and the early step
+    makes it a target there and for its coast, then it loses A (a static spot does not step on) and dies.
+    With the ordinary births A starts its own track; nothing is confirmed."""
+    shown = [False] * 3 + [True] + [False] * 11
+    dets = _pan_pair(shown, a_from=4)
+    conf = [len(r.targets) for r in _run_shifts(dets, _IMAGE_BIRTHS)]
+    assert conf == [0] * 4 + [1, 1] + [0] * 9
+    assert sum(len(r.targets) for r in _run_shifts(dets, replace(_IMAGE_BIRTHS, birth_image=False))) == 0

@@ -23,13 +23,16 @@ class TrackerParams:
         meas_std: centroid noise of a detection (px).
         accel_std: the Kalman filter's white acceleration (px/frame²): how fast a target may turn.
         speed_std: prior std of a new track's speed (px/frame).
-        birth_gate, birth_image, birth_second_pass: a wider association for a track with one detection
-            (no velocity yet): it may also take a detection within ``birth_gate`` px of it in the scene
+        birth_gate, birth_image, birth_second_pass, birth_span: a wider association for a track with one
+            detection (no velocity yet), in the first ``birth_span`` frames after its birth: it may also take a detection within ``birth_gate`` px of it in the scene
             (0: off; flat, not clipped by ``gate``), and (``birth_image``) a detection within its gate of
             its one detection in IMAGE coordinates (a target crossing against a pan steps less in the
             image than in the scene). Costs are compared in one assignment with every other track's, or,
             with ``birth_second_pass``, only among the tracks and detections the first, ordinary
             assignment left over. The motion tests that confirm stay in scene coordinates.
+        birth_early: a track whose second detection came through that wider association may be
+            confirmed by ``early_step`` at it; off, such a track waits for the line test (3 detections):
+            two clutter spots that show in turn near each other step like a fast target once, not along a line.
     Life of a track:
         birth_hits, birth_window: a track is established after ``birth_hits`` detections within its
             last ``birth_window`` frames (M of N); a track not yet established dies as soon as it
@@ -93,6 +96,8 @@ class TrackerParams:
     birth_gate: float = 0.0
     birth_image: bool = False
     birth_second_pass: bool = False
+    birth_span: int = 1
+    birth_early: bool = True
     birth_hits: int = 3
     birth_window: int = 5
     max_misses: int = 3
@@ -123,6 +128,8 @@ class TrackerParams:
                      "early_step", "min_warp", "birth_gate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"tracker parameter {name} must be >= 0, got {getattr(self, name)}")
+        if self.birth_span < 1:
+            raise ConfigError(f"birth_span must be >= 1 frame, got {self.birth_span}")
         if self.motion_window < 2:
             raise ConfigError(f"motion_window must be >= 2 frames, got {self.motion_window}")
         if self.camera not in MODELS:

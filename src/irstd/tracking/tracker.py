@@ -165,14 +165,15 @@ class Tracker:
         self._win = self._win @ a.T + off
 
     def _young_costs(self, cost: np.ndarray, gate: np.ndarray, det: np.ndarray) -> np.ndarray:
-        """Costs (T, D) of the wider association of tracks with one detection (no velocity yet), ``_BIG``
+        """Costs (T, D) of the wider association of tracks with one detection (no velocity yet) born in the
+        last ``birth_span`` frames, ``_BIG``
         elsewhere: their scene distance within ``birth_gate``, and (``birth_image``) the step from the
         detection's image position to the track's one detection in the image, within the track's gate
         (a target crossing against a pan steps farther in the scene than in the image). ``cost``: the
         scene distances (T, D) before gating; ``det`` (D, 4) image coordinates."""
         pr = self.params
         out = np.full(cost.shape, _BIG)
-        one = np.flatnonzero(~self._established & (_popcount(self._hist) == 1))
+        one = np.flatnonzero(~self._established & (_popcount(self._hist) == 1) & (self._age < pr.birth_span))
         if not len(one):
             return out
         if pr.birth_gate:
@@ -203,19 +204,23 @@ class Tracker:
             self._x, self._p = kalman.predict(self._x, self._p, self._q)
         det_track = np.full(d, -1, dtype=np.int64)  # index of the track each detection joins
         hit = np.zeros(n, dtype=bool)
+        wide = np.zeros(n, dtype=bool)  # a track with one detection that took one beyond the ordinary gate
         if n and d:
             cost = np.hypot(self._x[:, None, 0] - z[None, :, 0], self._x[:, None, 1] - z[None, :, 1])  # (T, D)
             gate = np.clip(pr.gate_sigmas * kalman.innovation_std(self._p, pr.meas_std), pr.gate_min, pr.gate)
             young = self._young_costs(cost, gate, det) if pr.birth_gate or pr.birth_image else None
             cost[cost > gate[:, None]] = _BIG
             if young is not None and not pr.birth_second_pass:
-                cost = np.minimum(cost, young)
-            rows, cols = _assign(cost)
+                rows, cols = _assign(np.minimum(cost, young))
+                wide[rows] = cost[rows, cols] >= _BIG  # taken only through the wider association
+            else:
+                rows, cols = _assign(cost)
             if young is not None and pr.birth_second_pass:  # unmatched young tracks, untaken detections
                 t2 = np.setdiff1d(np.arange(n), rows)
                 d2 = np.setdiff1d(np.arange(d), cols)
                 r2, c2 = _assign(young[np.ix_(t2, d2)])
                 rows, cols = np.concatenate([rows, t2[r2]]), np.concatenate([cols, d2[c2]])
+                wide[t2[r2]] = True
             hit[rows] = True
             det_track[cols] = rows
             self._x[rows], self._p[rows] = kalman.update(self._x[rows], self._p[rows], z[cols], pr.meas_std)
@@ -243,6 +248,8 @@ class Tracker:
                 step = np.hypot(*(self._win[rows, slot] - self._win[rows, prev]).T)
                 step_img = np.hypot(*(self._win_img[rows, slot] - self._win_img[rows, prev]).T)
                 early[rows] &= (step >= pr.early_step) & (step_img >= pr.min_image_displacement)
+                if not pr.birth_early:  # a wide step is confirmed by the line, at its third detection
+                    early &= ~wide
             self._established |= early
         if len(rows):
             cnt, disp, rms = _line_fit(self._win[rows], slot)
