@@ -94,10 +94,10 @@ class TrackerParams:
     accel_std: float = 2.0
     speed_std: float = 4.0
     birth_gate: float = 0.0
-    birth_image: bool = False
-    birth_second_pass: bool = False
+    birth_image: bool = True
+    birth_second_pass: bool = True
     birth_span: int = 1
-    birth_early: bool = True
+    birth_early: bool = False
     birth_hits: int = 3
     birth_window: int = 5
     max_misses: int = 3

@@ -164,26 +164,29 @@ class Tracker:
         self._p = t @ self._p @ t.T
         self._win = self._win @ a.T + off
 
-    def _young_costs(self, cost: np.ndarray, gate: np.ndarray, det: np.ndarray) -> np.ndarray:
-        """Costs (T, D) of the wider association of tracks with one detection (no velocity yet) born in the
-        last ``birth_span`` frames, ``_BIG``
-        elsewhere: their scene distance within ``birth_gate``, and (``birth_image``) the step from the
-        detection's image position to the track's one detection in the image, within the track's gate
-        (a target crossing against a pan steps farther in the scene than in the image). ``cost``: the
-        scene distances (T, D) before gating; ``det`` (D, 4) image coordinates."""
+    def _young_tracks(self) -> np.ndarray:
+        """Indices of the tracks with one detection (no velocity yet) born in the last ``birth_span`` frames."""
+        h = self._hist
+        one = (h != 0) & ((h & (h - 1)) == 0)  # a single bit set: one detection in the birth window
+        return np.flatnonzero(one & ~self._established & (self._age < self.params.birth_span))
+
+    def _young_costs(self, idx: np.ndarray, cost: np.ndarray, gate: np.ndarray, det: np.ndarray) -> np.ndarray:
+        """Costs (Y, D) of the wider association of the young tracks ``idx`` (Y,), ``_BIG`` outside it: their
+        scene distance within ``birth_gate``, and (``birth_image``) the step from the detection's image
+        position to the track's one detection in the image, within the track's gate (a target crossing
+        against a pan steps farther in the scene than in the image). ``cost``: their scene distances (Y, D)
+        before gating; ``gate`` (Y,) their gates; ``det`` (D, 4) image coordinates."""
         pr = self.params
         out = np.full(cost.shape, _BIG)
-        one = np.flatnonzero(~self._established & (_popcount(self._hist) == 1) & (self._age < pr.birth_span))
-        if not len(one):
+        if not cost.size:
             return out
         if pr.birth_gate:
-            c = cost[one]
-            out[one] = np.where(c <= pr.birth_gate, c, _BIG)
+            out = np.where(cost <= pr.birth_gate, cost, _BIG)
         if pr.birth_image:
-            slot = (self._frame - 1 - self._age[one]) % pr.motion_window  # the frame of its one detection
-            last = self._win_img[one, slot]  # (Y, 2) image x, y
+            slot = (self._frame - 1 - self._age[idx]) % pr.motion_window  # the frame of its one detection
+            last = self._win_img[idx, slot]  # (Y, 2) image x, y
             c = np.hypot(last[:, None, 0] - det[None, :, 0], last[:, None, 1] - det[None, :, 1])
-            out[one] = np.minimum(out[one], np.where(c <= gate[one, None], c, _BIG))
+            out = np.minimum(out, np.where(c <= gate[:, None], c, _BIG))
         return out
 
     def update(self, detections: Any, frame: np.ndarray | None = None,
@@ -208,19 +211,26 @@ class Tracker:
         if n and d:
             cost = np.hypot(self._x[:, None, 0] - z[None, :, 0], self._x[:, None, 1] - z[None, :, 1])  # (T, D)
             gate = np.clip(pr.gate_sigmas * kalman.innovation_std(self._p, pr.meas_std), pr.gate_min, pr.gate)
-            young = self._young_costs(cost, gate, det) if pr.birth_gate or pr.birth_image else None
-            cost[cost > gate[:, None]] = _BIG
-            if young is not None and not pr.birth_second_pass:
-                rows, cols = _assign(np.minimum(cost, young))
-                wide[rows] = cost[rows, cols] >= _BIG  # taken only through the wider association
+            gated = np.where(cost > gate[:, None], _BIG, cost)
+            if pr.birth_gate or pr.birth_image:
+                young = self._young_tracks()
+                if pr.birth_second_pass:  # unmatched young tracks, untaken detections
+                    rows, cols = _assign(gated)
+                    free_t = np.zeros(n, dtype=bool)
+                    free_t[young] = True
+                    free_t[rows] = False
+                    free_d = np.ones(d, dtype=bool)
+                    free_d[cols] = False
+                    t2, d2 = np.flatnonzero(free_t), np.flatnonzero(free_d)
+                    r2, c2 = _assign(self._young_costs(t2, cost[np.ix_(t2, d2)], gate[t2], det[d2]))
+                    rows, cols = np.concatenate([rows, t2[r2]]), np.concatenate([cols, d2[c2]])
+                    wide[t2[r2]] = True
+                else:
+                    gated[young] = np.minimum(gated[young], self._young_costs(young, cost[young], gate[young], det))
+                    rows, cols = _assign(gated)
+                    wide[rows] = cost[rows, cols] > gate[rows]  # taken only through the wider association
             else:
-                rows, cols = _assign(cost)
-            if young is not None and pr.birth_second_pass:  # unmatched young tracks, untaken detections
-                t2 = np.setdiff1d(np.arange(n), rows)
-                d2 = np.setdiff1d(np.arange(d), cols)
-                r2, c2 = _assign(young[np.ix_(t2, d2)])
-                rows, cols = np.concatenate([rows, t2[r2]]), np.concatenate([cols, d2[c2]])
-                wide[t2[r2]] = True
+                rows, cols = _assign(gated)
             hit[rows] = True
             det_track[cols] = rows
             self._x[rows], self._p[rows] = kalman.update(self._x[rows], self._p[rows], z[cols], pr.meas_std)
@@ -322,7 +332,7 @@ class Tracker:
 
 def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Optimal pairs (rows, cols) of a (T, D) cost matrix, pairs at ``_BIG`` (outside the gate) dropped."""
-    if not cost.size:
+    if not cost.size or cost.min() >= _BIG:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows, cols = linear_sum_assignment(cost)
     ok = cost[rows, cols] < _BIG
