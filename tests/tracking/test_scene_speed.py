@@ -1,5 +1,5 @@
 """A target faster than the gate relative to the scene (docs/tracking.md, "Limits" and the fifth pass): the gate
-bounds the distance a track may jump in the scene, so a target moving 11.7 px/frame there (4.7 px/frame in the
+bounds the distance a track may jump in the scene, so a target moving 11.7 px/frame there (7.5 px/frame in the
 image while the camera pans 7 px/frame) was never followed by the fourth pass's births (gate 10 px); a
 detection that happens to lie between two of its positions can start a track that follows it (what seq5
 frames 15-32 showed with and without a verifier), and detections far from it change nothing. The defaults
@@ -77,7 +77,7 @@ def test_a_target_faster_than_the_gate_in_the_scene_starts_a_new_track_every_fra
 
 
 def test_the_defaults_follow_it_by_its_image_step(fast_against_the_scene) -> None:
-    """Its second detection steps 11.7 px in the scene but 4.7 in the image: one track, a target from its
+    """Its second detection steps 11.7 px in the scene but 7.5 in the image: one track, a target from its
     third detection on (the line; a wide step does not confirm early), far detections changing nothing.
     Were the early step allowed for it, a target from its second."""
     seq, dets = fast_against_the_scene
