@@ -12,6 +12,15 @@ of 256×320, targets at 3-8 px/frame in the scene, 24 static and 16 flickering s
 default with 12 static and 16 flickering spots shown half the time. A target is found by a confirmed
 target within 4 px; every other confirmed target is false.
 
+``--births SETTING ...`` compares births of fast targets (``TrackerParams`` ``birth_image``, ``birth_gate``,
+``birth_second_pass``, ``birth_span``, ``birth_early``; ``none``: the fourth pass's, ``default``: today's) on
+every kind below and ``against``: 40 frames of 256×320, a pan of 7 px/frame in the first clip, targets at
+11-14 px/frame in the scene (faster than the 10 px gate; 4-6.4 px/frame in the image, against the static
+scene's image motion), 24 static and 16 flickering spots, a cut half-way (the second clip's camera still).
+
+    python benchmarks/tracking_generated.py --births none gate=12 birth_image=1 ... \
+        --out benchmarks/results/tracking/generated-births
+
 ``--cameras MODEL[:MIN_WARP] ...`` compares camera models (``TrackerParams.camera`` and ``min_warp``, the
 estimates made by each setting's own :class:`GlobalMotion`) at the default ``early_step``, on the three
 kinds above and three more of 256×320 with a pan of 3 px/frame and a cut half-way, 12 static and 4
@@ -40,6 +49,9 @@ KINDS = {
     "fast": dict(n_frames=40, cut_at=20, size=(256, 320), speed=(3.0, 8.0), n_static=24, n_flicker=16),
     "cluttered": dict(n_frames=60, cut_at=30, size=(128, 160), n_static=12, n_flicker=16, flicker_rate=0.5),
 }
+# a target faster than the gate relative to the scene, crossing against a pan (seq5 frames 13-32)
+AGAINST = {"against": dict(n_frames=40, cut_at=20, size=(256, 320), pan=(7, 0), speed=(11.0, 14.0), n_static=24,
+                           n_flicker=16)}
 _VIEW = dict(n_frames=60, cut_at=30, size=(256, 320), n_static=12, n_flicker=4)
 CAMERA_KINDS = {
     "zoom-step": dict(_VIEW, zoom_step=(10, 1.06)),
@@ -52,7 +64,7 @@ def sequences(kind: str, n: int = 20, params: TrackerParams | None = None) -> li
     """(sequence, detections, camera motions of ``params``' estimator) of ``n`` seeds."""
     out = []
     for s in range(n):
-        seq = generate_sequence(pan=(3, 0), seed=100 + s, **{**KINDS, **CAMERA_KINDS}[kind])
+        seq = generate_sequence(**{"pan": (3, 0), "seed": 100 + s, **{**KINDS, **CAMERA_KINDS, **AGAINST}[kind]})
         g = GlobalMotion.for_params(params or TrackerParams())
         out.append((seq, ideal_detections(seq, seed=s), [g.update(f) for f in seq.frames]))
     return out
@@ -80,6 +92,32 @@ def camera_rows(settings: list[str], n: int) -> list[dict]:
         for text in settings:
             p = camera_setting(text)
             rows.append({"kind": kind, "camera": p.camera, "min_warp": p.min_warp, **scores(p, with_camera(seqs, p))})
+    return rows
+
+
+# the fourth pass's births (docs/tracking.md, fifth pass): no wider association of new tracks
+BIRTHS_OFF = dict(birth_image=False, birth_gate=0.0, birth_second_pass=False, birth_span=1, birth_early=True)
+
+
+def birth_setting(text: str) -> TrackerParams:
+    """``none`` (the fourth pass's births), ``default`` (today's), or ``NAME=VALUE,...`` (``TrackerParams``
+    fields; booleans as 0/1) over ``none``."""
+    if text == "default":
+        return TrackerParams()
+    kw = dict(BIRTHS_OFF)
+    for item in text.split(",") if text != "none" else ():
+        name, _, value = item.partition("=")
+        kind = type(getattr(TrackerParams(), name))
+        kw[name] = bool(int(value)) if kind is bool else kind(value)
+    return replace(TrackerParams(), **kw)
+
+
+def birth_rows(settings: list[str], n: int) -> list[dict]:
+    rows = []
+    for kind in [*KINDS, *CAMERA_KINDS, *AGAINST]:
+        seqs = sequences(kind, n)
+        for text in settings:
+            rows.append({"kind": kind, "setting": text, **scores(birth_setting(text), seqs)})
     return rows
 
 
@@ -119,7 +157,16 @@ def main() -> int:
     ap.add_argument("--cameras", nargs="+", metavar="MODEL[:MIN_WARP]",
                     help="compare camera models instead of early_step values (see the module)")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.json")
+    ap.add_argument("--births", nargs="+", metavar="SETTING",
+                    help="compare births of fast targets instead (default, or NAME=VALUE,... of TrackerParams), "
+                         "on every kind and `against`")
     a = ap.parse_args()
+    if a.births:
+        emit(birth_rows(a.births, a.seeds),
+             "| generated | setting | online Pd % | online false/frame | offline Pd % | offline false/frame |",
+             lambda r: f"| {r['kind']} | {r['setting']} | {r['online_pd']:.1f} | {r['online_false']:.3f} | "
+                       f"{r['offline_pd']:.1f} | {r['offline_false']:.3f} |", a.out)
+        return 0
     if a.cameras:
         emit(camera_rows(a.cameras, a.seeds),
              "| generated | camera | min_warp | online Pd % | online false/frame | offline Pd % | offline false/frame |",

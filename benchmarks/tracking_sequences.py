@@ -153,6 +153,24 @@ def camera_setting(text: str) -> TrackerParams:
     return replace(TrackerParams(), camera=model, min_warp=float(warp or 0.0))
 
 
+# the fifth pass (docs/tracking.md): association of tracks with one detection; a plain wider gate for reference.
+# Every row states all five birth parameters (the fourth pass's defaults: image off, gate 0, one pass).
+_OFF = dict(birth_image=False, birth_gate=0.0, birth_second_pass=False, birth_span=1, birth_early=True)
+BIRTH_GRID = [dict(_OFF), dict(_OFF, gate=12.0)]
+for _span in (3, 1):
+    for _two in (False, True):
+        BIRTH_GRID += [dict(_OFF, birth_image=True, birth_second_pass=_two, birth_span=_span)]
+        BIRTH_GRID += [dict(_OFF, birth_gate=g, birth_second_pass=_two, birth_span=_span) for g in (12.0, 15.0, 20.0)]
+BIRTH_GRID += [dict(_OFF, birth_image=True, birth_second_pass=True, birth_early=False),
+               dict(_OFF, birth_gate=15.0, birth_early=False)]
+
+
+def birth_label(kw: dict) -> str:
+    """A fifth-pass setting as its differences from the fourth pass's (``none``: none)."""
+    diff = {k: v for k, v in kw.items() if _OFF.get(k, TrackerParams().gate if k == "gate" else None) != v}
+    return ", ".join(f"{k}={v}" for k, v in diff.items()) or "none"
+
+
 def rows_for(model: str, seq: str, sweep: bool, low: float, cameras: tuple[str, ...] = ()) -> list[dict]:
     cache = json.loads(detect(model, seq, low).read_text())
     files = frames_of(seq)
@@ -204,6 +222,8 @@ def rows_for(model: str, seq: str, sweep: bool, low: float, cameras: tuple[str, 
         grid += [dict(early_step=e) for e in (0.0, 4.0, 6.0, 8.0)] + [dict(birth_hits=2, birth_window=3)]
         for kw in grid:
             add("seq4 sweep: " + ", ".join(f"{k}={v}" for k, v in kw.items()), *run_ours(dets, motions, replace(p, **kw)))
+        for kw in BIRTH_GRID:  # tracks with one detection: a wider or an image-coordinate association
+            add(f"seq4 sweep: births {birth_label(kw)}", *run_ours(dets, motions, replace(p, **kw)))
         for cam in ("similarity", "affine"):  # camera models beyond the shift, and the fit's deadband
             for warp in (0.0, 0.5, 1.0, 2.0):
                 pc = replace(p, camera=cam, min_warp=warp)

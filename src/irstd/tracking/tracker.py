@@ -164,6 +164,31 @@ class Tracker:
         self._p = t @ self._p @ t.T
         self._win = self._win @ a.T + off
 
+    def _young_tracks(self) -> np.ndarray:
+        """Indices of the tracks with one detection (no velocity yet) born in the last ``birth_span`` frames."""
+        h = self._hist
+        one = (h != 0) & ((h & (h - 1)) == 0)  # a single bit set: one detection in the birth window
+        return np.flatnonzero(one & ~self._established & (self._age < self.params.birth_span))
+
+    def _young_costs(self, idx: np.ndarray, cost: np.ndarray, gate: np.ndarray, det: np.ndarray) -> np.ndarray:
+        """Costs (Y, D) of the wider association of the young tracks ``idx`` (Y,), ``_BIG`` outside it: their
+        scene distance within ``birth_gate``, and (``birth_image``) the step from the detection's image
+        position to the track's one detection in the image, within the track's gate (a target crossing
+        against a pan steps farther in the scene than in the image). ``cost``: their scene distances (Y, D)
+        before gating; ``gate`` (Y,) their gates; ``det`` (D, 4) image coordinates."""
+        pr = self.params
+        out = np.full(cost.shape, _BIG)
+        if not cost.size:
+            return out
+        if pr.birth_gate:
+            out = np.where(cost <= pr.birth_gate, cost, _BIG)
+        if pr.birth_image:
+            slot = (self._frame - 1 - self._age[idx]) % pr.motion_window  # the frame of its one detection
+            last = self._win_img[idx, slot]  # (Y, 2) image x, y
+            c = np.hypot(last[:, None, 0] - det[None, :, 0], last[:, None, 1] - det[None, :, 1])
+            out = np.minimum(out, np.where(c <= gate[:, None], c, _BIG))
+        return out
+
     def update(self, detections: Any, frame: np.ndarray | None = None,
                shift: tuple[float, float] | None = None, motion: MotionEstimate | None = None) -> FrameResult:
         """Take one frame's detections (see :func:`as_detections`) and, for the camera, one of: ``frame``
@@ -182,13 +207,30 @@ class Tracker:
             self._x, self._p = kalman.predict(self._x, self._p, self._q)
         det_track = np.full(d, -1, dtype=np.int64)  # index of the track each detection joins
         hit = np.zeros(n, dtype=bool)
+        wide = np.zeros(n, dtype=bool)  # a track with one detection that took one beyond the ordinary gate
         if n and d:
             cost = np.hypot(self._x[:, None, 0] - z[None, :, 0], self._x[:, None, 1] - z[None, :, 1])  # (T, D)
             gate = np.clip(pr.gate_sigmas * kalman.innovation_std(self._p, pr.meas_std), pr.gate_min, pr.gate)
-            cost[cost > gate[:, None]] = _BIG
-            rows, cols = linear_sum_assignment(cost)
-            ok = cost[rows, cols] < _BIG
-            rows, cols = rows[ok], cols[ok]
+            gated = np.where(cost > gate[:, None], _BIG, cost)
+            if pr.birth_gate or pr.birth_image:
+                young = self._young_tracks()
+                if pr.birth_second_pass:  # unmatched young tracks, untaken detections
+                    rows, cols = _assign(gated)
+                    free_t = np.zeros(n, dtype=bool)
+                    free_t[young] = True
+                    free_t[rows] = False
+                    free_d = np.ones(d, dtype=bool)
+                    free_d[cols] = False
+                    t2, d2 = np.flatnonzero(free_t), np.flatnonzero(free_d)
+                    r2, c2 = _assign(self._young_costs(t2, cost[np.ix_(t2, d2)], gate[t2], det[d2]))
+                    rows, cols = np.concatenate([rows, t2[r2]]), np.concatenate([cols, d2[c2]])
+                    wide[t2[r2]] = True
+                else:
+                    gated[young] = np.minimum(gated[young], self._young_costs(young, cost[young], gate[young], det))
+                    rows, cols = _assign(gated)
+                    wide[rows] = cost[rows, cols] > gate[rows]  # taken only through the wider association
+            else:
+                rows, cols = _assign(gated)
             hit[rows] = True
             det_track[cols] = rows
             self._x[rows], self._p[rows] = kalman.update(self._x[rows], self._p[rows], z[cols], pr.meas_std)
@@ -216,6 +258,8 @@ class Tracker:
                 step = np.hypot(*(self._win[rows, slot] - self._win[rows, prev]).T)
                 step_img = np.hypot(*(self._win_img[rows, slot] - self._win_img[rows, prev]).T)
                 early[rows] &= (step >= pr.early_step) & (step_img >= pr.min_image_displacement)
+                if not pr.birth_early:  # a wide step is confirmed by the line, at its third detection
+                    early &= ~wide
             self._established |= early
         if len(rows):
             cnt, disp, rms = _line_fit(self._win[rows], slot)
@@ -284,6 +328,15 @@ class Tracker:
         result = FrameResult(self._frame, det, track_ids, confirmed, targets, coasting, motion, cut)
         self._frame += 1
         return result
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal pairs (rows, cols) of a (T, D) cost matrix, pairs at ``_BIG`` (outside the gate) dropped."""
+    if not cost.size or cost.min() >= _BIG:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, cols = linear_sum_assignment(cost)
+    ok = cost[rows, cols] < _BIG
+    return rows[ok], cols[ok]
 
 
 def _line_fit(win: np.ndarray, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
