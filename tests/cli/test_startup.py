@@ -39,7 +39,7 @@ OPTIONS = {
     "sweep": "config --report --parallel --threads --device --out --rebench --no-progress",
     "track": "checkpoint SOURCE --out --threshold --device --precision --amp --calib --resume --stream --overlay "
              "--offline --labels --max-pixels --gate --birth-hits --birth-window --max-misses --min-displacement "
-             "--motion-window --early-step --hover-frames --release-after --coast --no-compensate --full-every --window",
+             "--motion-window --early-step --no-birth-image --hover-frames --release-after --coast --no-compensate --full-every --window",
     "train": "--config --model --data --split --split-file --mask-dir --epochs --batch-size --lr --optimizer --scheduler "
              "--crop-size --device --amp --seed --out --name --threads --num-workers --val-every --loss --init-weights "
              "--skip-invalid --channels-last --no-progress --set --resume",

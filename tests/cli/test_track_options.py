@@ -110,3 +110,14 @@ def test_torchrun_rank_0_tracks_the_others_exit(tmp_path: Path, folder: Path, mo
     assert main(["track", "tophat", str(folder), "--out", str(tmp_path / "r0"), "--device", "cpu"]) == 0
     assert "rank 0 tracks every frame" in capsys.readouterr().out
     assert [r["frame"] for r in read_records(tmp_path / "r0" / "tracks.jsonl")] == list(range(6))
+
+
+def test_no_birth_image_reaches_the_tracker() -> None:
+    import argparse
+
+    from irstd.cli.track import add_arguments, tracker_params
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert tracker_params(p.parse_args(["m", "src"])).birth_image is True
+    assert tracker_params(p.parse_args(["m", "src", "--no-birth-image"])).birth_image is False

@@ -37,6 +37,9 @@ def add_tracker_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--early-step", type=ranged(float, 0, 1000), default=d.early_step, metavar="PX",
                    help="or step this far in the scene between a new track's first two frames: a target at its second "
                         f"detection (0: off; default {d.early_step:g})")
+    g.add_argument("--no-birth-image", action="store_true",
+                   help="a track with one detection takes its second only by the step in the scene, not also by the "
+                        "step in the image (which follows a target moving against a panning camera)")
     g.add_argument("--hover-frames", type=ranged(int, 0, 100000), default=d.hover_frames,
                    help="or be detected still for this many frames in a row with a high score (0: never; "
                         f"default {d.hover_frames})")
@@ -63,7 +66,7 @@ def tracker_params(args: argparse.Namespace):
                          motion_window=args.motion_window, early_step=args.early_step,
                          hover_frames=args.hover_frames, coast=args.coast, release_after=args.release_after,
                          compensate=not args.no_compensate, gate_min=min(TrackerParams.gate_min, args.gate),
-                         camera=args.camera, min_warp=args.min_warp)
+                         camera=args.camera, min_warp=args.min_warp, birth_image=not args.no_birth_image)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
