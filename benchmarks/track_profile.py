@@ -43,6 +43,7 @@ import torch
 import irstd.inference.pipeline as pipeline_mod
 import irstd.inference.sources.files as files_mod
 import irstd.inference.tracking_run as tracking_mod
+from irstd.bench.report import save_report
 from irstd.bench.timing import environment
 from irstd.inference import Predictor
 from irstd.inference.records import RecordWriter
@@ -216,9 +217,7 @@ def main() -> int:
         markdown(runs), "", "Environment: `" + json.dumps(env) + "`"])
     print(text)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.with_suffix(".md").write_text(text + "\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "environment": env, "runs": runs}, indent=1))
+        save_report({"command": cmd, "environment": env, "runs": runs}, text + "\n", a.out)
     return 0
 
 

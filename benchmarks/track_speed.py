@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from irstd.bench.report import save_report
 from irstd.bench.timing import environment
 from irstd.inference import Predictor, WindowedPredictor
 from irstd.inference.records import RecordWriter
@@ -199,9 +200,7 @@ def main() -> int:
         markdown(rows), "", "Environment: `" + json.dumps(env) + "`"])
     print(text)
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.with_suffix(".md").write_text(text + "\n")
-        a.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "environment": env, "rows": rows}, indent=1))
+        save_report({"command": cmd, "environment": env, "rows": rows}, text + "\n", a.out)
     return 0
 
 
