@@ -49,13 +49,28 @@ def cache_path(model: str, seq: str) -> Path:
     return CACHE / f"detections-{model.replace('/', '_').replace(':', '_')}-{seq}.json"
 
 
+def weights_id(model: str) -> str | None:
+    """SHA-256 of the weights ``model`` names (shipped name or checkpoint file), None for a classical
+    detector: a cache made with other weights under the same name is stale."""
+    from irstd.models import get_pretrained, list_pretrained
+    from irstd.models.pretrained import file_sha256
+
+    if model in list_pretrained():
+        return get_pretrained(model).sha256
+    return file_sha256(model) if Path(model).is_file() else None
+
+
 def detect(model: str, seq: str, low: float = 0.25, batch: int = 4) -> Path:
-    """The cache file of ``model`` on ``seq``, made on the first call (CPU, fp32)."""
+    """The cache file of ``model`` on ``seq``, made on the first call (CPU, fp32) and again when the
+    weights behind the name changed."""
     from irstd.inference import Predictor
 
     out = cache_path(model, seq)
+    sha = weights_id(model)
     if out.exists():
-        return out
+        if json.loads(out.read_text()).get("weights_sha256") == sha:
+            return out
+        print(f"{out}: made with other weights than {model}'s now: detecting again", file=sys.stderr)
     if ":" in model:  # a classical detector with options, e.g. tophat:k=9
         from irstd.models import create_model
 
@@ -77,7 +92,8 @@ def detect(model: str, seq: str, low: float = 0.25, batch: int = 4) -> Path:
     secs = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": model, "seq": seq, "frames": [f.name for f in files], "threshold": 0.5,
-                               "low": low, "seconds": round(secs, 1), "raw": raw, "low_targets": cand}))
+                               "low": low, "seconds": round(secs, 1), "weights_sha256": sha, "raw": raw,
+                               "low_targets": cand}))
     return out
 
 
