@@ -7,6 +7,10 @@ where a core is free for it (off by default: :data:`PREFETCH`).
 where they were; an exception the source raises is raised to the consumer after the frames before it;
 at most ``depth`` decoded frames wait in the queue (memory stays flat); closing the consumer's generator
 (a ``break``, Ctrl-C, an error downstream) stops the reader and ends its thread.
+
+One caveat with a reader thread: the image reader routes PIL's warnings to the debug log through
+``warnings.catch_warnings``, which changes the process-wide filters, so a warning the main thread raises
+while a frame is being opened may be recorded by the reader (and logged at debug level) instead.
 """
 
 from __future__ import annotations
