@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import weakref
@@ -22,6 +23,15 @@ def _raise_interrupt(_ref: object) -> None:
 def _spin() -> None:
     for _ in range(2000):  # the re-delivered interrupt comes at the main thread's next instruction
         time.sleep(0.0005)
+
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    """Python's own SIGINT handler, also when the suite was started with SIGINT ignored (a shell's
+    `cmd &`): interrupt_main then does nothing, and these tests would say nothing about the hook."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 def test_an_interrupt_lost_in_a_weakref_callback_is_raised_again(monkeypatch, capsys) -> None:

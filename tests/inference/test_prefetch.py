@@ -87,11 +87,11 @@ def test_closing_the_consumer_ends_the_reader() -> None:
 class Slow(FrameSource):
     """Frames that take ``delay`` seconds each to read."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self, delay: float, n: int = 1000) -> None:
+        self.delay, self.n = delay, n
 
     def frames(self, want: Want = None) -> Iterator[Frame]:
-        for i in range(1000):
+        for i in range(self.n):
             time.sleep(self.delay)
             yield Frame(i, f"f{i}", np.zeros((2, 2), np.float32))
 
@@ -102,13 +102,19 @@ def test_ctrl_c_while_waiting_for_a_frame_ends_the_reader() -> None:
 
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
+    # Python's own handler, also when the suite was started with SIGINT ignored (a shell's `cmd &`)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     got = []
     t0 = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        timer.start()
-        for f in PrefetchSource(Slow(0.2), 2):
-            got.append(f.index)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            for f in PrefetchSource(Slow(0.2, 25), 2):  # 5 s of frames: a lost interrupt fails, not hangs
+                got.append(f.index)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
     assert time.perf_counter() - t0 < 1.0  # interrupted while blocked on the queue, not after the source
     assert got and got == list(range(len(got)))
     assert not _readers()  # the reader ended with the generator (the frame it was reading finished first)
