@@ -28,7 +28,6 @@ import argparse
 import functools
 import json
 import os
-import shlex
 import sys
 import tempfile
 import threading
@@ -43,12 +42,12 @@ import torch
 import irstd.inference.pipeline as pipeline_mod
 import irstd.inference.sources.files as files_mod
 import irstd.inference.tracking_run as tracking_mod
-from irstd.bench.report import save_report
 from irstd.bench.timing import environment
 from irstd.inference import Predictor
 from irstd.inference.records import RecordWriter
 from irstd.tracking import Tracker, TrackerParams
 from irstd.tracking.motion import GlobalMotion
+from track_speed import emit_report  # noqa: E402 — beside this script
 from whole_frame_targets import whole_frame_targets  # noqa: E402 — beside this script
 
 SHARED = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -201,23 +200,16 @@ def main() -> int:
                 r["repeat"] = repeat + 1
                 runs.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
-    env["load_average_after"] = list(os.getloadavg())
-    cmd = shlex.join(["python", *sys.argv])
-    text = "\n".join([
-        f"# `irstd track` loop, per stage: {env['cpu_name']}, {a.threads} threads", "",
-        f"Command: `{cmd}`", "",
+    emit_report(f"`irstd track` loop, per stage: {env['cpu_name']}, {a.threads} threads", [
         f"Model `{a.model}`, precision {a.precision}, full frame, `{a.seq}` ({runs[0]['frames']} frames, 640×512 PNG), "
         f"similarity camera; torch threads {env['threads']}; load average before {env['load_average']}, after "
-        f"{env['load_average_after']}.", "",
+        "{after}.",
         f"The settings run side by side, taking turns of {a.chunk} frames (0: whole sequences in turn); "
         "records checked byte-identical. "
         "Mean ms per frame in each stage (the library function wrapped by a timer); `other` = the frame's time "
         "outside the main thread's stages (loop glue; with prefetch, waiting for the reader thread). A "
-        "stage marked (reader thread) overlaps the main thread's work.", "",
-        markdown(runs), "", "Environment: `" + json.dumps(env) + "`"])
-    print(text)
-    if a.out:
-        save_report({"command": cmd, "environment": env, "runs": runs}, text + "\n", a.out)
+        "stage marked (reader thread) overlaps the main thread's work."],
+        markdown(runs), env, {"runs": runs}, a.out)
     return 0
 
 

@@ -125,6 +125,21 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+
+def emit_report(title: str, paragraphs: list[str], table: str, env: dict[str, Any], data: dict[str, Any],
+                out: Path | None) -> None:
+    """Print the run's Markdown (title, command, ``paragraphs`` — ``{after}`` there becomes the load average
+    after the run —, ``table``, environment) and, with ``out``, save it beside the JSON (command,
+    environment and ``data``)."""
+    env["load_average_after"] = list(os.getloadavg())
+    cmd = shlex.join(["python", *sys.argv])
+    paragraphs = [p.replace("{after}", str(env["load_average_after"])) for p in paragraphs]
+    text = "\n".join([f"# {title}", "", f"Command: `{cmd}`", "", *[x for p in paragraphs for x in (p, "")],
+                      table, "", "Environment: `" + json.dumps(env) + "`"])
+    print(text)
+    if out:
+        save_report({"command": cmd, "environment": env, **data}, text + "\n", out)
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="sgem_unet_t.sirst")
@@ -183,24 +198,16 @@ def main() -> int:
                            "label": p.label()}
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
-    env["load_average_after"] = list(__import__("os").getloadavg())
-    cmd = shlex.join(["python", *sys.argv])
-    text = "\n".join([
-        f"# `irstd track` loop speed: {env['cpu_name']}, {a.threads} threads", "",
-        f"Command: `{cmd}`", "",
+    emit_report(f"`irstd track` loop speed: {env['cpu_name']}, {a.threads} threads", [
         f"Model `{a.model}`; every path in this one run, one after the other; torch threads {env['threads']}, "
-        f"ONNX Runtime threads {a.threads}; load average before {env['load_average']}, after "
-        f"{env['load_average_after']}.", "",
+        f"ONNX Runtime threads {a.threads}; load average before {env['load_average']}, after {{after}}.",
         "Per frame: PNG decode → detect → tracker update (with the camera shift) → one JSON line written; "
         "loop: how frames are read (prefetch N: decoded up to N ahead in a reader thread); the records of "
         "every loop setting of a path, camera and sequence were checked byte-identical. "
         "FPS (median frame) = 1000 ÷ the median frame's ms; FPS (frames ÷ time) = the throughput, the one that "
         "counts for windows (their full passes are the slow frames). A label is found within 4 px; online = "
-        "confirmed targets as the frame is processed (confirmation delay counted).", "",
-        markdown(rows), "", "Environment: `" + json.dumps(env) + "`"])
-    print(text)
-    if a.out:
-        save_report({"command": cmd, "environment": env, "rows": rows}, text + "\n", a.out)
+        "confirmed targets as the frame is processed (confirmation delay counted)."],
+        markdown(rows), env, {"rows": rows}, a.out)
     return 0
 
 
