@@ -62,10 +62,7 @@ def merge_groups(labels: np.ndarray, n: int, distance: float) -> np.ndarray:
     """Group of each component of a label image (H, W) (0 = background, 1..n): components whose pixels
     come within ``distance`` share a group. Returns (n,) int64 group ids 0..g-1, numbered in the order of
     each group's lowest label (raster order kept)."""
-    if n < 2 or distance <= 0:
-        return np.arange(n, dtype=np.int64)
-    flat = np.flatnonzero(labels)  # (P,) the on pixels, raster order
-    return _groups(labels, flat, n, distance)
+    return _groups(labels, np.flatnonzero(labels), n, distance)  # the on pixels' flat indices, raster order
 
 
 def _groups(labels: np.ndarray, flat: np.ndarray, n: int, distance: float) -> np.ndarray:
