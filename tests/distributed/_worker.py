@@ -10,11 +10,14 @@ must end with rank 0's one line.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from torch.nn.parallel import DistributedDataParallel
 
 from irstd.cli.main import main
 from irstd.core.distributed import process_group, rank
@@ -84,7 +87,14 @@ def disk_full(out: Path) -> int:
     with process_group("gloo", timeout_s=60):
         if rank() == 0:
             trainer._write_epoch = full
-        return main([*TRAIN, "--epochs", "3", "--out", str(out / "runs"), "--name", "full"])
+        code = main([*TRAIN, "--epochs", "3", "--out", str(out / "runs"), "--name", "full"])
+        # the run's DDP wrapper must be gone before the group is destroyed: freed at interpreter exit instead,
+        # gloo now and then aborted the process (trainer._release_parallel). Counted without collecting.
+        alive = sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects())
+        if alive:
+            print(f"worker: {alive} DistributedDataParallel wrapper(s) outlived the run", file=sys.stderr)
+            return 3
+        return code
 
 
 if __name__ == "__main__":

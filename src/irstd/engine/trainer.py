@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import gc
 import logging
 import shutil
 import time
@@ -122,28 +123,54 @@ def fit(cfg: TrainConfig, resume: str | Path | None = None) -> FitResult:
     """
     with process_group(cfg.dist_backend, cfg.dist_timeout, resolve_device(cfg.device)):
         run = _start_run(cfg, resume)
-        (log.info if is_main_process() else log.debug)(
-            "training %s on %s (%d train / %d val images) on %s, amp=%s, global batch %d (%d ranks x %d x %d "
-            "accumulation), run folder %s", cfg.model, run.data.description, len(run.data.train), len(run.data.val),
-            run.device, run.amp_dtype, global_batch(cfg), world_size(), cfg.batch_size, cfg.grad_accum, run.folder.path,
-        )
-        for epoch in range(run.start_epoch, cfg.epochs):
-            with collective(f"epoch {epoch + 1}"):
-                row = _run_epoch(run, epoch)
-            run.history.append(row)
-            failed: CheckpointError | None = None
-            if is_main_process():
-                log.info(_format_row(row))
-                try:
-                    _save_epoch(run, epoch, row)
-                except CheckpointError as exc:
-                    failed = exc
-            # rank 0's failure to write (a full disk) ends every rank with its one line; without this the
-            # others went on to the next epoch and waited there for rank 0 until the process-group timeout
-            message = broadcast_object(None if failed is None else str(failed))
-            if message is not None:
+        try:
+            return _train_epochs(run)
+        finally:
+            _release_parallel(run)
+
+
+def _train_epochs(run: _Run) -> FitResult:
+    """The epochs from ``run.start_epoch``: train, log, write the epoch's files, stop every rank together."""
+    cfg = run.cfg
+    (log.info if is_main_process() else log.debug)(
+        "training %s on %s (%d train / %d val images) on %s, amp=%s, global batch %d (%d ranks x %d x %d "
+        "accumulation), run folder %s", cfg.model, run.data.description, len(run.data.train), len(run.data.val),
+        run.device, run.amp_dtype, global_batch(cfg), world_size(), cfg.batch_size, cfg.grad_accum, run.folder.path,
+    )
+    for epoch in range(run.start_epoch, cfg.epochs):
+        with collective(f"epoch {epoch + 1}"):
+            row = _run_epoch(run, epoch)
+        run.history.append(row)
+        failed: CheckpointError | None = None
+        if is_main_process():
+            log.info(_format_row(row))
+            try:
+                _save_epoch(run, epoch, row)
+            except CheckpointError as exc:
+                failed = exc
+        # rank 0's failure to write (a full disk) ends every rank with its one line; without this the
+        # others went on to the next epoch and waited there for rank 0 until the process-group timeout
+        message = broadcast_object(None if failed is None else str(failed))
+        if message is not None:
+            try:
                 raise failed or CheckpointError(message)
-        return FitResult(run.folder.path, run.folder.best, run.folder.last, run.best, run.history, is_main_process())
+            finally:
+                del failed  # this frame holding the exception that holds this frame: a cycle only the GC frees
+    return FitResult(run.folder.path, run.folder.best, run.folder.last, run.best, run.history, is_main_process())
+
+
+def _release_parallel(run: _Run) -> None:
+    """Free the DistributedDataParallel wrapper while the interpreter is fully alive.
+
+    A run that ended in an error kept the wrapper in a reference cycle, so the collector freed it only
+    during interpreter exit. There a gloo worker thread that released the last reference to a collective's
+    tensors needed the GIL of an interpreter shutting down, and the process aborted ("terminate called
+    without an active exception", exit status -6 instead of the run's own); docs/distributed.md.
+    """
+    if run.net is None or run.net is run.model:
+        return
+    run.net = None
+    gc.collect()  # whatever else of the wrapper sat in a cycle goes now, not at exit
 
 
 def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
