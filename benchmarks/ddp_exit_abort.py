@@ -51,7 +51,15 @@ def rank_main(variant: str) -> int:
         del net, opt
         gc.collect()
     dist.destroy_process_group()
+    # threads of the destroyed group still running: 2 once a DistributedDataParallel was built on it
+    left = sum(_thread_name(t).startswith("pt_gloo") for t in os.listdir("/proc/self/task"))
+    print(f"gloo worker threads left after destroy_process_group: {left}", file=sys.stderr, flush=True)
     return 2
+
+
+def _thread_name(tid: str) -> str:
+    with open(f"/proc/self/task/{tid}/comm") as f:
+        return f.read()
 
 
 def _free_port() -> int:
@@ -60,16 +68,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_pair(variant: str) -> tuple[int, int]:
-    """Both ranks' exit statuses for one run."""
+def run_pair(variant: str) -> tuple[tuple[int, int], str]:
+    """Both ranks' exit statuses for one run, and rank 0's line on the threads left."""
     port, procs = str(_free_port()), []
     for r in (0, 1):
         env = dict(os.environ, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                    MASTER_PORT=port, OMP_NUM_THREADS="1")
         procs.append(subprocess.Popen([sys.executable, __file__, "--rank-worker", variant], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    codes = [p.wait(timeout=300) for p in procs]
-    return codes[0], codes[1]
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    left = [line for line in errs[0].splitlines() if line.startswith("gloo worker threads")]
+    return (procs[0].returncode, procs[1].returncode), (left or ["(rank 0 printed no thread count)"])[0]
 
 
 def main() -> int:
@@ -93,12 +102,12 @@ def main() -> int:
 def _count(variants: list[str], runs: int, load: int) -> None:
     print(f"{runs} runs per variant, {load} busy processes beside the ranks, load average {os.getloadavg()[0]:.1f}")
     for variant in variants:
-        bad = []
+        bad, threads = [], ""
         for i in range(runs):
-            codes = run_pair(variant)
+            codes, threads = run_pair(variant)
             if codes != (2, 2):
                 bad.append(f"run {i + 1}: exit {codes[0]}, {codes[1]}")
-        print(f"{variant}: {len(bad)} bad of {runs}" + "".join(f"\n  {b}" for b in bad), flush=True)
+        print(f"{variant}: {len(bad)} bad of {runs} ({threads})" + "".join(f"\n  {b}" for b in bad), flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
