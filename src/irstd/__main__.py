@@ -54,11 +54,15 @@ def entry() -> int:
     if _seen:  # pressed during the imports and swallowed there: stop before the command starts
         return _interrupted()
     try:
-        return main()
+        code = main()
     except BaseException:  # main answers a KeyboardInterrupt itself; this is one a library turned into an error
         if _seen:
             return _interrupted()
         raise
+    from irstd.core.distributed import exit_if_gloo_left
+
+    exit_if_gloo_left(code)  # under torchrun after DDP: finalizing could abort the rank (docs/distributed.md)
+    return code
 
 
 def _interrupted() -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from torch.nn.parallel import DistributedDataParallel
 
 from irstd.cli.main import main
-from irstd.core.distributed import process_group, rank
+from irstd.core.distributed import exit_if_gloo_left, process_group, rank
 
 TRAIN = ["train", "--device", "cpu", "--model", "unet", "--set", "model_kwargs={widths: [4, 8, 16, 32, 64]}",
          "--batch-size", "4", "--crop-size", "32", "--scheduler", "constant", "--optimizer", "sgd", "--lr", "0.05",
@@ -100,5 +100,8 @@ def disk_full(out: Path) -> int:
 if __name__ == "__main__":
     mode, out, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     if mode == "diskfull":
-        sys.exit(disk_full(out))
-    sys.exit(jobs(out, data) if mode == "jobs" else failing(mode, out, data))
+        code = disk_full(out)
+    else:
+        code = jobs(out, data) if mode == "jobs" else failing(mode, out, data)
+    exit_if_gloo_left(code)  # as the irstd command ends (irstd.__main__.entry)
+    sys.exit(code)
