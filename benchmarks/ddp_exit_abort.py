@@ -8,7 +8,7 @@ without an active exception"). Variants, what happens just before ``destroy_proc
 - ``alive``: nothing; the wrapper is still referenced when the interpreter exits;
 - ``freed``: the wrapper is deleted and ``gc.collect()`` runs (what ``irstd.engine.trainer`` does);
 - ``barrier``: a ``dist.barrier()``, the wrapper alive;
-- ``exit``: the wrapper alive, and the rank ends through ``irstd.core.distributed.exit_if_gloo_left``
+- ``exit``: the wrapper alive, and the rank ends through ``irstd.core.process_exit.exit_if_gloo_left``
   (what the ``irstd`` command does), which skips interpreter finalization when gloo threads are left.
 
     python benchmarks/ddp_exit_abort.py --variant alive freed barrier --runs 40 --load 2
@@ -57,7 +57,7 @@ def rank_main(variant: str) -> int:
     left = sum(_thread_name(t).startswith("pt_gloo") for t in os.listdir("/proc/self/task"))
     print(f"gloo worker threads left after destroy_process_group: {left}", file=sys.stderr, flush=True)
     if variant == "exit":
-        from irstd.core.distributed import exit_if_gloo_left
+        from irstd.core.process_exit import exit_if_gloo_left
 
         exit_if_gloo_left(2)
     return 2

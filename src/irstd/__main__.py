@@ -59,7 +59,7 @@ def entry() -> int:
         if _seen:
             return _interrupted()
         raise
-    from irstd.core.distributed import exit_if_gloo_left
+    from irstd.core.process_exit import exit_if_gloo_left
 
     exit_if_gloo_left(code)  # under torchrun after DDP: finalizing could abort the rank (docs/distributed.md)
     return code

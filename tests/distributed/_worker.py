@@ -20,7 +20,8 @@ from pathlib import Path
 from torch.nn.parallel import DistributedDataParallel
 
 from irstd.cli.main import main
-from irstd.core.distributed import exit_if_gloo_left, process_group, rank
+from irstd.core.distributed import process_group, rank
+from irstd.core.process_exit import exit_if_gloo_left
 
 TRAIN = ["train", "--device", "cpu", "--model", "unet", "--set", "model_kwargs={widths: [4, 8, 16, 32, 64]}",
          "--batch-size", "4", "--crop-size", "32", "--scheduler", "constant", "--optimizer", "sgd", "--lr", "0.05",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from irstd.core.distributed import exit_if_gloo_left, gloo_threads_left
+from irstd.core.process_exit import exit_if_gloo_left, gloo_threads_left
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -19,7 +19,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {src!r})
     import torch, torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-    from irstd.core.distributed import exit_if_gloo_left, gloo_threads_left
+    from irstd.core.process_exit import exit_if_gloo_left, gloo_threads_left
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
     os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
