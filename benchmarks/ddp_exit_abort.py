@@ -27,6 +27,8 @@ import socket
 import subprocess
 import sys
 
+from irstd.core.process_exit import exit_if_gloo_left, gloo_threads_left
+
 VARIANTS = ("alive", "freed", "barrier", "exit")
 
 
@@ -54,18 +56,10 @@ def rank_main(variant: str) -> int:
         gc.collect()
     dist.destroy_process_group()
     # threads of the destroyed group still running: 2 once a DistributedDataParallel was built on it
-    left = sum(_thread_name(t).startswith("pt_gloo") for t in os.listdir("/proc/self/task"))
-    print(f"gloo worker threads left after destroy_process_group: {left}", file=sys.stderr, flush=True)
+    print(f"gloo worker threads left after destroy_process_group: {gloo_threads_left()}", file=sys.stderr, flush=True)
     if variant == "exit":
-        from irstd.core.process_exit import exit_if_gloo_left
-
         exit_if_gloo_left(2)
     return 2
-
-
-def _thread_name(tid: str) -> str:
-    with open(f"/proc/self/task/{tid}/comm") as f:
-        return f.read()
 
 
 def _free_port() -> int:

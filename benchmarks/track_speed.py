@@ -125,7 +125,6 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-
 def emit_report(title: str, paragraphs: list[str], table: str, env: dict[str, Any], data: dict[str, Any],
                 out: Path | None) -> None:
     """Print the run's Markdown (title, command, ``paragraphs`` — ``{after}`` there becomes the load average
@@ -139,6 +138,7 @@ def emit_report(title: str, paragraphs: list[str], table: str, env: dict[str, An
     print(text)
     if out:
         save_report({"command": cmd, "environment": env, **data}, text + "\n", out)
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -199,4 +199,3 @@ def process_group(
         yield True
     finally:
         dist.destroy_process_group()
-
