@@ -54,6 +54,9 @@ class TrainConfig:
     mask_dir: str | None = None
     skip_invalid: bool = False
     val_fraction: float = 0.1  # carved from the training list; the test split is never used to select
+    # the seed that carves the select frames from the list (None: those of the init_weights run when it
+    # trained on the same list, so they stay unseen by the start; else seed)
+    split_seed: int | None = None
     crop_size: int = 256
     target_crop_prob: float = 0.0  # share of crops centred on a target pixel
     synthetic_train: int = 400  # synthetic scenes (when data is None)

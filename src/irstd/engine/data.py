@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -31,7 +32,8 @@ from .config import TrainConfig
 from .device_data import DeviceTrainSet, untransformed
 from .mixed_batches import MixedBatchSampler, MixedDeviceBatches, MixedDraws, MixedTrainSet, NegativeCrops
 
-__all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch"]
+__all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch", "inherit_split_seed",
+           "split_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +211,7 @@ def _build_targets(cfg: TrainConfig, stride: int, device: str) -> TrainData:
         split=cfg.split, split_file=cfg.split_file, mask_dir=cfg.mask_dir, skip_invalid=cfg.skip_invalid
     )
     full = open_dataset(cfg.data, **common, normalization=(0.0, 1.0))  # only its item list is used here
-    order = np.random.default_rng(cfg.seed).permutation(len(full))
+    order = np.random.default_rng(split_seed(cfg)).permutation(len(full))
     n_val = int(round(cfg.val_fraction * len(full))) if cfg.val_fraction > 0 else 0
     val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
     norm = compute_normalization([full.items[i] for i in train_idx])
@@ -219,3 +221,31 @@ def _build_targets(cfg: TrainConfig, stride: int, device: str) -> TrainData:
     split = cfg.split_file or cfg.split
     desc = f"{cfg.data} [{split}] ({getattr(full.layout, 'name', full.layout)} layout)"
     return TrainData(train, val, norm, desc, cfg, stride, device, input_range)
+
+
+#: the config keys that fix the list a run's select frames are carved from
+_LIST_KEYS = ("data", "split", "split_file", "mask_dir", "skip_invalid", "val_fraction")
+
+
+def split_seed(cfg: Mapping[str, Any] | TrainConfig) -> int:
+    """The seed that carves a run's select frames from its training list (a config or its saved dict)."""
+    get = cfg.get if isinstance(cfg, Mapping) else lambda key: getattr(cfg, key)
+    return get("seed") if get("split_seed") is None else get("split_seed")
+
+
+def inherit_split_seed(cfg: TrainConfig, start: Mapping[str, Any] | None, spec: str) -> TrainConfig:
+    """``cfg`` carving the same select frames as the run ``spec`` comes from (``start``: its saved config),
+    when both train on the same list and ``split_seed`` is not set: otherwise a fine-tuning run with
+    another seed would select its checkpoint on frames its starting weights were trained on."""
+    if cfg.data is None or not start or any(start.get(k) != getattr(cfg, k) for k in _LIST_KEYS):
+        return cfg  # another list (or synthetic data): nothing of it was trained on
+    theirs = split_seed(start)
+    if cfg.split_seed is None:
+        if theirs != cfg.seed:
+            log.info("init_weights %s trained on this list with split seed %d: its select frames are kept "
+                     "(split_seed %d), so they stay unseen by the start", spec, theirs, theirs)
+        return dataclasses.replace(cfg, split_seed=theirs)
+    if cfg.split_seed != theirs:
+        log.warning("split_seed %d carves other select frames than init_weights %s (split seed %d), which "
+                    "trained on most of them: the select figures are not held out", cfg.split_seed, spec, theirs)
+    return cfg

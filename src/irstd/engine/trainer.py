@@ -23,6 +23,7 @@ the run folder.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import errno
 import gc
 import logging
@@ -34,6 +35,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn as nn
+import yaml
 from safetensors import SafetensorError
 
 from ..core.device import resolve_amp, resolve_device
@@ -57,7 +59,7 @@ from ..models import create_model, folded_offset, logit_bias
 from ..models.checkpoint import checkpoint_writer, read_checkpoint
 from ..models.widen import WidenError, is_tiling, widen_into
 from .config import TrainConfig
-from .data import TrainData, build_train_val, global_batch
+from .data import TrainData, build_train_val, global_batch, inherit_split_seed
 from .epoch import train_one_epoch
 from .eval_loop import run_evaluation
 from .mining import score_negatives
@@ -181,10 +183,15 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
     amp_dtype = resolve_amp(cfg.amp, device)
     seed_everything(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)  # fails early on a bad name/arguments
+    start = read_checkpoint(cfg.init_weights) if resume is None and cfg.init_weights else None
+    if start is not None:  # before the split: a run on the start's list keeps the start's select frames
+        cfg = inherit_split_seed(cfg, start[1].get("config"), str(cfg.init_weights))
+    elif resume is not None and cfg.split_seed is None:  # the select frames the run started with
+        cfg = dataclasses.replace(cfg, split_seed=_saved_split_seed(resume))
     data = build_train_val(cfg, stride=model.stride, device=str(device))
     folder, start_epoch, state = _open_folder(cfg, resume)
-    if state is None and cfg.init_weights:
-        _init_weights(model, cfg.init_weights, data.normalization, cfg.widen_split_noise, cfg.seed)
+    if state is None and start is not None:
+        _init_weights(model, str(cfg.init_weights), start, data.normalization, cfg.widen_split_noise, cfg.seed)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if cfg.sync_bn and is_distributed():
@@ -202,6 +209,14 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
         _validate_start(run)
     run.net = _parallel(model, device)
     return run
+
+
+def _saved_split_seed(resume: str | Path) -> int | None:
+    """``split_seed`` of the run folder being resumed (None where unset or unreadable: the resume reports it)."""
+    try:
+        return RunFolder.of(resume).read_config().split_seed
+    except (CheckpointError, ConfigError, OSError, yaml.YAMLError):
+        return None
 
 
 def _validate_start(run: _Run) -> None:
@@ -234,14 +249,15 @@ def _open_folder(cfg: TrainConfig, resume: str | Path | None) -> tuple[RunFolder
     return folder, 0, None
 
 
-def _init_weights(model: nn.Module, spec: str, normalization: tuple[float, float],
-                  split_noise: float = 0.0, seed: int = 0) -> None:
-    """Load ``spec`` (a checkpoint path, a shipped ``model.tag`` or a URL; its SHA-256 checked where
-    known) into ``model`` before the first epoch: fine-tuning. The optimiser and schedule start fresh.
+def _init_weights(model: nn.Module, spec: str, start: tuple[dict[str, torch.Tensor], dict[str, Any]],
+                  normalization: tuple[float, float], split_noise: float = 0.0, seed: int = 0) -> None:
+    """Load ``start`` (the weights and metadata read from ``spec``: a checkpoint path, a shipped
+    ``model.tag`` or a URL, its SHA-256 checked where known) into ``model`` before the first epoch:
+    fine-tuning. The optimiser and schedule start fresh.
     Weights of a narrower model whose shapes ``model``'s tile (``sgem_unet_t`` → ``sgem_unet``) are
     widened to the same function (:mod:`irstd.models.widen`, copies split by ``split_noise``).
     A threshold folded into the weights (``irstd operating-point``) is taken out again first."""
-    weights, meta = read_checkpoint(spec)
+    weights, meta = start
     try:
         own = model.state_dict()
         if is_tiling(weights, own) and any(weights[k].shape != v.shape for k, v in own.items()):
