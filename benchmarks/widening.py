@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from irstd.data import open_dataset
+from irstd.engine.config import TrainConfig
+from irstd.engine.data import select_split
 from irstd.models import create_model, read_checkpoint, save_checkpoint
 from irstd.models.widen import widen_into, widen_state_dict
 
@@ -30,8 +31,8 @@ PAIRS = (("sgem_unet_t.sirst", "sgem_unet"), ("unet_t.sirst", "unet"))
 def select_list(data: Path, split_file: Path) -> list[str]:
     """The trainer's select frames (seed 0, val_fraction 0.1)."""
     full = open_dataset(data, split="train", split_file=split_file, normalization=(0.0, 1.0))
-    order = np.random.default_rng(0).permutation(len(full))
-    return [full.items[i].name for i in sorted(order[: int(round(0.1 * len(full)))].tolist())]
+    select, _ = select_split(len(full), TrainConfig(val_fraction=0.1, seed=0))
+    return [full.items[i].name for i in select]
 
 
 def copies_drift(narrow: torch.nn.Module, wide_name: str, noise: float, steps: int = 5) -> float:

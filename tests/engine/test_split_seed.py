@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from irstd.data import open_dataset
 from irstd.engine import fit
 from irstd.engine.config import TrainConfig
 from irstd.engine.data import inherit_split_seed, split_seed
@@ -59,6 +60,11 @@ def test_a_run_from_weights_trained_on_the_same_list_keeps_their_select_frames(
     assert run.cfg.split_seed == 0 and run.cfg.seed == 1  # training randomness stays the run's own
     assert RunFolder(Path(cfg.out) / "tuned").read_config().split_seed == 0  # so a resume keeps them
     assert sum("its select frames are kept" in r.getMessage() for r in caplog.records) == 1
+    # and the run folder names them, as a split file irstd evaluate reads
+    select = Path(cfg.out) / "tuned" / "select.txt"
+    assert select.read_text().split() == [f"f{i}" for i in start_frames]
+    again = open_dataset(cfg.data, split_file=str(select))
+    assert [item.name for item in again.items] == [f"f{i}" for i in start_frames]
 
 
 def test_an_explicit_split_seed_wins_with_a_warning(cfg: TrainConfig, caplog: pytest.LogCaptureFixture) -> None:

@@ -33,7 +33,7 @@ from .device_data import DeviceTrainSet, untransformed
 from .mixed_batches import MixedBatchSampler, MixedDeviceBatches, MixedDraws, MixedTrainSet, NegativeCrops
 
 __all__ = ["TrainData", "build_train_val", "GlobalBatchSampler", "SeededItems", "global_batch", "inherit_split_seed",
-           "split_seed"]
+           "select_split", "split_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class TrainData:
     device: str = "cpu"  # resolved device: decides pinned memory
     input_range: dict[str, Any] | None = None  # value range of the training frames (compute_input_range)
     negatives: NegativeCrops | None = None  # background frames mixed into every batch (cfg.negatives)
+    select_names: list[str] = field(default_factory=list)  # the list's select frames (none for synthetic data)
     _on_device: DeviceTrainSet | None = field(default=None, repr=False)
     _val_batches: list[dict[str, Any]] | None = field(default=None, repr=False)
 
@@ -211,20 +212,27 @@ def _build_targets(cfg: TrainConfig, stride: int, device: str) -> TrainData:
         split=cfg.split, split_file=cfg.split_file, mask_dir=cfg.mask_dir, skip_invalid=cfg.skip_invalid
     )
     full = open_dataset(cfg.data, **common, normalization=(0.0, 1.0))  # only its item list is used here
-    order = np.random.default_rng(split_seed(cfg)).permutation(len(full))
-    n_val = int(round(cfg.val_fraction * len(full))) if cfg.val_fraction > 0 else 0
-    val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
+    val_idx, train_idx = select_split(len(full), cfg)
     norm = compute_normalization([full.items[i] for i in train_idx])
     input_range = compute_input_range([full.items[i] for i in train_idx])
     train = Subset(open_dataset(cfg.data, **common, transform=train_transform(cfg), normalization=norm), train_idx)
     val = Subset(open_dataset(cfg.data, **common, normalization=norm), val_idx)
     split = cfg.split_file or cfg.split
     desc = f"{cfg.data} [{split}] ({getattr(full.layout, 'name', full.layout)} layout)"
-    return TrainData(train, val, norm, desc, cfg, stride, device, input_range)
+    return TrainData(train, val, norm, desc, cfg, stride, device, input_range,
+                     select_names=[full.items[i].name for i in val_idx])
 
 
 #: the config keys that fix the list a run's select frames are carved from
 _LIST_KEYS = ("data", "split", "split_file", "mask_dir", "skip_invalid", "val_fraction")
+
+
+def select_split(n_items: int, cfg: TrainConfig) -> tuple[list[int], list[int]]:
+    """(select, train) indices of a training list of ``n_items``: ``round(val_fraction × n)`` drawn by
+    ``split_seed(cfg)``, each part in list order."""
+    order = np.random.default_rng(split_seed(cfg)).permutation(n_items)
+    n_val = int(round(cfg.val_fraction * n_items)) if cfg.val_fraction > 0 else 0
+    return sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
 
 
 def split_seed(cfg: Mapping[str, Any] | TrainConfig) -> int:

@@ -39,6 +39,7 @@ __all__ = ["CHECKPOINTS", "RunFolder", "load_run_config"]
 log = logging.getLogger(__name__)
 
 CONFIG = "config.yaml"
+SELECT = "select.txt"
 LOG_JSONL = "log.jsonl"
 LOG_CSV = "log.csv"
 LAST = "last.safetensors"
@@ -106,6 +107,10 @@ class RunFolder:
         """Save the resolved configuration (atomically)."""
         atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
+    def write_select(self, names: list[str]) -> None:
+        """Save the names of the run's select frames, one a line: a split file for ``irstd evaluate``."""
+        atomic_write_text(self.path / SELECT, "".join(f"{n}\n" for n in names))
+
     def read_config(self) -> TrainConfig:
         """The resolved configuration saved here; a missing file is a :class:`CheckpointError`."""
         if not self.config.is_file():
@@ -128,7 +133,7 @@ class RunFolder:
         if done is not None:
             log.info("%s: finished saving epoch %s (the run stopped while renaming its files)", self.path,
                      done.get("epoch") if isinstance(done, dict) else done)
-        stale = remove_stale_temps(self.path, (CONFIG, LOG_JSONL, LOG_CSV, LAST, STATE, BEST, EMA, JOURNAL))
+        stale = remove_stale_temps(self.path, (CONFIG, SELECT, LOG_JSONL, LOG_CSV, LAST, STATE, BEST, EMA, JOURNAL))
         if stale:
             log.info("%s: removed %d temporary file(s) left by an interrupted write", self.path, len(stale))
 
