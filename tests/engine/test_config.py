@@ -29,7 +29,11 @@ def test_unknown_key_suggests(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "override,message",
     [({"epochs": "many"}, "not a valid int"), ({"amp": "fp8"}, "amp must be"), ({"val_fraction": 1.5}, "val_fraction"),
-     ({"channels_last": "maybe"}, "not a valid bool")],
+     ({"channels_last": "maybe"}, "not a valid bool"),
+     # optional keys are typed too (they used to take whatever YAML gave, and fail later or never)
+     ({"grad_clip": "abc"}, r"grad_clip='abc' is not a valid float"), ({"aux_weight": "x"}, "not a valid float"),
+     ({"split_seed": "1.5"}, "split_seed=1.5 is not a valid int"), ({"epochs": "2.5"}, "not a valid int"),
+     ({"threads": "true"}, "not a valid int"), ({"channels_last": 1}, "not a valid bool")],
 )
 def test_bad_values(override: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -40,6 +44,10 @@ def test_string_values_are_typed() -> None:
     cfg = load_config(None, {"lr": "3e-4", "channels_last": "true", "grad_clip": "1.5", "data": "123"})
     assert cfg.lr == pytest.approx(3e-4) and cfg.channels_last is True and cfg.grad_clip == 1.5
     assert cfg.data == "123"  # a path stays a string
+    cfg = load_config(None, {"split_seed": "2", "grad_clip": 1, "epochs": 3.0, "name": 7})
+    assert (cfg.split_seed, cfg.grad_clip, cfg.epochs, cfg.name) == (2, 1.0, 3, "7")
+    assert isinstance(cfg.grad_clip, float) and isinstance(cfg.epochs, int)
+    assert load_config(None, {"split_seed": 2, "aux_weight": None}).aux_weight is None
 
 
 def test_missing_or_bad_file(tmp_path: Path) -> None:

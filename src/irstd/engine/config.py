@@ -271,6 +271,10 @@ _NEGATIVE_KEYS = tuple(f.name for f in dataclasses.fields(NegativesConfig) if f.
 _NEGATIVE_CASTS = {"split": str, "ratio": float, "mining_every": int, "mining_share": float, "mining_top": int}
 
 
+#: the type of an optional key's value, by its annotation (spaces removed)
+_OPTIONAL_KINDS: dict[str, type] = {"int|None": int, "float|None": float, "str|None": str}
+
+
 def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) -> Any:
     """Turn YAML/CLI values into the field's type (strings from ``--set`` are parsed as YAML)."""
     is_text = str(annotation).replace(" ", "") in ("str", "str|None")
@@ -285,14 +289,17 @@ def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) ->
         raise ConfigError(f"{source}: {key} must be a {type(current).__name__}, got {value!r}")
     if value is None or isinstance(current, (dict, list)):
         return value
-    kind = type(current)
-    if current is None:  # optional field: accept what YAML gave
+    # an optional field that is None so far takes the type its annotation names ("float | None": float)
+    kind = type(current) if current is not None else _OPTIONAL_KINDS.get(str(annotation).replace(" ", ""))
+    if kind is None:
         return value
     try:
-        if kind is bool:
-            if isinstance(value, bool):
+        if kind is bool or isinstance(value, bool):  # YAML's yes/true is no number, and 1 is no switch
+            if kind is bool and isinstance(value, bool):
                 return value
             raise ValueError
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError  # epochs: 2.5 is a mistake, not 2
         return kind(value)
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{source}: {key}={value!r} is not a valid {kind.__name__}") from None
