@@ -81,9 +81,13 @@ def test_a_resume_keeps_the_inherited_select_frames(cfg: TrainConfig) -> None:
     start = fit(dataclasses.replace(cfg, name="start"))
     tuned = dataclasses.replace(cfg, seed=1, init_weights=str(start.best_path), name="tuned", epochs=1)
     first = fit(tuned)
+    select = Path(first.run_dir) / "select.txt"
+    written = select.read_text()
+    select.unlink()  # as in a run folder from before select.txt
     # the caller passes its own config again (split_seed unset): the folder's saved one decides
     run = _start_run(dataclasses.replace(tuned, epochs=2), first.run_dir)
     assert list(run.data.val.indices) == _select(dataclasses.replace(cfg, name="plain-seed0"))
+    assert select.read_text() == written  # named again on resume
 
 
 def test_inherit_split_seed_only_for_the_same_list() -> None:

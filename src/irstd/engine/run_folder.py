@@ -107,9 +107,14 @@ class RunFolder:
         """Save the resolved configuration (atomically)."""
         atomic_write_text(self.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
+    @property
+    def select(self) -> Path:
+        """The names of the run's select frames, one a line: a split file for ``irstd evaluate``."""
+        return self.path / SELECT
+
     def write_select(self, names: list[str]) -> None:
-        """Save the names of the run's select frames, one a line: a split file for ``irstd evaluate``."""
-        atomic_write_text(self.path / SELECT, "".join(f"{n}\n" for n in names))
+        """Save :attr:`select` (atomically); a run folder from before it gets it on resume."""
+        atomic_write_text(self.select, "".join(f"{n}\n" for n in names))
 
     def read_config(self) -> TrainConfig:
         """The resolved configuration saved here; a missing file is a :class:`CheckpointError`."""

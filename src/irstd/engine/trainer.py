@@ -190,7 +190,7 @@ def _start_run(cfg: TrainConfig, resume: str | Path | None) -> _Run:
         cfg = dataclasses.replace(cfg, split_seed=_saved_split_seed(resume))
     data = build_train_val(cfg, stride=model.stride, device=str(device))
     folder, start_epoch, state = _open_folder(cfg, resume)
-    if state is None and data.select_names and is_main_process():
+    if data.select_names and is_main_process() and (state is None or not folder.select.exists()):
         folder.write_select(data.select_names)  # irstd evaluate --split-file RUN/select.txt scores them again
     if state is None and start is not None:
         _init_weights(model, str(cfg.init_weights), start, data.normalization, cfg.widen_split_noise, cfg.seed)
