@@ -294,10 +294,10 @@ def _coerce(key: str, value: Any, current: Any, annotation: Any, source: str) ->
     if kind is None:
         return value
     try:
-        if kind is bool or isinstance(value, bool):  # YAML's yes/true is no number, and 1 is no switch
-            if kind is bool and isinstance(value, bool):
-                return value
+        if isinstance(value, bool) != (kind is bool):  # YAML's yes/true is no number, and 1 is no switch
             raise ValueError
+        if kind is bool:
+            return value
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError  # epochs: 2.5 is a mistake, not 2
         return kind(value)
