@@ -51,9 +51,10 @@ def test_full_width_negatives_sweep_is_the_light_tags_recipe_at_full_width(monke
 
 
 @pytest.mark.parametrize("model", ["sgem_unet", "unet"])
-def test_full_width_tags_train_command_is_their_sweep_cell(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the shipped sgem_unet.sirst / unet.sirst came from configs/sweeps/sirst_cpu_negatives_40.yaml; the
-    # `train_command` in their table row must rebuild that run's config (all but its folder and runtime keys)
+def test_full_width_tags_train_command_rebuilds_their_config(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shipped sgem_unet.sirst / unet.sirst: the `train_command` in their table row must rebuild the config
+    # the run saved (`train_config`, all but its folder and runtime keys), and that config is the 240-epoch
+    # recipe file's (docs/weights.md, sixth try)
     import shlex
 
     import irstd.engine.trainer as trainer
@@ -68,12 +69,12 @@ def test_full_width_tags_train_command_is_their_sweep_cell(model: str, monkeypat
         raise SystemExit(0)
 
     monkeypatch.setattr(trainer, "fit", capture)  # irstd train imports it when it runs
-    command = get_pretrained(f"{model}.sirst").train_command
+    tag = get_pretrained(f"{model}.sirst")
     with pytest.raises(SystemExit):
-        main(shlex.split(command)[1:])
-    cell = next(c for c in load_sweep(ROOT / "configs" / "sweeps" / "sirst_cpu_negatives_40.yaml").runs()
-                if c.model == model)
-    ours, theirs = built[0].to_dict(), cell.cfg.to_dict()
-    # the run folder and the runtime keys (threads, progress: set by the sweep's command line) may differ
-    assert {k for k in ours if ours[k] != theirs[k]} <= {"name", "out", "threads", "progress"}
-    assert ours["epochs"] == 40 and ours["negatives"]["mining_every"] == 10
+        main(shlex.split(tag.train_command)[1:])
+    ours, saved = built[0].to_dict(), tag.train_config
+    runtime = {"name", "out", "threads", "progress"}
+    assert {k for k in ours if k not in runtime and ours[k] != saved.get(k)} == set()
+    recipe = load_config("configs/sirst_cpu_negatives_240.yaml", {"model": model}).to_dict()
+    assert {k for k in ours if k not in runtime and ours[k] != recipe[k]} == set()
+    assert ours["epochs"] == 240 and ours["negatives"]["mining_every"] == 60
