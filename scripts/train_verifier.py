@@ -322,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--sequence-share", type=float, nargs=2, default=(0.0, 0.0), metavar=("TARGETS", "CLUTTER"),
                    help="share of each epoch's targets / clutter from a mined sequence (seq*.npz cache files)")
     t.add_argument("--exclude", nargs="*", default=[], help="cache files (glob patterns) left out")
+    t.add_argument("--match-rejection", metavar="VERIFIER",
+                   help="threshold rule instead of --keep: reject the share of the kept-apart clutter of "
+                        "--match-files that this verifier (name or file) rejects at its own threshold")
+    t.add_argument("--match-files", nargs="+", default=["v2-train-sgem_unet_t.sirst.npz", "v2-train-sgem_unet.sirst.npz"],
+                   help="cache files (glob patterns) whose kept-apart clutter --match-rejection matches")
     fz = sub.add_parser("fuse", help="fit the verifier score + detector peak/area fusion (kept-apart frames)")
     fz.add_argument("--model", required=True)
     fz.add_argument("--verifier", required=True)
@@ -379,6 +384,9 @@ def train(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else VERIFIER_TABLE.parent / f"{args.name.replace('.', '-')}.safetensors"
     t0 = time.time()
     card = train_verifier(sets, settings, out)
+    if args.match_rejection:
+        card = match_rejection(out, card, args.match_rejection, files,
+                               [p for p in files if any(p.match(x) for x in args.match_files)])
     card.update({
         "train_command": "PYTHONPATH=src python " + shlex.join(["scripts/train_verifier.py", *sys.argv[1:]]),
         "train_seconds": round(time.time() - t0, 1),
@@ -399,6 +407,29 @@ def train(args: argparse.Namespace) -> None:
                                          **{k: v for k, v in card.items() if k != "history"}}
         VERIFIER_TABLE.write_text(json.dumps(table, indent=1) + "\n")
         print(f"shipped {args.name}: {out} and its row in {VERIFIER_TABLE}")
+
+
+def match_rejection(out: Path, card: dict, reference: str, files: list[Path], match_files: list[Path]) -> dict:
+    """Re-threshold the verifier written at ``out`` so that it rejects the share of the kept-apart clutter of
+    ``match_files`` that ``reference`` rejects (``irstd.verify.training.matched_threshold``); rewrites it with
+    its kept-apart figures at the new threshold (``val``; those at the keep rule's stay as ``val_keep_rule``)."""
+    from irstd.verify import load_verifier
+    from irstd.verify.training import holdout_figures, load_cache, matched_threshold
+
+    if not match_files:
+        raise SystemExit("--match-files matched no cache file")
+    verifier = load_verifier(out)
+    threshold, share = matched_threshold(verifier, load_verifier(reference), load_cache(match_files))
+    card = {**card, "threshold": threshold, "threshold_rule": {
+        "rule": f"reject the share of the kept-apart clutter that {reference} rejects at its own threshold",
+        "files": [p.name for p in match_files], "rejected_share": round(share, 4),
+        "keep_rule_threshold": card["threshold"]}, "val_keep_rule": card["val"]}
+    verifier.threshold = threshold
+    card["val"] = holdout_figures(verifier, load_cache(files))
+    verifier.save(out, {k: v for k, v in card.items() if k != "history"})
+    print(f"threshold {threshold:.4f}: rejects {100 * share:.1f} % of the kept-apart clutter of "
+          f"{', '.join(p.name for p in match_files)}, as {reference} does", flush=True)
+    return card
 
 
 def torch_version() -> str:

@@ -251,3 +251,17 @@ def holdout_figures(verifier: Verifier, sets: list[PatchSet], threshold: float |
                 share = float(np.mean(p[m] >= t)) if kept else float(np.mean(p[m] < t))
                 out[name] = f"{100 * share:.1f} % of {int(m.sum())}"
     return out
+
+
+def matched_threshold(verifier: Verifier, reference: Verifier, sets: list[PatchSet]) -> tuple[float, float]:
+    """The threshold at which ``verifier`` rejects the same share of the kept-apart clutter patches of ``sets``
+    as ``reference`` does at its own threshold: both then sit at one operating point on clutter, and they
+    differ in the targets they keep. Returns (threshold, the matched rejected share)."""
+    raw = [s.patches[np.asarray([is_kept_apart(f) for f in s.frames], dtype=bool) & (s.labels == 0)] for s in sets]
+    raw = np.concatenate(raw) if raw else np.zeros((0, 1, 1), np.float32)
+    if not len(raw):
+        raise ValueError("no kept-apart clutter patches to match the rejection on")
+    share = float(np.mean(_scores(reference.net, raw, reference.patch_size) < reference.threshold))
+    # scores below the share's quantile are rejected: the same share of these patches as the reference
+    threshold = float(np.quantile(_scores(verifier.net, raw, verifier.patch_size), share))
+    return threshold, share
