@@ -45,12 +45,31 @@ import numpy as np
 
 DATASETS = Path(os.environ.get("IRSTD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 CACHE = Path("runs/verify/cache")
-DATA_NOTE = ("SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list: mask "
-             "components and detector candidates; false alarms of sgem_unet_t.sirst, sgem_unet.sirst and tophat on "
-             "those frames, of sgem_unet_t.sirst and tophat on the train scene groups of SIRST-V2 background; generated scenes (targets, "
-             "clutter blobs/streaks, tophat candidates). Never the test list, the held-out groups or ISTD-sequences. "
-             "Research datasets: research use only, see their releases")
 CACHE_SIZE = 48  #: cached patch side: room for ±8 px jitter around a 32 px patch
+
+
+def data_note(files: list[Path]) -> str:
+    """The model card's data sentence, from the cache files a verifier was trained on."""
+    stems = [p.stem for p in files]
+
+    def detectors(prefix: str) -> str:
+        found = sorted({x[len(prefix) + 1:].split("@")[0] for x in stems if x.startswith(prefix + "-")} - {"mask", "label"})
+        found = [d for d in found if not d.startswith("planted-")]
+        return ", ".join(found[:-1]) + " and " + found[-1] if len(found) > 1 else (found[0] if found else "no detector")
+
+    planted = sorted({x.split("planted-", 1)[1] for x in stems if "planted-" in x})
+    parts = ["SIRST v1 (Dai et al., WACV 2021) NUAA-SIRST 50_50 train list: mask components and detector candidates; "
+             f"false alarms of {detectors('sirst-train')} on those frames, of {detectors('v2-train')} on the train "
+             "scene groups of SIRST-V2 background;"]
+    if planted:
+        parts.append(f"dim targets planted in both and the finds and false alarms of {', '.join(planted)} on them;")
+    parts.append("generated scenes (targets, clutter blobs/streaks, tophat candidates).")
+    if any(x.startswith("seq") for x in stems):
+        parts.append(f"ISTD-sequences seq4 (its labelled targets, the candidates of {detectors('seq4')} on it): a "
+                     "training sequence. Never the test list, the held-out groups or seq5.")
+    else:
+        parts.append("Never the test list, the held-out groups or ISTD-sequences.")
+    return " ".join(parts + ["Research datasets: research use only, see their releases"])
 
 
 def sirst_train():
@@ -393,10 +412,7 @@ def train(args: argparse.Namespace) -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''} CPU, {args.threads} thread(s), "
                    f"torch {torch_version()}".replace("  ", " "),
         "cache_files": [p.name for p in files],
-        "data": DATA_NOTE if not any(p.name.startswith("seq") for p in files) else DATA_NOTE.replace(
-            "Never the test list, the held-out groups or ISTD-sequences.",
-            "ISTD-sequences seq4 (its labelled targets, the detectors' candidates on it): a training sequence. "
-            "Never the test list, the held-out groups or seq5."),
+        "data": data_note(files),
     })
     print(json.dumps({k: v for k, v in card.items() if k != "history"}, indent=1))
     if args.name:

@@ -73,7 +73,8 @@ def add_verify(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--verify", nargs="?", const=DEFAULT_VERIFIER, metavar="NAME|FILE",
                    help=f"check each target with a candidate verifier and drop the clutter it rejects (alone: the "
-                        f"shipped {DEFAULT_VERIFIER}; a name or a .safetensors file of scripts/train_verifier.py; "
+                        f"shipped {DEFAULT_VERIFIER}; a shipped name (docs/verify.md) or a .safetensors file of "
+                        "scripts/train_verifier.py; "
                         "put it after the positional arguments or write --verify=NAME)")
 
 
