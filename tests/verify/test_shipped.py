@@ -32,3 +32,16 @@ def test_shipped_verifier_loads_with_its_card(name: str) -> None:
     img[:, 60:] += 30 * ((xx[:, 60:] - 60) * np.cos(0.3) + (yy[:, 60:] - 15) * np.sin(0.3) > 0)  # the edge
     cands = [Target(float(x), float(y), 1, (x, y, x, y), 1.0) for x, y in ((30, 30), (75, 60))]
     assert v.keep(img, cands).tolist() == [True, False]
+
+
+def test_models_pretrained_lists_the_verifiers(capsys: pytest.CaptureFixture[str]) -> None:
+    from irstd.cli.main import main
+
+    assert main(["models", "--pretrained"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert shipped_verifiers()[name]["sha256"][:12] in line
+        assert ("(default of --verify)" in line) == (name == DEFAULT_VERIFIER)
+    assert main(["models", "--pretrained", "sgem*"]) == 0
+    assert "verifier" not in capsys.readouterr().out

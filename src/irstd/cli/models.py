@@ -132,7 +132,26 @@ def run_pretrained(pattern: str | None) -> int:
         print(f"{name:<24} {row.path.stat().st_size / 1e6:>5.1f} {iou:>6} {pd:>6} {fa:>9}  {row.sha256[:12]}  {row.test_data}")
     print(f"{len(names)} shipped; load with create_model('model', pretrained='tag') or pass model.tag to "
           "detect/evaluate/export (docs/weights.md)")
+    _print_verifiers(pattern)
     return 0
+
+
+def _print_verifiers(pattern: str | None) -> None:
+    """The shipped candidate verifiers (not detectors: they follow one with ``--verify=NAME``)."""
+    import fnmatch
+
+    from ..verify import DEFAULT_VERIFIER, shipped_verifiers
+    from ..verify.verifier import VERIFIER_TABLE
+
+    rows = {k: v for k, v in sorted(shipped_verifiers().items()) if pattern is None or fnmatch.fnmatch(k, pattern)}
+    if not rows:
+        return
+    print(f"\n{'verifier':<24} {'MB':>5} {'threshold':>9}  sha256[:12]")
+    for name, row in rows.items():
+        size = (VERIFIER_TABLE.parent / row["file"]).stat().st_size / 1e6
+        note = "  (default of --verify)" if name == DEFAULT_VERIFIER else ""
+        print(f"{name:<24} {size:>5.1f} {row['threshold']:>9.3f}  {row['sha256'][:12]}{note}")
+    print(f"{len(rows)} shipped; pass --verify=NAME to detect/evaluate/track/serve (docs/verify.md)")
 
 
 def run(args: argparse.Namespace) -> int:
