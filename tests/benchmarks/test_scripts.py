@@ -191,3 +191,19 @@ def test_serve_flood_reads_malloc_info(tmp_path: Path) -> None:
     assert summary == {"heap_mb": 800.0, "free_in_heap_mb": 600.0, "in_use_mb": 200.0, "mmapped_mb": 10.0,
                        "mmapped_blocks": 8}
     assert _load("serve_flood")._malloc_summary(tmp_path / "missing.xml") is None
+
+
+def test_verify_residue_mosaic_grid(tmp_path: Path) -> None:
+    from PIL import Image
+
+    residue = _load("verify_residue")
+    rng = np.random.default_rng(0)
+    patches = [rng.normal(100, 5, (32, 32)).astype(np.float32) for _ in range(13)]
+    patches[12][16, 16] += 500  # the last patch: one hot pixel, stretched to white
+    path = tmp_path / "m.png"
+    residue.mosaic(patches, path, cols=12)
+    img = np.asarray(Image.open(path))
+    assert img.shape == (2 * 96, 12 * 96)  # 13 tiles of 3× 32 px: two rows, the second padded black
+    assert img[96:, 96:].max() == 0 and img[96 + 48, 48] == 255
+    residue.mosaic([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
