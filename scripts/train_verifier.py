@@ -404,8 +404,8 @@ def train(args: argparse.Namespace) -> None:
     t0 = time.time()
     card = train_verifier(sets, settings, out)
     if args.match_rejection:
-        card = match_rejection(out, card, args.match_rejection, files,
-                               [p for p in files if any(p.match(x) for x in args.match_files)])
+        card = match_rejection(out, card, args.match_rejection, sets,
+                               [s for s, p in zip(sets, files) if any(p.match(x) for x in args.match_files)])
     card.update({
         "train_command": "PYTHONPATH=src python " + shlex.join(["scripts/train_verifier.py", *sys.argv[1:]]),
         "train_seconds": round(time.time() - t0, 1),
@@ -425,26 +425,27 @@ def train(args: argparse.Namespace) -> None:
         print(f"shipped {args.name}: {out} and its row in {VERIFIER_TABLE}")
 
 
-def match_rejection(out: Path, card: dict, reference: str, files: list[Path], match_files: list[Path]) -> dict:
+def match_rejection(out: Path, card: dict, reference: str, sets: list, match_sets: list) -> dict:
     """Re-threshold the verifier written at ``out`` so that it rejects the share of the kept-apart clutter of
-    ``match_files`` that ``reference`` rejects (``irstd.verify.training.matched_threshold``); rewrites it with
-    its kept-apart figures at the new threshold (``val``; those at the keep rule's stay as ``val_keep_rule``)."""
+    ``match_sets`` that ``reference`` rejects (``irstd.verify.training.matched_threshold``); rewrites it with
+    its kept-apart figures on ``sets`` at the new threshold (``val``; the keep rule's stay as ``val_keep_rule``)."""
     from irstd.verify import load_verifier
-    from irstd.verify.training import holdout_figures, load_cache, matched_threshold
+    from irstd.verify.training import holdout_figures, matched_threshold
 
-    if not match_files:
+    if not match_sets:
         raise SystemExit("--match-files matched no cache file")
     verifier = load_verifier(out)
-    threshold, share = matched_threshold(verifier, load_verifier(reference), load_cache(match_files))
+    threshold, share = matched_threshold(verifier, load_verifier(reference), match_sets)
+    names = [f"{s.name}.npz" for s in match_sets]
     card = {**card, "threshold": threshold, "threshold_rule": {
         "rule": f"reject the share of the kept-apart clutter that {reference} rejects at its own threshold",
-        "files": [p.name for p in match_files], "rejected_share": round(share, 4),
+        "files": names, "rejected_share": round(share, 4),
         "keep_rule_threshold": card["threshold"]}, "val_keep_rule": card["val"]}
     verifier.threshold = threshold
-    card["val"] = holdout_figures(verifier, load_cache(files))
+    card["val"] = holdout_figures(verifier, sets)
     verifier.save(out, {k: v for k, v in card.items() if k != "history"})
     print(f"threshold {threshold:.4f}: rejects {100 * share:.1f} % of the kept-apart clutter of "
-          f"{', '.join(p.name for p in match_files)}, as {reference} does", flush=True)
+          f"{', '.join(names)}, as {reference} does", flush=True)
     return card
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from irstd.verify.net import VerifierNet
-from irstd.verify.training import PatchSet, _scores, is_kept_apart, matched_threshold
+from irstd.verify.training import PatchSet, _scores, matched_threshold
 from irstd.verify.verifier import Verifier
 
 
@@ -28,8 +28,7 @@ def _verifier(seed: int, threshold: float) -> Verifier:
 def test_matched_threshold_rejects_the_reference_share_of_kept_apart_clutter(quantile: float) -> None:
     sets = [_set(300, 0), _set(200, 1)]
     ref, new = _verifier(0, 0.5), _verifier(1, 0.5)
-    clutter = np.concatenate([s.patches[np.asarray([is_kept_apart(f) for f in s.frames]) & (s.labels == 0)]
-                              for s in sets])
+    clutter = np.concatenate([s.patches[s.kept_apart & (s.labels == 0)] for s in sets])
     assert 50 < len(clutter) < 200  # about a fifth of the 375 clutter patches
     # untrained nets score in a narrow band: put the reference's threshold inside its own scores
     ref_scores = _scores(ref.net, clutter, 32)
@@ -42,7 +41,7 @@ def test_matched_threshold_rejects_the_reference_share_of_kept_apart_clutter(qua
     assert abs(got - want) <= 1.0 / len(clutter) + 1e-9
     # targets and the frames used for training play no part: changing them leaves the threshold alone
     for s in sets:
-        train = ~np.asarray([is_kept_apart(f) for f in s.frames]) | (s.labels == 1)
+        train = ~s.kept_apart | (s.labels == 1)
         s.patches[train] = 0.0
     assert matched_threshold(new, ref, sets) == pytest.approx((t, share))
 

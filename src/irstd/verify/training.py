@@ -49,6 +49,11 @@ class PatchSet:
     def frames(self) -> np.ndarray:
         return np.asarray([s.rsplit(":", 1)[0] for s in self.source])
 
+    @property
+    def kept_apart(self) -> np.ndarray:
+        """(N,) bool: the patches of the frames kept apart from training (:func:`is_kept_apart`)."""
+        return np.asarray([is_kept_apart(f) for f in self.frames], dtype=bool)
+
 
 @dataclass
 class TrainSettings:
@@ -102,7 +107,7 @@ def _group(set_name: str, source: str, label: int) -> str:
 def _pools(sets: list[PatchSet], val: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     patches, labels, groups, real = [], [], [], []
     for s in sets:
-        sel = np.asarray([is_kept_apart(f) == val for f in s.frames], dtype=bool)
+        sel = s.kept_apart == val
         patches.append(s.patches[sel])
         labels.append(s.labels[sel])
         groups += [_group(s.name, src, int(l)) for src, l in zip(s.source[sel], s.labels[sel])]
@@ -237,7 +242,7 @@ def holdout_figures(verifier: Verifier, sets: list[PatchSet], threshold: float |
     t = verifier.threshold if threshold is None else threshold
     out: dict[str, Any] = {"threshold": t}
     for s in sets:
-        sel = np.asarray([is_kept_apart(f) for f in s.frames], dtype=bool)
+        sel = s.kept_apart
         if not sel.any():
             continue
         raw, lab = s.patches[sel], s.labels[sel]
@@ -257,7 +262,7 @@ def matched_threshold(verifier: Verifier, reference: Verifier, sets: list[PatchS
     """The threshold at which ``verifier`` rejects the same share of the kept-apart clutter patches of ``sets``
     as ``reference`` does at its own threshold: both then sit at one operating point on clutter, and they
     differ in the targets they keep. Returns (threshold, the matched rejected share)."""
-    raw = [s.patches[np.asarray([is_kept_apart(f) for f in s.frames], dtype=bool) & (s.labels == 0)] for s in sets]
+    raw = [s.patches[s.kept_apart & (s.labels == 0)] for s in sets]
     raw = np.concatenate(raw) if raw else np.zeros((0, 1, 1), np.float32)
     if not len(raw):
         raise ValueError("no kept-apart clutter patches to match the rejection on")
